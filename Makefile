@@ -1,0 +1,49 @@
+# Every target builds its own virtualenv on first use: a fresh clone needs only python3 >= 3.11.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check lint typecheck contracts bench serve migrate clean venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m edu_infra.demo
+
+test: $(STAMP)
+	$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=json:.coverage.json $(PYTEST_ARGS)
+	$(PY) -m coverage report --include='src/edu_domain/*' --fail-under=90 > /dev/null \
+	  && echo "edu_domain line coverage >= 90%: ok" \
+	  || (echo "edu_domain line coverage is below 90%"; $(PY) -m coverage report --include='src/edu_domain/*'; exit 1)
+
+check: lint typecheck contracts
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff format --check src tests examples bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/run.py
+
+serve: $(STAMP)
+	$(PY) -m uvicorn examples.fastapi_app.main:app --host 127.0.0.1 --port 8000
+
+migrate: $(STAMP)
+	$(PY) -m edu_infra migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.json *.db

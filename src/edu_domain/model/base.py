@@ -1,0 +1,158 @@
+"""What every entity carries: identity, audit stamps, soft delete, version, domain events.
+
+Entities are `attrs.define(slots=False, eq=False)`: identity equality (the identity map's
+notion of sameness) and a `__dict__` for SQLAlchemy's instrumentation. The ORM does not call
+`__init__` on load, so nothing here relies on it: pending events live in `__dict__` and are
+created on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeVar
+from uuid import UUID
+
+import attrs
+from attrs import define, field, frozen
+
+from edu_domain.errors import ValidationError
+
+_EVENTS = "_edu_pending_events"
+
+
+def uuid7() -> UUID:
+    """A time-ordered UUID (RFC 9562 version 7): index-friendly primary keys."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return UUID(int=value)
+
+
+def rule(check: Callable[..., Any], **options: Any) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """Turn a `check(field, value)` from `rules` into an attrs validator."""
+
+    def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check(attribute.name, value, **options)
+
+    return validate
+
+
+def nullable(check: Callable[..., Any], **options: Any) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """Like `rule`, but None passes."""
+
+    def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(attribute.name, value, **options)
+
+    return validate
+
+
+def enum_of(kind: type[Any]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, kind):
+            allowed = ", ".join(member.value for member in kind)
+            raise ValidationError(attribute.name, f"must be one of: {allowed}")
+
+    return validate
+
+
+def to_enum(kind: type[Any]) -> Callable[[Any], Any]:
+    """Accept an enum member or its value; anything else is left for the validator."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except (ValueError, TypeError):
+            return value
+
+    return convert
+
+
+def check_bool(field: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(field, "must be true or false")
+
+
+def check_int(field: str, value: object, min_value: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < min_value:
+        raise ValidationError(field, f"must be an integer >= {min_value}")
+
+
+def check_uuid(field: str, value: object) -> None:
+    if not isinstance(value, UUID):
+        raise ValidationError(field, "must be a UUID")
+
+
+@frozen(kw_only=True)
+class UniqueKey:
+    """A uniqueness rule among live (not soft-deleted) rows of one organization."""
+
+    fields: tuple[str, ...]
+    reported_as: str
+
+
+@frozen(kw_only=True)
+class Reference:
+    """A reference to another entity of the same organization (a composite foreign key)."""
+
+    field: str
+    target: type[Entity]
+    on_delete: Literal["cascade", "restrict"]
+
+
+@frozen
+class DomainEvent:
+    """Something that happened; dispatched only after the unit of work commits."""
+
+
+@define(slots=False, eq=False, kw_only=True)
+class Entity:
+    """Identity, audit stamps (set by the unit of work), soft delete and version."""
+
+    __unique__: ClassVar[tuple[UniqueKey, ...]] = ()
+    __references__: ClassVar[tuple[Reference, ...]] = ()
+    __tenant_field__: ClassVar[str] = "organization_id"
+
+    id: UUID = field(factory=uuid7, validator=rule(check_uuid))
+    created_at: datetime | None = None
+    created_by: UUID | None = None
+    updated_at: datetime | None = None
+    updated_by: UUID | None = None
+    deleted_at: datetime | None = None
+    deleted_by: UUID | None = None
+    version: int = 0
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def record(self, event: DomainEvent) -> None:
+        """Queue an event; the unit of work publishes it after a successful commit."""
+        self.__dict__.setdefault(_EVENTS, []).append(event)
+
+    def pull_events(self) -> list[DomainEvent]:
+        """Take the queued events (the unit of work calls this at commit)."""
+        events: list[DomainEvent] = self.__dict__.pop(_EVENTS, [])
+        return events
+
+    def has_events(self) -> bool:
+        return bool(self.__dict__.get(_EVENTS))
+
+
+@define(slots=False, eq=False, kw_only=True)
+class TenantEntity(Entity):
+    """An entity owned by one organization; no read or write may cross organizations."""
+
+    organization_id: UUID = field(validator=rule(check_uuid))
+
+
+E = TypeVar("E", bound=Entity)

@@ -1,0 +1,275 @@
+"""Field rules shared by the entities: one place decides what a valid value is.
+
+Each check raises `ValidationError` naming the field. The limits match the column sizes of
+the SQL schema, so an input that passes here never fails in the database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from edu_domain.errors import ValidationError
+
+EMAIL_MAX = 254
+EMAIL_LOCAL_MAX = 64
+USERNAME_MIN, USERNAME_MAX = 3, 32
+NAME_MAX = 200
+SLUG_MAX = 120
+TITLE_MAX = 200
+BODY_MAX = 200_000
+BIO_MAX = 2_000
+SKILL_MAX, SKILLS_MAX = 50, 50
+TAG_MAX, TAGS_MAX = 40, 20
+URL_MAX = 2_048
+TIMEZONE_MAX = 64
+LOCALE_MAX = 35
+USER_AGENT_MAX = 512
+SECRET_HASH_MAX = 255
+METADATA_MAX_BYTES = 64 * 1024
+METADATA_MAX_DEPTH = 8
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+_EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_USERNAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_TAG = re.compile(r"[^\W_](?:[\w+#.-]*[\w+#])?")
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+_TIMEZONE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
+_CONTROL_MULTILINE_OK = {"\t", "\n", "\r"}
+
+
+def check_text(
+    field: str,
+    value: object,
+    *,
+    min_len: int = 1,
+    max_len: int,
+    multiline: bool = False,
+) -> str:
+    """A str within bounds, encodable as UTF-8, with no NUL or stray control characters."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    if len(value) < min_len:
+        raise ValidationError(field, "must not be empty" if min_len == 1 else f"too short (min {min_len})")
+    if len(value) > max_len:
+        raise ValidationError(field, f"too long (max {max_len} characters)")
+    check_clean(field, value, multiline=multiline)
+    return value
+
+
+def check_clean(field: str, value: str, *, multiline: bool = False) -> None:
+    """Reject NUL (PostgreSQL text cannot hold it), lone surrogates and control characters."""
+    if "\x00" in value:
+        raise ValidationError(field, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, "must be valid Unicode (no lone surrogates)") from None
+    for ch in value:
+        if ch < " " or ch == "\x7f":
+            if multiline and ch in _CONTROL_MULTILINE_OK:
+                continue
+            raise ValidationError(field, "must not contain control characters")
+
+
+def optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
+    """Lift a check so that None passes."""
+
+    def run(field: str, value: object) -> Any:
+        return None if value is None else check(field, value)
+
+    return run
+
+
+def normalize_email(value: object) -> object:
+    """Stored form of an email: trimmed and lower-cased, so uniqueness ignores case."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def check_email(field: str, value: object) -> str:
+    text = check_text(field, value, max_len=EMAIL_MAX)
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError(field, "must be an email address like name@example.org")
+    if len(local) > EMAIL_LOCAL_MAX:
+        raise ValidationError(field, f"local part too long (max {EMAIL_LOCAL_MAX})")
+    if not _EMAIL_LOCAL.fullmatch(local):
+        raise ValidationError(field, "local part has characters an address may not have")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValidationError(field, "domain is not a valid host name")
+    if labels[-1].isdigit():
+        raise ValidationError(field, "domain is not a valid host name")
+    return text
+
+
+def normalize_username(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def check_username(field: str, value: object) -> str:
+    text = check_text(field, value, min_len=USERNAME_MIN, max_len=USERNAME_MAX)
+    if not _USERNAME.fullmatch(text):
+        raise ValidationError(
+            field, "use lower-case letters, digits, '.', '_' or '-', starting and ending alphanumeric"
+        )
+    return text
+
+
+def check_slug(field: str, value: object, max_len: int = SLUG_MAX) -> str:
+    text = check_text(field, value, max_len=max_len)
+    if not _SLUG.fullmatch(text):
+        raise ValidationError(field, "use lower-case letters and digits separated by single '-'")
+    return text
+
+
+def slugify(text: str, max_len: int = SLUG_MAX) -> str:
+    """A slug from free text: accents dropped, non-alphanumerics collapsed to '-'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_len].rstrip("-")
+
+
+def normalize_tag(tag: str) -> str:
+    return "-".join(tag.strip().lower().split())
+
+
+def normalize_tags(value: object) -> object:
+    """Trimmed, lower-cased, inner spaces as '-', de-duplicated in first-seen order."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return value
+    seen: dict[object, None] = {}
+    for tag in value:
+        seen.setdefault(normalize_tag(tag) if isinstance(tag, str) else tag, None)
+    return tuple(seen)
+
+
+def check_tags(field: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, tuple):
+        raise ValidationError(field, "must be a list of strings")
+    if len(value) > TAGS_MAX:
+        raise ValidationError(field, f"too many tags (max {TAGS_MAX})")
+    for tag in value:
+        check_text(field, tag, max_len=TAG_MAX)
+        if not _TAG.fullmatch(tag):
+            raise ValidationError(field, f"tag {tag!r} may hold letters, digits and + # . - _ only")
+    return value
+
+
+def normalize_string_list(value: object) -> object:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return value
+    seen: dict[object, None] = {}
+    for item in value:
+        seen.setdefault(item.strip() if isinstance(item, str) else item, None)
+    return tuple(seen)
+
+
+def check_skills(field: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, tuple):
+        raise ValidationError(field, "must be a list of strings")
+    if len(value) > SKILLS_MAX:
+        raise ValidationError(field, f"too many entries (max {SKILLS_MAX})")
+    for item in value:
+        check_text(field, item, max_len=SKILL_MAX)
+    return value
+
+
+def check_url(field: str, value: object) -> str:
+    text = check_text(field, value, max_len=URL_MAX)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+        raise ValidationError(field, "must be an http(s) URL")
+    return text
+
+
+@lru_cache(maxsize=1)
+def _known_timezones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(field: str, value: object) -> str:
+    text = check_text(field, value, max_len=TIMEZONE_MAX)
+    known = _known_timezones()
+    if text != "UTC" and (not _TIMEZONE.fullmatch(text) or (known and text not in known)):
+        raise ValidationError(field, "must be an IANA time zone such as Europe/Berlin")
+    return text
+
+
+def check_locale(field: str, value: object) -> str:
+    text = check_text(field, value, max_len=LOCALE_MAX)
+    if not _LOCALE.fullmatch(text):
+        raise ValidationError(field, "must be a locale tag such as en or pt-BR")
+    return text
+
+
+def check_ip(field: str, value: object) -> str:
+    text = check_text(field, value, max_len=45)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValidationError(field, "must be an IPv4 or IPv6 address") from None
+
+
+def truncate_user_agent(value: object) -> object:
+    """User agents are client noise: keep the first 512 characters rather than refuse."""
+    return value[:USER_AGENT_MAX] if isinstance(value, str) else value
+
+
+def check_aware(field: str, value: object) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, "must be a timezone-aware datetime")
+    return value
+
+
+def check_metadata(field: str, value: object) -> dict[str, Any]:
+    """A JSON object: string keys, finite numbers, 64-bit ints, bounded depth and size."""
+    if not isinstance(value, dict):
+        raise ValidationError(field, "must be a JSON object")
+    _check_json(field, value, depth=1)
+    encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if len(encoded.encode("utf-8")) > METADATA_MAX_BYTES:
+        raise ValidationError(field, f"too large (max {METADATA_MAX_BYTES} bytes as JSON)")
+    return value
+
+
+def _check_json(field: str, value: object, depth: int) -> None:
+    if depth > METADATA_MAX_DEPTH:
+        raise ValidationError(field, f"nested too deeply (max depth {METADATA_MAX_DEPTH})")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(field, "integers must fit in 64 bits")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(field, "numbers must be finite")
+        return
+    if isinstance(value, str):
+        check_clean(field, value, multiline=True)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(field, "object keys must be strings")
+            check_clean(field, key, multiline=True)
+            _check_json(field, item, depth + 1)
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_json(field, item, depth + 1)
+        return
+    raise ValidationError(field, f"{type(value).__name__} is not a JSON value")

@@ -1,0 +1,224 @@
+"""The ports: what the domain needs from the outside world, and nothing about how.
+
+The cache port lives in `edu_domain.caching` with the read-through helpers built on it.
+
+`UnitOfWork` is the one gateway to persistence (no repository classes): identity map,
+change tracking and the transaction in one object, opened per task for one tenant and actor.
+Adapters: `edu_infra.memory` (fakes for tests), `edu_infra.sqlalchemy` (PostgreSQL, SQLite).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Protocol, Self, TypeVar, runtime_checkable
+from uuid import UUID
+
+from attrs import frozen
+
+from edu_domain.errors import NotFound
+from edu_domain.model.base import DomainEvent, Entity
+from edu_domain.query import Filter, Group, Page, Query
+
+E = TypeVar("E", bound=Entity)
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction's view of persistence, scoped to a tenant (or explicitly unscoped).
+
+    Reads see only the tenant's live rows (soft-deleted ones on request). Entities returned
+    are tracked: change their attributes, then `commit`. Leaving the block without commit
+    rolls back. `add` writes at once, so a uniqueness or reference error surfaces at the
+    `add`; changes to tracked entities are flushed before the next read and at commit.
+    """
+
+    tenant: UUID | None
+    actor: UUID | None
+
+    async def __aenter__(self) -> Self:
+        await self.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def begin(self) -> None:
+        """Start the transaction (called by `async with`)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Roll back anything not committed and release resources."""
+
+    @abc.abstractmethod
+    async def get(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E | None:
+        """The entity, or None if missing, of another tenant, or soft-deleted."""
+
+    @abc.abstractmethod
+    async def find(
+        self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
+    ) -> Page[E]:
+        """The matching entities in the query's order, one page at a time."""
+
+    @abc.abstractmethod
+    def stream(
+        self, cls: type[E], query: Query | None = None, *, batch_size: int = 1_000
+    ) -> AsyncIterator[E]:
+        """All matching live entities in order, fetched in batches (bounded memory)."""
+
+    @abc.abstractmethod
+    async def count(
+        self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
+    ) -> int:
+        """How many entities match (the query's page is ignored)."""
+
+    @abc.abstractmethod
+    async def count_by(
+        self,
+        cls: type[E],
+        by: Sequence[str],
+        query: Query | None = None,
+        *,
+        measures: Mapping[str, Filter] | None = None,
+    ) -> list[Group]:
+        """Counts grouped by fields, plus per-group counts of rows matching each measure.
+
+        One statement on SQL adapters. Groups come sorted by key; empty groups are absent.
+        """
+
+    @abc.abstractmethod
+    async def add(self, entity: Entity) -> None:
+        """Insert a new entity now; stamps created_at/by and the version."""
+
+    @abc.abstractmethod
+    async def add_all(self, entities: Iterable[Entity]) -> None:
+        """Insert many at once by the fastest path the adapter has; all or nothing."""
+
+    @abc.abstractmethod
+    async def delete(self, entity: Entity, *, hard: bool = False) -> None:
+        """Soft delete (stamps deleted_at/by) or, with hard=True, remove the row."""
+
+    @abc.abstractmethod
+    async def restore(self, entity: Entity) -> None:
+        """Undo a soft delete; fails with AlreadyExists if its unique keys were reused."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Write pending changes without committing (errors surface here)."""
+
+    @abc.abstractmethod
+    async def commit(self) -> None:
+        """Make every change durable and visible, then run after-commit callbacks."""
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Discard every change since the last commit; after-commit callbacks are dropped."""
+
+    @abc.abstractmethod
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once the current transaction commits; never on rollback."""
+
+    async def require(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E:
+        """Like `get`, but a missing entity is `NotFound`."""
+        entity = await self.get(cls, id, include_deleted=include_deleted)
+        if entity is None:
+            raise NotFound(cls.__name__, id)
+        return entity
+
+    async def first(
+        self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
+    ) -> E | None:
+        """The first match of the query's order, or None."""
+        page = await self.find(cls, (query or Query()).page(0, 1), include_deleted=include_deleted)
+        return page.items[0] if page.items else None
+
+
+class ChangeKind(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@frozen
+class Change:
+    """One entity written by a committed unit of work (soft delete and restore are updates)."""
+
+    entity: type[Entity]
+    id: UUID
+    organization_id: UUID | None
+    kind: ChangeKind
+
+
+class CommitListener(Protocol):
+    """Told which entities a unit of work changed, after (and only after) it committed.
+
+    The cache invalidates through this, so read paths never see data older than a commit.
+    """
+
+    async def committed(self, changes: Sequence[Change]) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens units of work. Never share one unit of work between tasks or requests."""
+
+    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
+        """A unit of work that sees and writes only `tenant`'s rows."""
+        ...
+
+    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
+        """A unit of work across all tenants, for system work (provisioning, jobs)."""
+        ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID:
+        """A new, time-ordered id (UUIDv7)."""
+        ...
+
+
+class TokenGenerator(Protocol):
+    def new_secret(self) -> str:
+        """A fresh URL-safe random secret (at least 256 bits)."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, hashed: str) -> bool:
+        """Constant-time check; False (never an exception) for a malformed hash."""
+        ...
+
+    def needs_rehash(self, hashed: str) -> bool:
+        """True when the hash uses an outdated algorithm or parameters."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers mail to users (verification and reset links)."""
+
+    async def send_email_verification(self, email: str, token: str, expires_at: datetime) -> None: ...
+
+    async def send_password_reset(self, email: str, token: str, expires_at: datetime) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Receives domain events after the commit that produced them."""
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None: ...

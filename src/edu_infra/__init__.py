@@ -1,0 +1,1 @@
+"""Adapters behind the edu_domain ports: memory, SQLAlchemy, Redis, wiring."""
