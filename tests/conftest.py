@@ -17,8 +17,12 @@ settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60
 )
 settings.register_profile(
-    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100,
-    derandomize=False, print_blob=True,
+    "ci",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    max_examples=100,
+    derandomize=False,
+    print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -35,7 +39,9 @@ def services_required() -> bool:
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url.replace("+asyncpg", ""))
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1.0):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1.0
+        ):
             return True
     except OSError:
         return False

@@ -213,7 +213,9 @@ class PasswordHasher(Protocol):
 class Notifier(Protocol):
     """Delivers mail to users (verification and reset links)."""
 
-    async def send_email_verification(self, email: str, token: str, expires_at: datetime) -> None: ...
+    async def send_email_verification(
+        self, email: str, token: str, expires_at: datetime
+    ) -> None: ...
 
     async def send_password_reset(self, email: str, token: str, expires_at: datetime) -> None: ...
 

@@ -26,7 +26,6 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from enum import Enum, StrEnum
-from functools import cache
 from typing import Any, Generic, TypeVar, Union
 from uuid import UUID
 
@@ -265,11 +264,17 @@ class FieldInfo:
     enum: type[Enum] | None = None
 
 
-@cache
+_DESCRIBED: dict[type[Entity], Mapping[str, FieldInfo]] = {}
+
+
 def describe(cls: type[Entity]) -> Mapping[str, FieldInfo]:
     """The queryable fields of an entity class, from its attrs fields and their types."""
-    hints = typing.get_type_hints(cls)
-    return {a.name: _field_info(a.name, hints[a.name]) for a in attrs.fields(cls)}
+    fields = _DESCRIBED.get(cls)
+    if fields is None:
+        hints = typing.get_type_hints(cls)
+        fields = {a.name: _field_info(a.name, hints[a.name]) for a in attrs.fields(cls)}
+        _DESCRIBED[cls] = fields
+    return fields
 
 
 def _field_info(name: str, hint: Any) -> FieldInfo:
@@ -285,7 +290,13 @@ def _field_info(name: str, hint: Any) -> FieldInfo:
         return FieldInfo(name, Kind.JSON, nullable)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return FieldInfo(name, Kind.ENUM, nullable, hint)
-    simple = {bool: Kind.BOOL, int: Kind.INT, str: Kind.STR, datetime: Kind.DATETIME, UUID: Kind.UUID}
+    simple = {
+        bool: Kind.BOOL,
+        int: Kind.INT,
+        str: Kind.STR,
+        datetime: Kind.DATETIME,
+        UUID: Kind.UUID,
+    }
     return FieldInfo(name, simple[hint], nullable)
 
 
@@ -399,7 +410,11 @@ def coerce(info: FieldInfo, value: Any) -> Any:
             raise ValidationError(info.name, "expects true or false")
         return value
     if kind is Kind.INT:
-        if isinstance(value, bool) or not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not INT64_MIN <= value <= INT64_MAX
+        ):
             raise ValidationError(info.name, "expects a 64-bit integer")
         return value
     if kind is Kind.DATETIME:
@@ -504,6 +519,8 @@ def decode_cursor(cls: type[Entity], ordering: Sequence[Order], cursor: object) 
         if name != cls.__name__ or key != cursor_key(ordering) or len(values) != len(ordering):
             raise ValueError("cursor belongs to another query")
         fields = describe(cls)
-        return tuple(_decode_value(fields[o.field], v) for o, v in zip(ordering, values, strict=True))
+        return tuple(
+            _decode_value(fields[o.field], v) for o, v in zip(ordering, values, strict=True)
+        )
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, ValidationError):
         raise ValidationError("cursor", "not a cursor of this query") from None

@@ -35,7 +35,9 @@ def uuid7() -> UUID:
     return UUID(int=value)
 
 
-def rule(check: Callable[..., Any], **options: Any) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def rule(
+    check: Callable[..., Any], **options: Any
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     """Turn a `check(field, value)` from `rules` into an attrs validator."""
 
     def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -44,7 +46,9 @@ def rule(check: Callable[..., Any], **options: Any) -> Callable[[Any, attrs.Attr
     return validate
 
 
-def nullable(check: Callable[..., Any], **options: Any) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def nullable(
+    check: Callable[..., Any], **options: Any
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     """Like `rule`, but None passes."""
 
     def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

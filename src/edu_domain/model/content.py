@@ -35,6 +35,10 @@ class ContentType(StrEnum):
     COURSE = "course"
 
 
+def _to_contenttype(value: object) -> object:
+    return to_enum(ContentType)(value)
+
+
 class DifficultyLevel(StrEnum):
     BEGINNER = "beginner"
     INTERMEDIATE = "intermediate"
@@ -42,10 +46,18 @@ class DifficultyLevel(StrEnum):
     EXPERT = "expert"
 
 
+def _to_difficultylevel(value: object) -> object:
+    return to_enum(DifficultyLevel)(value)
+
+
 class ContentStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     ARCHIVED = "archived"
+
+
+def _to_contentstatus(value: object) -> object:
+    return to_enum(ContentStatus)(value)
 
 
 @define(slots=False, eq=False, kw_only=True)
@@ -62,18 +74,19 @@ class EducationalContent(TenantEntity):
     title: str = field(validator=rule(rules.check_text, max_len=rules.TITLE_MAX))
     slug: str = field(validator=rule(rules.check_slug))
     body: str = field(
-        default="", validator=rule(rules.check_text, min_len=0, max_len=rules.BODY_MAX, multiline=True)
+        default="",
+        validator=rule(rules.check_text, min_len=0, max_len=rules.BODY_MAX, multiline=True),
     )
     content_type: ContentType = field(
-        default=ContentType.LESSON, converter=to_enum(ContentType), validator=enum_of(ContentType)
+        default=ContentType.LESSON, converter=_to_contenttype, validator=enum_of(ContentType)
     )
     difficulty: DifficultyLevel = field(
         default=DifficultyLevel.BEGINNER,
-        converter=to_enum(DifficultyLevel),
+        converter=_to_difficultylevel,
         validator=enum_of(DifficultyLevel),
     )
     status: ContentStatus = field(
-        default=ContentStatus.DRAFT, converter=to_enum(ContentStatus), validator=enum_of(ContentStatus)
+        default=ContentStatus.DRAFT, converter=_to_contentstatus, validator=enum_of(ContentStatus)
     )
     tags: tuple[str, ...] = field(
         factory=tuple, converter=rules.normalize_tags, validator=rule(rules.check_tags)
@@ -94,7 +107,9 @@ class EducationalContent(TenantEntity):
         self.status = ContentStatus.PUBLISHED
         self.published_at = now
         self.record(
-            ContentPublished(organization_id=self.organization_id, content_id=self.id, slug=self.slug)
+            ContentPublished(
+                organization_id=self.organization_id, content_id=self.id, slug=self.slug
+            )
         )
 
     def archive(self) -> None:

@@ -18,6 +18,10 @@ class OrganizationStatus(StrEnum):
     ARCHIVED = "archived"
 
 
+def _to_organizationstatus(value: object) -> object:
+    return to_enum(OrganizationStatus)(value)
+
+
 @define(slots=False, eq=False, kw_only=True)
 class Organization(Entity):
     """A school, university or training company. Its own id is its tenant key."""
@@ -29,7 +33,7 @@ class Organization(Entity):
     slug: str = field(validator=rule(rules.check_slug, max_len=63))
     status: OrganizationStatus = field(
         default=OrganizationStatus.ACTIVE,
-        converter=to_enum(OrganizationStatus),
+        converter=_to_organizationstatus,
         validator=enum_of(OrganizationStatus),
     )
 

@@ -60,7 +60,9 @@ def check_text(
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string")
     if len(value) < min_len:
-        raise ValidationError(field, "must not be empty" if min_len == 1 else f"too short (min {min_len})")
+        raise ValidationError(
+            field, "must not be empty" if min_len == 1 else f"too short (min {min_len})"
+        )
     if len(value) > max_len:
         raise ValidationError(field, f"too long (max {max_len} characters)")
     check_clean(field, value, multiline=multiline)
@@ -121,7 +123,8 @@ def check_username(field: str, value: object) -> str:
     text = check_text(field, value, min_len=USERNAME_MIN, max_len=USERNAME_MAX)
     if not _USERNAME.fullmatch(text):
         raise ValidationError(
-            field, "use lower-case letters, digits, '.', '_' or '-', starting and ending alphanumeric"
+            field,
+            "use lower-case letters, digits, '.', '_' or '-', starting and ending alphanumeric",
         )
     return text
 

@@ -59,7 +59,11 @@ class LoginSession(TenantEntity):
 
 class TokenPurpose(StrEnum):
     EMAIL_VERIFICATION = "email_verification"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
+
+
+def _to_tokenpurpose(value: object) -> object:
+    return to_enum(TokenPurpose)(value)
 
 
 @define(slots=False, eq=False, kw_only=True)
@@ -71,7 +75,7 @@ class UserToken(TenantEntity):
     )
 
     user_id: UUID = field(validator=rule(check_uuid))
-    purpose: TokenPurpose = field(converter=to_enum(TokenPurpose), validator=enum_of(TokenPurpose))
+    purpose: TokenPurpose = field(converter=_to_tokenpurpose, validator=enum_of(TokenPurpose))
     token_hash: str = field(repr=False, validator=rule(rules.check_text, max_len=128))
     expires_at: datetime = field(validator=rule(rules.check_aware))
     used_at: datetime | None = field(default=None, validator=nullable(rules.check_aware))

@@ -33,6 +33,10 @@ class UserRole(StrEnum):
     ADMIN = "admin"
 
 
+def _to_userrole(value: object) -> object:
+    return to_enum(UserRole)(value)
+
+
 #: Roles whose members may publish content.
 PUBLISHING_ROLES = frozenset({UserRole.TEACHER, UserRole.STAFF, UserRole.ADMIN})
 
@@ -42,6 +46,10 @@ class UserStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DEACTIVATED = "deactivated"
+
+
+def _to_userstatus(value: object) -> object:
+    return to_enum(UserStatus)(value)
 
 
 @define(slots=False, eq=False, kw_only=True)
@@ -62,10 +70,10 @@ class User(TenantEntity):
         default=None, validator=nullable(rules.check_text, max_len=rules.NAME_MAX)
     )
     role: UserRole = field(
-        default=UserRole.STUDENT, converter=to_enum(UserRole), validator=enum_of(UserRole)
+        default=UserRole.STUDENT, converter=_to_userrole, validator=enum_of(UserRole)
     )
     status: UserStatus = field(
-        default=UserStatus.PENDING, converter=to_enum(UserStatus), validator=enum_of(UserStatus)
+        default=UserStatus.PENDING, converter=_to_userstatus, validator=enum_of(UserStatus)
     )
     email_verified: bool = field(default=False, validator=rule(check_bool))
     email_verified_at: datetime | None = field(default=None, validator=nullable(rules.check_aware))
