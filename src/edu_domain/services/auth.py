@@ -1,0 +1,371 @@
+"""Signing in and out: password check with lockout, login sessions, password change/reset.
+
+Passwords are verified outside any transaction (hashing is slow and must not hold a row or
+a connection); the outcome is then written in a short unit of work that retries on a
+concurrent change, so failure counters never lose an increment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from attrs import frozen
+
+from edu_domain.errors import (
+    AccountLocked,
+    AuthenticationFailed,
+    InvalidToken,
+    PermissionDenied,
+    ValidationError,
+)
+from edu_domain.model.events import (
+    PasswordChanged,
+    PasswordResetRequested,
+    SessionsRevoked,
+    UserLockedOut,
+    UserLoggedIn,
+)
+from edu_domain.model.rules import check_clean, normalize_email, normalize_username
+from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
+from edu_domain.model.user import User, UserStatus
+from edu_domain.ports import UnitOfWork
+from edu_domain.query import Query
+from edu_domain.services.context import Scope
+from edu_domain.services.deps import Deps
+from edu_domain.services.passwords import check_password
+from edu_domain.services.queries import active_sessions, active_sessions_query
+from edu_domain.services.retry import retrying
+from edu_domain.services.tokens import (
+    hash_secret,
+    make_token,
+    parse_uuid,
+    secret_matches,
+    split_token,
+)
+from edu_domain.services.views import LoginResult, Principal
+
+_LOGIN_MAX = 254
+_SESSION = "session"
+_RESET = "password reset"
+
+
+@frozen
+class _Snapshot:
+    user_id: UUID
+    hashed_password: str
+
+
+class AuthService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+        self._dummy_hash: str | None = None
+
+    # ------------------------------------------------------------------ login
+
+    async def authenticate(
+        self,
+        scope: Scope,
+        login: str,
+        password: str,
+        *,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> LoginResult:
+        """Check email-or-username + password; on success open a login session.
+
+        Wrong credentials raise AuthenticationFailed (which part was wrong is never said);
+        the N-th failure in a row locks the account for the policy's lockout period.
+        """
+        query = _login_query(login)
+        snapshot = await self._snapshot(scope, query)
+        if snapshot is None:
+            self._burn_time(password)
+            raise AuthenticationFailed()
+        ok = isinstance(password, str) and self._d.hasher.verify(password, snapshot.hashed_password)
+        if not ok:
+            await retrying(lambda: self._record_failure(scope, snapshot.user_id))
+            raise AuthenticationFailed()
+        return await retrying(
+            lambda: self._record_success(scope, snapshot, password, ip_address, user_agent)
+        )
+
+    async def _snapshot(self, scope: Scope, query: Query) -> _Snapshot | None:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.first(User, query)
+            if user is None:
+                return None
+            if user.is_locked(self._d.clock.now()):
+                assert user.locked_until is not None
+                raise AccountLocked(user.locked_until)
+            return _Snapshot(user.id, user.hashed_password)
+
+    def _burn_time(self, password: object) -> None:
+        """Verify against a throwaway hash so unknown logins take as long as known ones."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._d.hasher.hash("not-a-real-password")
+        self._d.hasher.verify(password if isinstance(password, str) else "", self._dummy_hash)
+
+    async def _record_failure(self, scope: Scope, user_id: UUID) -> None:
+        now = self._d.clock.now()
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.get(User, user_id)
+            if user is None:
+                return
+            if user.is_locked(now):
+                assert user.locked_until is not None
+                raise AccountLocked(user.locked_until)
+            locked = user.record_failed_login(
+                now, self._d.policy.max_failed_logins, self._d.policy.lockout
+            )
+            until = user.locked_until
+            if locked and until is not None:
+                user.record(
+                    UserLockedOut(
+                        organization_id=user.organization_id, user_id=user.id, until=until
+                    )
+                )
+            await uow.commit()
+        if locked and until is not None:
+            raise AccountLocked(until)
+
+    async def _record_success(
+        self,
+        scope: Scope,
+        snapshot: _Snapshot,
+        password: str,
+        ip_address: str | None,
+        user_agent: str | None,
+    ) -> LoginResult:
+        now = self._d.clock.now()
+        async with self._d.uow(tenant=scope.organization_id, actor=snapshot.user_id) as uow:
+            user = await uow.get(User, snapshot.user_id)
+            if user is None:
+                raise AuthenticationFailed()
+            if user.hashed_password != snapshot.hashed_password and not self._d.hasher.verify(
+                password, user.hashed_password
+            ):
+                raise AuthenticationFailed()
+            if user.is_locked(now):
+                assert user.locked_until is not None
+                raise AccountLocked(user.locked_until)
+            self._check_may_sign_in(user)
+            if self._d.hasher.needs_rehash(user.hashed_password):
+                user.hashed_password = self._d.hasher.hash(password)
+            user.record_successful_login(now)
+            result = await self._open_session(uow, user, ip_address, user_agent)
+            await uow.commit()
+        return result
+
+    def _check_may_sign_in(self, user: User) -> None:
+        if user.status in (UserStatus.SUSPENDED, UserStatus.DEACTIVATED):
+            raise PermissionDenied(f"account is {user.status.value}")
+        if self._d.policy.require_verified_email and not user.email_verified:
+            raise PermissionDenied("email address not verified yet")
+
+    async def _open_session(
+        self, uow: UnitOfWork, user: User, ip_address: str | None, user_agent: str | None
+    ) -> LoginResult:
+        secret = self._d.tokens.new_secret()
+        session = LoginSession(
+            id=self._d.ids.new_id(),
+            organization_id=user.organization_id,
+            user_id=user.id,
+            jti=self._d.ids.new_id().hex,
+            token_hash=hash_secret(secret),
+            ip_address=ip_address,
+            user_agent=user_agent,
+            expires_at=self._d.clock.now() + self._d.policy.session_ttl,
+        )
+        await uow.add(session)
+        user.record(
+            UserLoggedIn(
+                organization_id=user.organization_id, user_id=user.id, session_id=session.id
+            )
+        )
+        token = make_token(user.organization_id.hex, session.jti, secret)
+        return LoginResult(session, token)
+
+    async def record_login(
+        self,
+        scope: Scope,
+        user_id: UUID,
+        *,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> LoginResult:
+        """Open a session for an already authenticated user (e.g. after SSO)."""
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.require(User, user_id)
+            self._check_may_sign_in(user)
+            user.record_successful_login(self._d.clock.now())
+            result = await self._open_session(uow, user, ip_address, user_agent)
+            await uow.commit()
+        return result
+
+    # ------------------------------------------------------------------ sessions
+
+    async def resolve(self, token: str) -> Principal:
+        """The tenant and user behind a session token; InvalidToken if it is not active."""
+        org_hex, jti, secret = split_token(token, _SESSION, 3)
+        organization_id = parse_uuid(org_hex, _SESSION)
+        now = self._d.clock.now()
+        async with self._d.uow(tenant=organization_id) as uow:
+            session = await uow.first(LoginSession, Query.where(jti=jti))
+            if session is None or not secret_matches(secret, session.token_hash):
+                raise InvalidToken(_SESSION)
+            if not session.is_active(now):
+                raise InvalidToken(_SESSION)
+            user = await uow.get(User, session.user_id)
+            if user is None or user.status in (UserStatus.SUSPENDED, UserStatus.DEACTIVATED):
+                raise InvalidToken(_SESSION)
+            return Principal(organization_id, user.id, session.id, user.role)
+
+    async def get_active_sessions(self, scope: Scope, user_id: UUID) -> list[LoginSession]:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            await uow.require(User, user_id)
+            return await active_sessions(uow, user_id, self._d.clock.now())
+
+    async def revoke_session(self, scope: Scope, session_id: UUID) -> bool:
+        """Revoke one session; False if it was already revoked. NotFound if unknown."""
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            session = await uow.require(LoginSession, session_id)
+            changed = session.revoke(self._d.clock.now())
+            await uow.commit()
+        return changed
+
+    async def logout(self, token: str) -> bool:
+        principal = await self.resolve(token)
+        return await self.revoke_session(
+            Scope(principal.organization_id, principal.user_id), principal.session_id
+        )
+
+    async def revoke_all_sessions(self, scope: Scope, user_id: UUID) -> int:
+        """Revoke every active session of the user; returns how many were revoked."""
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.require(User, user_id)
+            count = await _revoke_all(uow, user, self._d.clock.now())
+            await uow.commit()
+        return count
+
+    async def invalidate_user_sessions(self, scope: Scope, user_id: UUID) -> int:
+        """The old API's name for `revoke_all_sessions`."""
+        return await self.revoke_all_sessions(scope, user_id)
+
+    async def count_active_sessions(self, scope: Scope) -> int:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            return await uow.count(LoginSession, active_sessions_query(self._d.clock.now()))
+
+    # ------------------------------------------------------------------ passwords
+
+    async def change_password(
+        self, scope: Scope, user_id: UUID, current_password: str, new_password: str
+    ) -> int:
+        """Change the password; revokes every session and pending reset token.
+
+        Returns the number of sessions revoked.
+        """
+        check_password(new_password, self._d.policy)
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.require(User, user_id)
+            if not isinstance(current_password, str) or not self._d.hasher.verify(
+                current_password, user.hashed_password
+            ):
+                raise AuthenticationFailed()
+            count = await self._set_password(uow, user, new_password)
+            await uow.commit()
+        return count
+
+    async def request_password_reset(self, scope: Scope, email: str) -> None:
+        """Mail a single-use reset link if the address belongs to a live user.
+
+        Says nothing either way, so the endpoint cannot be used to probe for accounts.
+        """
+        if not isinstance(email, str) or len(email) > _LOGIN_MAX:
+            return
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            user = await uow.first(User, Query.where(email=normalize_email(email)))
+            if user is None or user.status is UserStatus.DEACTIVATED:
+                return
+            secret = self._d.tokens.new_secret()
+            token = UserToken(
+                id=self._d.ids.new_id(),
+                organization_id=user.organization_id,
+                user_id=user.id,
+                purpose=TokenPurpose.PASSWORD_RESET,
+                token_hash=hash_secret(secret),
+                expires_at=self._d.clock.now() + self._d.policy.reset_ttl,
+            )
+            await uow.add(token)
+            user.record(
+                PasswordResetRequested(
+                    organization_id=user.organization_id,
+                    user_id=user.id,
+                    email=user.email,
+                    token=make_token(token.id.hex, secret),
+                    expires_at=token.expires_at,
+                )
+            )
+            await uow.commit()
+
+    async def reset_password(self, scope: Scope, token: str, new_password: str) -> None:
+        """Set a new password with a reset token; the token (and all others) die with it."""
+        token_id, secret = _parse_mail_token(token, _RESET)
+        check_password(new_password, self._d.policy)
+        now = self._d.clock.now()
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            stored = await uow.get(UserToken, token_id)
+            if (
+                stored is None
+                or stored.purpose is not TokenPurpose.PASSWORD_RESET
+                or not stored.is_usable(now)
+                or not secret_matches(secret, stored.token_hash)
+            ):
+                raise InvalidToken(_RESET)
+            user = await uow.get(User, stored.user_id)
+            if user is None:
+                raise InvalidToken(_RESET)
+            stored.use(now)
+            user.failed_login_count = 0
+            user.locked_until = None
+            await self._set_password(uow, user, new_password)
+            await uow.commit()
+
+    async def _set_password(self, uow: UnitOfWork, user: User, new_password: str) -> int:
+        now = self._d.clock.now()
+        user.change_password_hash(self._d.hasher.hash(new_password), now)
+        pending = Query.where(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at=None)
+        for token in (await uow.find(UserToken, pending)).items:
+            token.use(now)
+        user.record(PasswordChanged(organization_id=user.organization_id, user_id=user.id))
+        return await _revoke_all(uow, user, now)
+
+
+async def _revoke_all(uow: UnitOfWork, user: User, now: datetime) -> int:
+    sessions = await active_sessions(uow, user.id, now)
+    for session in sessions:
+        session.revoke(now)
+    if sessions:
+        user.record(
+            SessionsRevoked(
+                organization_id=user.organization_id, user_id=user.id, count=len(sessions)
+            )
+        )
+    return len(sessions)
+
+
+def _login_query(login: object) -> Query:
+    if not isinstance(login, str) or not login.strip() or len(login) > _LOGIN_MAX:
+        raise AuthenticationFailed()
+    try:
+        check_clean("login", login)
+    except ValidationError:
+        raise AuthenticationFailed() from None
+    if "@" in login:
+        return Query.where(email=normalize_email(login))
+    return Query.where(username=normalize_username(login))
+
+
+def _parse_mail_token(token: object, purpose: str) -> tuple[UUID, str]:
+    token_id, secret = split_token(token, purpose, 2)
+    return parse_uuid(token_id, purpose), secret

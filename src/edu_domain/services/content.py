@@ -1,0 +1,226 @@
+"""Educational content: drafts, edits, publishing, archiving and search."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+from attrs import frozen
+
+from edu_domain.caching import CacheKey
+from edu_domain.errors import AlreadyExists, NotFound, PermissionDenied, ValidationError
+from edu_domain.model.content import ContentStatus, ContentType, DifficultyLevel, EducationalContent
+from edu_domain.model.rules import SLUG_MAX, normalize_tags, slugify
+from edu_domain.model.user import PUBLISHING_ROLES, User
+from edu_domain.ports import UnitOfWork
+from edu_domain.query import F, Filter, Page, Query
+from edu_domain.services.commands import CONTENT_UPDATABLE, NewContent
+from edu_domain.services.context import Scope
+from edu_domain.services.deps import Deps
+from edu_domain.services.users import _check_fields, check_version
+
+_SLUG_ATTEMPTS = 5
+
+
+@frozen(kw_only=True)
+class ContentSearch:
+    """Search criteria; every given criterion must hold. Tags: content has all of them."""
+
+    tags: tuple[str, ...] | list[str] = ()
+    content_type: ContentType | str | None = None
+    difficulty: DifficultyLevel | str | None = None
+    status: ContentStatus | str | None = None
+    author_id: UUID | None = None
+    text: str | None = None
+    order_by: tuple[str, ...] = ("-created_at",)
+    skip: int = 0
+    limit: int = 20
+    cursor: str | None = None
+
+    def to_query(self) -> Query:
+        parts: list[Filter] = []
+        if self.tags:
+            tags = normalize_tags(list(self.tags))
+            parts.append(F("tags").contains_all(tags if isinstance(tags, tuple) else self.tags))
+        for name in ("content_type", "difficulty", "status", "author_id"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(F(name).eq(value))
+        if self.text:
+            parts.append(F("title").icontains(self.text))
+        query = Query.where(*parts).order_by(*self.order_by)
+        if self.cursor is not None:
+            return query.after(self.cursor, self.limit)
+        return query.page(self.skip, self.limit)
+
+
+class ContentService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    async def create_draft(self, scope: Scope, new: NewContent) -> EducationalContent:
+        """A draft authored by `new.author_id` (default: the actor), slug unique in the org.
+
+        A derived slug gets a numeric suffix when taken; an explicit slug that is taken is
+        AlreadyExists.
+        """
+        author_id = new.author_id or scope.actor_id
+        if author_id is None:
+            raise ValidationError("author_id", "an author is required")
+        explicit = new.slug is not None
+        base = new.slug if new.slug is not None else (slugify(new.title) or "content")
+        for attempt in range(_SLUG_ATTEMPTS):
+            try:
+                return await self._create(scope, new, author_id, base, explicit, attempt)
+            except AlreadyExists as error:
+                if explicit or error.field != "slug" or attempt == _SLUG_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _create(
+        self,
+        scope: Scope,
+        new: NewContent,
+        author_id: UUID,
+        base: str,
+        explicit: bool,
+        attempt: int,
+    ) -> EducationalContent:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            await uow.require(User, author_id)
+            slug = base if explicit else await _free_slug(uow, base, attempt)
+            content = EducationalContent(
+                id=self._d.ids.new_id(),
+                organization_id=scope.organization_id,
+                title=new.title,
+                slug=slug,
+                body=new.body,
+                content_type=new.content_type,
+                difficulty=new.difficulty,
+                tags=tuple(new.tags),
+                metadata=dict(new.metadata),
+                author_id=author_id,
+            )
+            await uow.add(content)
+            await uow.commit()
+        return content
+
+    async def create(self, scope: Scope, new: NewContent) -> EducationalContent:
+        """The old API's name for `create_draft`."""
+        return await self.create_draft(scope, new)
+
+    async def get(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            return await uow.require(EducationalContent, content_id)
+
+    async def get_by_slug(self, scope: Scope, slug: str) -> EducationalContent:
+        """Content by slug, read through the cache when one is configured."""
+
+        async def load() -> EducationalContent:
+            async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+                content = await uow.first(EducationalContent, Query.where(slug=slug))
+            if content is None:
+                raise NotFound("EducationalContent", slug)
+            return content
+
+        if not isinstance(slug, str) or len(slug) > SLUG_MAX:
+            raise NotFound("EducationalContent", "?")
+        key = CacheKey("content_slug", scope.organization_id, (slug,))
+        content: EducationalContent = await self._d.reads.fetch(key, load, EducationalContent)
+        return content
+
+    async def update(
+        self,
+        scope: Scope,
+        content_id: UUID,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> EducationalContent:
+        _check_fields(changes, CONTENT_UPDATABLE)
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            content = await uow.require(EducationalContent, content_id)
+            check_version(content, expected_version)
+            content.ensure_editable()
+            for name, value in changes.items():
+                if name == "tags" and isinstance(value, Iterable) and not isinstance(value, str):
+                    value = tuple(value)
+                if name == "metadata" and isinstance(value, Mapping):
+                    value = dict(value)
+                setattr(content, name, value)
+            await uow.commit()
+        return content
+
+    async def publish(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        """Draft -> published. Refuses an empty body and authors whose role may not publish."""
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            content = await uow.require(EducationalContent, content_id)
+            author = await uow.get(User, content.author_id)
+            if author is None or author.role not in PUBLISHING_ROLES:
+                raise PermissionDenied("the author's role may not publish content")
+            content.publish(self._d.clock.now())
+            await uow.commit()
+        return content
+
+    async def archive(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            content = await uow.require(EducationalContent, content_id)
+            content.archive()
+            await uow.commit()
+        return content
+
+    async def delete(self, scope: Scope, content_id: UUID, *, hard: bool = False) -> bool:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            content = await uow.get(EducationalContent, content_id, include_deleted=hard)
+            if content is None:
+                return False
+            await uow.delete(content, hard=hard)
+            await uow.commit()
+        return True
+
+    async def restore(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            content = await uow.require(EducationalContent, content_id, include_deleted=True)
+            if content.is_deleted:
+                await uow.restore(content)
+                await uow.commit()
+        return content
+
+    async def search(self, scope: Scope, search: ContentSearch) -> Page[EducationalContent]:
+        query = search.to_query()
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            return await uow.find(EducationalContent, query)
+
+    async def find_by_tags(
+        self, scope: Scope, tags: Iterable[str], *, skip: int = 0, limit: int = 20
+    ) -> Page[EducationalContent]:
+        """Content carrying every one of `tags` (normalised like stored tags)."""
+        if isinstance(tags, str):
+            raise ValidationError("tags", "must be a list of tags")
+        return await self.search(scope, ContentSearch(tags=tuple(tags), skip=skip, limit=limit))
+
+    async def find(self, scope: Scope, query: Query | None = None) -> Page[EducationalContent]:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            return await uow.find(EducationalContent, query)
+
+    async def count(self, scope: Scope, query: Query | None = None) -> int:
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            return await uow.count(EducationalContent, query)
+
+
+async def _free_slug(uow: UnitOfWork, base: str, attempt: int) -> str:
+    """`base`, or `base-N` with the smallest N not taken by live content."""
+    taken = {
+        c.slug
+        async for c in uow.stream(EducationalContent, Query.where(F("slug").startswith(base)))
+    }
+    if base not in taken and attempt == 0:
+        return base
+    n = 2 + attempt
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1

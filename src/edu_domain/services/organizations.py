@@ -1,0 +1,54 @@
+"""Organizations (tenants): provisioning is system work, so it uses unscoped units of work."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from edu_domain.errors import NotFound
+from edu_domain.model.organization import Organization
+from edu_domain.model.rules import slugify
+from edu_domain.query import Page, Query
+from edu_domain.services.deps import Deps
+
+
+class OrganizationService:
+    def __init__(self, deps: Deps) -> None:
+        self._d = deps
+
+    async def create(
+        self, name: str, slug: str | None = None, *, actor: UUID | None = None
+    ) -> Organization:
+        """A new active organization; the slug defaults to one derived from the name."""
+        org = Organization(
+            id=self._d.ids.new_id(),
+            name=name,
+            slug=slug if slug is not None else (slugify(name, 63) or "org"),
+        )
+        async with self._d.uow.unscoped(actor=actor) as uow:
+            await uow.add(org)
+            await uow.commit()
+        return org
+
+    async def get(self, organization_id: UUID) -> Organization:
+        async with self._d.uow.unscoped() as uow:
+            return await uow.require(Organization, organization_id)
+
+    async def get_by_slug(self, slug: str) -> Organization:
+        async with self._d.uow.unscoped() as uow:
+            org = await uow.first(Organization, Query.where(slug=slug))
+        if org is None:
+            raise NotFound("Organization", slug)
+        return org
+
+    async def list(self, *, skip: int = 0, limit: int = 100) -> Page[Organization]:
+        async with self._d.uow.unscoped() as uow:
+            return await uow.find(Organization, Query().order_by("name").page(skip, limit))
+
+    async def rename(
+        self, organization_id: UUID, name: str, *, actor: UUID | None = None
+    ) -> Organization:
+        async with self._d.uow(tenant=organization_id, actor=actor) as uow:
+            org = await uow.require(Organization, organization_id)
+            org.rename(name)
+            await uow.commit()
+        return org
