@@ -1,0 +1,44 @@
+"""Opens SQL units of work: one per task or request, never shared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from edu_domain.errors import ValidationError
+from edu_domain.ports import Clock, CommitListener, EventPublisher
+from edu_infra.sqlalchemy.compiler import QueryCompiler
+from edu_infra.sqlalchemy.engine import Database
+from edu_infra.sqlalchemy.mapping import start_mappers
+from edu_infra.sqlalchemy.uow import SqlUnitOfWork
+from edu_infra.system import SystemClock
+
+
+class SqlUnitOfWorkFactory:
+    """`edu_domain.ports.UnitOfWorkFactory` over a `Database` (maps the entities on first use)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        listeners: Sequence[CommitListener] = (),
+    ) -> None:
+        start_mappers()
+        self.database = database
+        self.clock: Clock = clock or SystemClock()
+        self.publisher = publisher
+        self.listeners = tuple(listeners)
+        self.compiler = QueryCompiler(database.dialect)
+
+    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
+        if not isinstance(tenant, UUID):
+            raise ValidationError("tenant", "expects the organization's UUID")
+        return SqlUnitOfWork(self, tenant=tenant, actor=actor)
+
+    def unscoped(self, *, actor: UUID | None = None) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self, tenant=None, actor=actor)
+
+
+__all__ = ["SqlUnitOfWorkFactory"]

@@ -1,0 +1,75 @@
+"""Apply the shipped Alembic migrations programmatically (`make migrate`, the demo, tests).
+
+`upgrade`/`downgrade` are synchronous (they run their own event loop); inside a running
+loop use `upgrade_async`/`downgrade_async`, which run Alembic on a connection of an async
+engine. On PostgreSQL, run migrations as the role that owns the tables; `app_role` names
+the role the application connects as (granted DML, subject to row-level security).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+DEFAULT_APP_ROLE = os.environ.get("EDU_DATABASE_APP_ROLE", "edu_app")
+
+
+def alembic_config(url: str | None = None, *, app_role: str | None = None) -> Config:
+    """An Alembic Config pointing at the shipped migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["app_role"] = app_role or DEFAULT_APP_ROLE
+    return config
+
+
+def upgrade(url: str, *, revision: str = "head", app_role: str | None = None) -> None:
+    asyncio.run(upgrade_async(url, revision=revision, app_role=app_role))
+
+
+def downgrade(url: str, *, revision: str = "base", app_role: str | None = None) -> None:
+    asyncio.run(downgrade_async(url, revision=revision, app_role=app_role))
+
+
+async def upgrade_async(url: str, *, revision: str = "head", app_role: str | None = None) -> None:
+    await _run(url, app_role, lambda config: command.upgrade(config, revision))
+
+
+async def downgrade_async(
+    url: str, *, revision: str = "base", app_role: str | None = None
+) -> None:
+    await _run(url, app_role, lambda config: command.downgrade(config, revision))
+
+
+async def _run(url: str, app_role: str | None, action: object) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+
+            def run(sync_connection: Connection) -> None:
+                config = alembic_config(url, app_role=app_role)
+                config.attributes["connection"] = sync_connection
+                action(config)  # type: ignore[operator]
+
+            await connection.run_sync(run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+__all__ = [
+    "alembic_config",
+    "downgrade",
+    "downgrade_async",
+    "upgrade",
+    "upgrade_async",
+]

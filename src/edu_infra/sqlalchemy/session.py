@@ -1,0 +1,109 @@
+"""The Session class every SQL unit of work uses, and the ORM events that give it its rules.
+
+The listeners are attached once to `UowSession` (not per session) and find their unit of
+work in `session.info`:
+- `do_orm_execute`: tenant and soft-delete filters on every ORM read (`with_loader_criteria`;
+  the tenant id is a bound value, never part of the cached SQL). Column loads (refresh,
+  expired attributes) are left alone: nothing in a unit of work expires attributes.
+- `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
+  that row-level security reads. One extra round trip per transaction, in exchange for
+  a guarantee that every statement of the transaction, raw SQL included, is covered.
+- `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
+  tenant check for a changed organization_id.
+- `after_flush`: the Change records handed to commit listeners.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    with_loader_criteria,
+)
+
+from edu_domain.model import Entity
+from edu_domain.ports import ChangeKind
+
+if TYPE_CHECKING:
+    from edu_infra.sqlalchemy.uow import SqlUnitOfWork
+
+UOW_KEY = "edu_uow"
+INCLUDE_DELETED = "edu_include_deleted"
+ENTITY = "edu_entity"
+
+
+class UowSession(Session):
+    """A plain Session; its class is what the unit-of-work listeners are attached to."""
+
+
+def uow_of(session: Session) -> SqlUnitOfWork | None:
+    return cast("SqlUnitOfWork | None", session.info.get(UOW_KEY))
+
+
+@event.listens_for(UowSession, "do_orm_execute")
+def _global_filters(state: ORMExecuteState) -> None:
+    uow = uow_of(state.session)
+    if uow is None or state.is_column_load or state.is_relationship_load:
+        return
+    include_deleted = bool(state.execution_options.get(INCLUDE_DELETED, False))
+    classes = [mapper.class_ for mapper in state.all_mappers]
+    named = state.execution_options.get(ENTITY)  # aggregate selects name their entity
+    if named is not None and named not in classes:
+        classes.append(named)
+    options = []
+    for cls in classes:
+        criteria = uow.read_criteria(cls, include_deleted=include_deleted)
+        if criteria is not None:
+            options.append(with_loader_criteria(cls, criteria, include_aliases=True))
+    if options:
+        state.statement = state.statement.options(*options)
+
+
+@event.listens_for(UowSession, "after_begin")
+def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    uow = uow_of(session)
+    if uow is None or connection.dialect.name != "postgresql":
+        return
+    if uow.tenant is not None:
+        connection.execute(
+            text("SELECT set_config('app.tenant_id', :tenant, true)"),
+            {"tenant": str(uow.tenant)},
+        )
+    else:
+        connection.execute(text("SELECT set_config('app.unscoped', 'on', true)"))
+
+
+@event.listens_for(UowSession, "before_flush")
+def _stamp_changes(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+    uow = uow_of(session)
+    if uow is None:
+        return
+    for obj in list(session.dirty):
+        if isinstance(obj, Entity) and session.is_modified(obj, include_collections=False):
+            uow.check_write(obj)
+            uow.stamp_update(obj)
+
+
+@event.listens_for(UowSession, "after_flush")
+def _collect_changes(session: Session, _flush: UOWTransaction) -> None:
+    uow = uow_of(session)
+    if uow is None:
+        return
+    for obj in session.new:
+        if isinstance(obj, Entity):
+            uow.record_change(obj, ChangeKind.INSERT)
+    for obj in session.dirty:
+        if isinstance(obj, Entity) and session.is_modified(obj, include_collections=False):
+            uow.record_change(obj, ChangeKind.UPDATE)
+    for obj in session.deleted:
+        if isinstance(obj, Entity):
+            uow.record_change(obj, ChangeKind.DELETE)
+
+
+__all__ = ["ENTITY", "INCLUDE_DELETED", "UOW_KEY", "UowSession", "uow_of"]

@@ -1,0 +1,644 @@
+"""The SQL unit of work: one AsyncSession, one transaction at a time, one tenant (or none).
+
+Why it looks the way it does:
+- `expire_on_commit=False` and no relationships: nothing ever lazy-loads, so entities
+  stay usable after commit, rollback and close (rollback expunges them first, so their
+  attributes are never expired either).
+- Any failure of a write (add, add_all, delete, restore, flush, commit) and any driver
+  failure of a read rolls the whole unit of work back and empties the identity map:
+  PostgreSQL has aborted the transaction anyway, and a half-applied unit of work is
+  worse than none. The unit of work stays usable for a fresh transaction.
+- `Session.get` answers identity-map hits without SQL, so loader criteria never see
+  them: `get` checks tenant and soft delete again in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from uuid import UUID
+
+import attrs
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.base import instance_state
+
+from edu_domain.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    DomainError,
+    InvalidState,
+    NotFound,
+    TenantViolation,
+    ValidationError,
+)
+from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
+from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork
+from edu_domain.query import Filter, Group, Page, bind, bind_filter, encode_cursor
+from edu_infra.sqlalchemy.bulk import attach_persistent, copy_insert
+from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
+from edu_infra.sqlalchemy.errors import DbFailure, classify, is_driver_error, to_domain_error
+from edu_infra.sqlalchemy.mapping import column_of, table_of
+from edu_infra.sqlalchemy.session import INCLUDE_DELETED, UOW_KEY, UowSession
+
+if TYPE_CHECKING:
+    from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
+
+log = logging.getLogger("edu_infra")
+E = TypeVar("E", bound=Entity)
+T = TypeVar("T")
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """`edu_domain.ports.UnitOfWork` on SQLAlchemy's AsyncSession (PostgreSQL, SQLite)."""
+
+    def __init__(
+        self, factory: SqlUnitOfWorkFactory, *, tenant: UUID | None, actor: UUID | None
+    ) -> None:
+        self.tenant = tenant
+        self.actor = actor
+        self._factory = factory
+        self._clock: Clock = factory.clock
+        self._compiler: QueryCompiler = factory.compiler
+        self._session = AsyncSession(
+            factory.database.engine,
+            sync_session_class=UowSession,
+            expire_on_commit=False,
+            autoflush=True,
+        )
+        self._session.info[UOW_KEY] = self
+        self._callbacks: list[AfterCommit] = []
+        self._changes: dict[tuple[type[Entity], UUID], Change] = {}
+        self._tracked: dict[int, Entity] = {}
+        self._hard_deleted: list[Entity] = []
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def session(self) -> AsyncSession:
+        """The underlying session (for adapters and tests; raw SQL stays under RLS)."""
+        self._ensure_open()
+        return self._session
+
+    async def begin(self) -> None:
+        self._ensure_open()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            await self._reset()
+        finally:
+            self._closed = True
+            try:
+                await self._session.close()
+            except Exception:  # closing must not fail: the connection is discarded
+                log.warning("closing the unit of work's session failed", exc_info=True)
+
+    async def rollback(self) -> None:
+        self._ensure_open()
+        await self._reset()
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self._ensure_open()
+        self._callbacks.append(callback)
+
+    async def flush(self) -> None:
+        await self._write(self._session.flush)
+
+    async def commit(self) -> None:
+        await self._write(self._session.flush)
+        events = self._pull_events()
+        await self._write(self._session.commit)
+        callbacks, self._callbacks = self._callbacks, []
+        changes, self._changes = list(self._changes.values()), {}
+        self._hard_deleted = []
+        await self._after_commit(callbacks, events, changes)
+
+    async def _after_commit(
+        self, callbacks: Sequence[AfterCommit], events: list[DomainEvent], changes: list[Change]
+    ) -> None:
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.exception("an after-commit callback failed")
+        if events and self._factory.publisher is not None:
+            try:
+                await self._factory.publisher.publish(events)
+            except Exception:
+                log.exception("publishing domain events failed")
+        if changes:
+            for listener in self._factory.listeners:
+                try:
+                    await listener.committed(changes)
+                except Exception:
+                    log.exception("a commit listener failed")
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E | None:
+        self._ensure_open()
+        table_of(cls)
+        key = _as_uuid(id)
+        options = {INCLUDE_DELETED: include_deleted}
+        obj = await self._read(lambda: self._session.get(cls, key, execution_options=options))
+        if obj is None or not self._visible(obj, include_deleted):
+            return None
+        return self._track(obj)
+
+    async def find(
+        self, cls: type[E], query: Any = None, *, include_deleted: bool = False
+    ) -> Page[E]:
+        self._ensure_open()
+        table_of(cls)
+        bound = bind(cls, query)
+        stmt = self._compiler.select_page(bound).execution_options(
+            **{INCLUDE_DELETED: include_deleted}
+        )
+        rows: Sequence[E] = await self._read(lambda: _scalars(self._session, stmt))
+        items = list(rows)
+        next_cursor = None
+        if bound.limit is not None and len(items) > bound.limit:
+            items = items[: bound.limit]
+            last = items[-1]
+            values = [getattr(last, order.field) for order in bound.ordering]
+            next_cursor = encode_cursor(cls, bound.ordering, values)
+        for item in items:
+            self._track(item)
+        return Page(tuple(items), next_cursor)
+
+    async def stream(
+        self, cls: type[E], query: Any = None, *, batch_size: int = 1_000
+    ) -> AsyncIterator[E]:
+        self._ensure_open()
+        table_of(cls)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError("batch_size", "must be a positive integer")
+        bound = bind(cls, query)
+        stmt = self._compiler.select_page(bound)
+        if bound.limit is not None:
+            stmt = stmt.limit(bound.limit)
+        stmt = stmt.execution_options(yield_per=batch_size)
+        result = await self._read(lambda: self._session.stream_scalars(stmt))
+        try:
+            while True:
+                item = await self._read(lambda: _next_or_none(result))
+                if item is None:
+                    return
+                yield item
+        finally:
+            try:
+                await result.close()
+            except Exception:  # closing a cursor on a dead connection
+                log.debug("closing a stream failed", exc_info=True)
+
+    async def count(self, cls: type[E], query: Any = None, *, include_deleted: bool = False) -> int:
+        self._ensure_open()
+        table_of(cls)
+        bound = bind(cls, query)
+        stmt = self._compiler.select_count(bound).execution_options(
+            **{INCLUDE_DELETED: include_deleted}
+        )
+        value = await self._read(lambda: self._session.scalar(stmt))
+        return int(value or 0)
+
+    async def count_by(
+        self,
+        cls: type[E],
+        by: Sequence[str],
+        query: Any = None,
+        *,
+        measures: Mapping[str, Filter] | None = None,
+    ) -> list[Group]:
+        self._ensure_open()
+        table_of(cls)
+        names = check_group_fields(cls, by)
+        bound = bind(cls, query)
+        measure_items = list((measures or {}).items())
+        for name, _ in measure_items:
+            if not isinstance(name, str) or not name:
+                raise ValidationError("measures", "measure names must be non-empty strings")
+        filters = [bind_filter(cls, flt) for _, flt in measure_items]
+        stmt = self._compiler.select_groups(cls, names, bound.filter, filters)
+        rows = await self._read(lambda: _rows(self._session, stmt))
+        width = len(names)
+        groups = [
+            Group(
+                key=tuple(row[:width]),
+                count=int(row[width]),
+                measures={
+                    name: int(row[width + 1 + i]) for i, (name, _) in enumerate(measure_items)
+                },
+            )
+            for row in rows
+        ]
+        return [g for g in groups if g.count > 0]
+
+    # ------------------------------------------------------------------ writes
+
+    async def add(self, entity: Entity) -> None:
+        self._ensure_open()
+
+        async def insert() -> None:
+            self._check_new(entity)
+            self._stamp_insert(entity)
+            self._session.add(entity)
+            self._track(entity)
+            await self._session.flush()
+
+        await self._write(insert, subject=entity)
+
+    async def add_all(self, entities: Iterable[Entity]) -> None:
+        self._ensure_open()
+        batch = list(entities)
+
+        async def insert_all() -> None:
+            seen: set[tuple[type[Entity], UUID]] = set()
+            for entity in batch:
+                self._check_new(entity)
+                key = (type(entity), entity.id)
+                if key in seen:
+                    raise AlreadyExists(type(entity).__name__, "id")
+                seen.add(key)
+            for entity in batch:
+                self._stamp_insert(entity)
+            await self._session.flush()
+            if self._factory.database.is_postgres:
+                await self._copy(batch)
+            else:
+                self._session.add_all(batch)
+                await self._session.flush()
+            for entity in batch:
+                self._track(entity)
+
+        if batch:
+            await self._write(insert_all, subject=batch[0])
+
+    async def _copy(self, batch: list[Entity]) -> None:
+        for cls in ENTITY_TYPES:
+            of_class = [e for e in batch if type(e) is cls]
+            if not of_class:
+                continue
+            for entity in of_class:
+                entity.version = 1
+            await copy_insert(self._session, of_class)
+            attach_persistent(self._session, of_class)
+            for entity in of_class:
+                self.record_change(entity, ChangeKind.INSERT)
+
+    async def delete(self, entity: Entity, *, hard: bool = False) -> None:
+        self._ensure_open()
+
+        async def remove() -> None:
+            obj = await self._attached(entity)
+            if hard:
+                await self._forget_cascaded(obj)
+                await self._session.delete(obj)
+                self._hard_deleted.append(obj)
+            elif obj.deleted_at is None:
+                obj.deleted_at = self._clock.now()
+                obj.deleted_by = self.actor
+            await self._session.flush()
+
+        await self._write(remove, subject=entity, operation="delete" if hard else "write")
+
+    async def restore(self, entity: Entity) -> None:
+        self._ensure_open()
+
+        async def undelete() -> None:
+            obj = await self._attached(entity)
+            if obj.deleted_at is not None:
+                obj.deleted_at = None
+                obj.deleted_by = None
+                await self._session.flush()
+
+        await self._write(undelete, subject=entity)
+
+    # ------------------------------------------------------------------ hooks for events
+
+    def read_criteria(self, cls: type[Any], *, include_deleted: bool) -> ColumnElement[bool] | None:
+        """The global filter of `cls` for this unit of work (None: no filter)."""
+        if not (isinstance(cls, type) and issubclass(cls, Entity)):
+            return None
+        parts: list[ColumnElement[bool]] = []
+        if self.tenant is not None:
+            parts.append(column_of(cls, cls.__tenant_field__) == self.tenant)
+        if not include_deleted:
+            parts.append(column_of(cls, "deleted_at").is_(None))
+        return and_(*parts) if parts else None
+
+    def check_write(self, entity: Entity) -> None:
+        """A tenant unit of work writes only its own organization's entities."""
+        if self.tenant is not None and _tenant_of(entity) != self.tenant:
+            raise TenantViolation(
+                f"{type(entity).__name__} {entity.id} belongs to another organization"
+            )
+
+    def stamp_update(self, entity: Entity) -> None:
+        entity.updated_at = self._clock.now()
+        entity.updated_by = self.actor
+
+    def record_change(self, entity: Entity, kind: ChangeKind) -> None:
+        key = (type(entity), entity.id)
+        previous = self._changes.get(key)
+        if previous is not None and kind is ChangeKind.UPDATE:
+            return
+        if previous is not None and previous.kind is ChangeKind.INSERT and kind is not (
+            ChangeKind.DELETE
+        ):
+            return
+        self._changes[key] = Change(type(entity), entity.id, _tenant_of(entity), kind)
+
+    # ------------------------------------------------------------------ internals
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise InvalidState("this unit of work is closed")
+
+    def _visible(self, obj: Entity, include_deleted: bool) -> bool:
+        if self.tenant is not None and _tenant_of(obj) != self.tenant:
+            return False
+        return include_deleted or obj.deleted_at is None
+
+    def _track(self, obj: E) -> E:
+        self._tracked[id(obj)] = obj
+        return obj
+
+    def _check_new(self, entity: Entity) -> None:
+        cls = type(entity)
+        table_of(cls)
+        if not isinstance(entity, Entity):
+            raise ValidationError("entity", "not an entity")
+        self.check_write(entity)
+        attrs.validate(entity)
+        state = instance_state(entity)
+        if state.key is not None or state.session_id is not None:
+            raise AlreadyExists(cls.__name__, "id")
+        identity = self._session.sync_session.identity_map.get(
+            self._session.sync_session.identity_key(cls, entity.id)
+        )
+        if identity is not None:
+            raise AlreadyExists(cls.__name__, "id")
+
+    def _stamp_insert(self, entity: Entity) -> None:
+        now = self._clock.now()
+        entity.created_at = entity.updated_at = now
+        entity.created_by = entity.updated_by = self.actor
+
+    async def _attached(self, entity: Entity) -> Entity:
+        """This session's instance of `entity` (loaded by id if need be), or NotFound."""
+        cls = type(entity)
+        table_of(cls)
+        self.check_write(entity)
+        if object_session(entity) is self._session.sync_session and not instance_state(
+            entity
+        ).deleted:
+            return entity
+        found = await self.get(cls, entity.id, include_deleted=True)
+        if found is None or (instance_state(entity).key is None and found is not entity):
+            raise NotFound(cls.__name__, entity.id)
+        return found
+
+    async def _forget_cascaded(self, obj: Entity) -> None:
+        """Drop loaded objects a hard delete removes by ON DELETE CASCADE, and report them."""
+        identity = self._session.sync_session.identity_map
+        for loaded in list(identity.values()):
+            if not isinstance(loaded, Entity) or loaded is obj:
+                continue
+            if _cascades_from(loaded, obj):
+                self.record_change(loaded, ChangeKind.DELETE)
+                self._session.expunge(loaded)
+        for cls in ENTITY_TYPES:
+            for ref in cls.__references__:
+                if ref.target is type(obj) and ref.on_delete == "cascade":
+                    table = table_of(cls)
+                    stmt = select(table.c.id, table.c.organization_id).where(
+                        table.c[ref.field] == obj.id,
+                        table.c.organization_id == _tenant_of(obj),
+                    )
+                    for row in (await self._session.execute(stmt)).all():
+                        self._changes[(cls, row[0])] = Change(
+                            cls, row[0], row[1], ChangeKind.DELETE
+                        )
+
+    def _pull_events(self) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
+        seen: set[int] = set()
+        candidates = [
+            *self._tracked.values(),
+            *self._session.sync_session.identity_map.values(),
+            *self._hard_deleted,
+        ]
+        for obj in candidates:
+            if isinstance(obj, Entity) and id(obj) not in seen:
+                seen.add(id(obj))
+                events.extend(obj.pull_events())
+        return events
+
+    async def _reset(self) -> None:
+        """Forget everything since the last commit; handed-out objects keep their values."""
+        for obj in [*self._tracked.values(), *self._session.sync_session.identity_map.values()]:
+            if isinstance(obj, Entity):
+                obj.pull_events()
+        self._session.expunge_all()
+        self._callbacks = []
+        self._changes = {}
+        self._tracked = {}
+        self._hard_deleted = []
+        try:
+            await self._session.rollback()
+        except Exception:
+            log.warning("rollback failed; discarding the connection", exc_info=True)
+            try:
+                await self._session.invalidate()
+            except Exception:
+                log.debug("invalidating the connection failed", exc_info=True)
+
+    def _snapshot(self) -> list[tuple[Entity, dict[str, Any]]]:
+        """Attribute values of every object in play, to survive SQLAlchemy's expiry.
+
+        A failed flush makes SQLAlchemy roll back and expire every instance before the
+        error reaches us; handed-out entities must keep their values instead.
+        """
+        sync = self._session.sync_session
+        objects = {id(o): o for o in [*self._tracked.values(), *sync.identity_map.values()]}
+        objects.update((id(o), o) for o in sync.new)
+        return [
+            (obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"})
+            for obj in objects.values()
+            if isinstance(obj, Entity)
+        ]
+
+    @staticmethod
+    def _restore(saved: list[tuple[Entity, dict[str, Any]]]) -> None:
+        for obj, values in saved:
+            obj.__dict__.update(values)
+            state = instance_state(obj)
+            state.expired_attributes.difference_update(values)
+            state.expired = False
+
+    async def _fail(self, saved: list[tuple[Entity, dict[str, Any]]]) -> None:
+        await self._reset()
+        self._restore(saved)
+
+    async def _read(self, op: Callable[[], Awaitable[T]]) -> T:
+        sync = self._session.sync_session
+        saved = self._snapshot() if sync.dirty or sync.new or sync.deleted else []
+        try:
+            return await op()
+        except DomainError:
+            await self._fail(saved)
+            raise
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            failure = classify(error)
+            log.debug("database error during a read", exc_info=True)
+            await self._fail(saved)
+            raise to_domain_error(failure) from None
+
+    async def _write(
+        self,
+        op: Callable[[], Awaitable[Any]],
+        *,
+        subject: Entity | None = None,
+        operation: Literal["write", "delete"] = "write",
+    ) -> None:
+        self._ensure_open()
+        sync = self._session.sync_session
+        pending = [o for o in [*sync.new, *sync.dirty] if isinstance(o, Entity)]
+        deleting = [o for o in sync.deleted if isinstance(o, Entity)]
+        if subject is not None:
+            (deleting if operation == "delete" else pending).append(subject)
+        saved = self._snapshot()
+        try:
+            await op()
+        except DomainError:
+            await self._fail(saved)
+            raise
+        except Exception as error:
+            if not is_driver_error(error):
+                await self._fail(saved)
+                raise
+            failure = classify(error)
+            log.debug("database error during a write", exc_info=True)
+            await self._fail(saved)
+            try:
+                explained = await self._explain(failure, subject, pending, deleting)
+            finally:
+                self._restore(saved)
+            raise explained from None
+
+    async def _explain(
+        self,
+        failure: DbFailure,
+        subject: Entity | None,
+        pending: list[Entity],
+        deleting: list[Entity],
+    ) -> DomainError:
+        """The domain error for a failed write, naming entity and field where the driver won't."""
+        if failure.kind == "stale":
+            return self._conflict(failure, [*pending, *deleting], subject)
+        if failure.kind in ("foreign_key", "restrict") and failure.constraint is None:
+            if deleting:
+                restricted = _restricting_reference(type(deleting[-1]))
+                if restricted is not None:
+                    return ValidationError(restricted[1], f"still referenced by {restricted[0]}")
+            missing = await self._missing_reference(pending)
+            if missing is not None:
+                return missing
+        return to_domain_error(failure, type(subject) if subject is not None else None)
+
+    def _conflict(
+        self, failure: DbFailure, candidates: list[Entity], subject: Entity | None
+    ) -> ConcurrencyConflict:
+        of_table = [c for c in candidates if table_of(type(c)).name == failure.table]
+        target = (of_table or candidates or ([subject] if subject else []) or [None])[-1]
+        if target is None:
+            return ConcurrencyConflict("entity", None)
+        return ConcurrencyConflict(type(target).__name__, target.id)
+
+    async def _missing_reference(self, pending: list[Entity]) -> NotFound | None:
+        """SQLite does not name the failed foreign key: look for the missing target."""
+        try:
+            for obj in reversed(pending):
+                for target, value in _references_of(obj):
+                    table = table_of(target)
+                    stmt = select(func.count()).select_from(table).where(table.c.id == value)
+                    if "organization_id" in table.c:
+                        stmt = stmt.where(table.c.organization_id == _tenant_of(obj))
+                    if not await self._session.scalar(stmt):
+                        return NotFound(target.__name__, value)
+            return None
+        finally:
+            await self._reset()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _tenant_of(entity: Entity) -> UUID:
+    value = getattr(entity, type(entity).__tenant_field__)
+    assert isinstance(value, UUID)
+    return value
+
+
+def _as_uuid(value: object) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError("id", "expects a UUID")
+
+
+def _references_of(obj: Entity) -> list[tuple[type[Entity], UUID]]:
+    refs: list[tuple[type[Entity], UUID]] = []
+    if type(obj).__tenant_field__ == "organization_id":
+        refs.append((Organization, _tenant_of(obj)))
+    refs.extend((ref.target, getattr(obj, ref.field)) for ref in type(obj).__references__)
+    return refs
+
+
+def _restricting_reference(target: type[Entity]) -> tuple[str, str] | None:
+    for cls in ENTITY_TYPES:
+        for ref in cls.__references__:
+            if ref.target is target and ref.on_delete == "restrict":
+                return cls.__name__, ref.field
+    return None
+
+
+def _cascades_from(loaded: Entity, deleted: Entity) -> bool:
+    if isinstance(deleted, Organization):
+        return _tenant_of(loaded) == deleted.id
+    return any(
+        ref.target is type(deleted)
+        and ref.on_delete == "cascade"
+        and getattr(loaded, ref.field) == deleted.id
+        and _tenant_of(loaded) == _tenant_of(deleted)
+        for ref in type(loaded).__references__
+    )
+
+
+async def _scalars(session: AsyncSession, stmt: Any) -> Sequence[Any]:
+    return (await session.scalars(stmt)).all()
+
+
+async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
+    return (await session.execute(stmt)).all()
+
+
+async def _next_or_none(result: Any) -> Any:
+    try:
+        return await result.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+__all__ = ["SqlUnitOfWork"]
