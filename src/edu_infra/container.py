@@ -105,7 +105,7 @@ class Container(containers.DeclarativeContainer):
     notifier: providers.Provider[Notifier] = providers.Singleton(LoggingNotifier)
     publisher = providers.Singleton(EventDispatcher, notifier=notifier)
 
-    closables = providers.Singleton(list)
+    closables: providers.Singleton[list[Any]] = providers.Singleton(list)
     database = providers.Singleton(_database, settings, closables)
     store = providers.Singleton(InMemoryStore)
     cache = providers.Singleton(_cache, settings, clock, closables)
