@@ -1,0 +1,6 @@
+"""The Redis cache adapter (redis-py asyncio): standalone and cluster, failing open."""
+
+from edu_infra.redis.breaker import BreakerState, CircuitBreaker
+from edu_infra.redis.cache import RedisCache, parse_cache_url
+
+__all__ = ["BreakerState", "CircuitBreaker", "RedisCache", "parse_cache_url"]
