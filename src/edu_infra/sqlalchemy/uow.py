@@ -178,11 +178,8 @@ class SqlUnitOfWork(UnitOfWork):
         table_of(cls)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError("batch_size", "must be a positive integer")
-        bound = bind(cls, query)
-        stmt = self._compiler.select_page(bound)
-        if bound.limit is not None:
-            stmt = stmt.limit(bound.limit)
-        stmt = stmt.execution_options(yield_per=batch_size)
+        bound = attrs.evolve(bind(cls, query), skip=0, limit=None, after=None)
+        stmt = self._compiler.select_page(bound).execution_options(yield_per=batch_size)
         result = await self._read(lambda: self._session.stream_scalars(stmt))
         try:
             while True:
@@ -276,7 +273,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self._track(entity)
 
         if batch:
-            await self._write(insert_all, subject=batch[0])
+            await self._write(insert_all, subject=batch[0], also=batch)
 
     async def _copy(self, batch: list[Entity]) -> None:
         for cls in ENTITY_TYPES:
@@ -333,6 +330,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     def check_write(self, entity: Entity) -> None:
         """A tenant unit of work writes only its own organization's entities."""
+        if _moved_tenant(entity):
+            raise TenantViolation(f"{type(entity).__name__} {entity.id} cannot change organization")
         if self.tenant is not None and _tenant_of(entity) != self.tenant:
             raise TenantViolation(
                 f"{type(entity).__name__} {entity.id} belongs to another organization"
@@ -507,6 +506,7 @@ class SqlUnitOfWork(UnitOfWork):
         *,
         subject: Entity | None = None,
         operation: Literal["write", "delete"] = "write",
+        also: Sequence[Entity] = (),
     ) -> None:
         self._ensure_open()
         sync = self._session.sync_session
@@ -514,6 +514,7 @@ class SqlUnitOfWork(UnitOfWork):
         deleting = [o for o in sync.deleted if isinstance(o, Entity)]
         if subject is not None:
             (deleting if operation == "delete" else pending).append(subject)
+        pending.extend(e for e in also if isinstance(e, Entity))
         saved = self._snapshot()
         try:
             await op()
@@ -543,6 +544,11 @@ class SqlUnitOfWork(UnitOfWork):
         """The domain error for a failed write, naming entity and field where the driver won't."""
         if failure.kind == "stale":
             return self._conflict(failure, [*pending, *deleting], subject)
+        if failure.kind == "foreign_key" and not failure.key_values:
+            # SQLite never names the key; PostgreSQL hides it from roles under RLS
+            missing = await self._missing_reference(pending)
+            if missing is not None:
+                return missing
         if failure.kind in ("foreign_key", "restrict") and failure.constraint is None:
             if deleting:
                 restricted = _restricting_reference(type(deleting[-1]))
@@ -585,6 +591,14 @@ def _tenant_of(entity: Entity) -> UUID:
     value = getattr(entity, type(entity).__tenant_field__)
     assert isinstance(value, UUID)
     return value
+
+
+def _moved_tenant(entity: Entity) -> bool:
+    """True when a persistent entity's organization_id was changed (never allowed)."""
+    state = instance_state(entity)
+    if state.key is None or type(entity).__tenant_field__ != "organization_id":
+        return False
+    return bool(state.attrs.organization_id.history.deleted)
 
 
 def _as_uuid(value: object) -> UUID:
