@@ -84,11 +84,9 @@ class PostgresDatabase:
         self.name = f"edu_test_{uuid.uuid4().hex[:12]}"
         base = make_url(admin_url)
         self.owner_url = base.set(database=self.name).render_as_string(hide_password=False)
-        self.app_url = (
-            base.set(database=self.name, username=APP_ROLE, password=None).render_as_string(
-                hide_password=False
-            )
-        )
+        self.app_url = base.set(
+            database=self.name, username=APP_ROLE, password=None
+        ).render_as_string(hide_password=False)
 
     def dsn(self, url: str) -> str:
         return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -155,7 +153,7 @@ async def postgres_database(admin_url: str) -> PostgresDatabase:
 async def postgres_harness(url: str) -> AsyncIterator[Harness]:
     test_db = await postgres_database(url)
     await test_db.truncate()
-    database = Database(DatabaseSettings(url=test_db.app_url, pool_size=5))
+    database = Database(DatabaseSettings(url=test_db.app_url, pool_size=5, lock_timeout_ms=2_000))
     try:
         yield _harness("postgres", database)
     finally:
@@ -164,7 +162,5 @@ async def postgres_harness(url: str) -> AsyncIterator[Harness]:
 
 def _harness(name: str, database: Database) -> Harness:
     clock, publisher, listener = ManualClock(), RecordingPublisher(), RecordingCommitListener()
-    factory = SqlUnitOfWorkFactory(
-        database, clock=clock, publisher=publisher, listeners=[listener]
-    )
+    factory = SqlUnitOfWorkFactory(database, clock=clock, publisher=publisher, listeners=[listener])
     return Harness(name, factory, clock, publisher, listener)

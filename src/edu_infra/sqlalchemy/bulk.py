@@ -46,9 +46,7 @@ async def copy_insert(session: AsyncSession, entities: Sequence[Entity]) -> None
     await driver.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS"
     )
-    await driver.copy_records_to_table(
-        _STAGE_PREFIX + table.name, records=records, columns=columns
-    )
+    await driver.copy_records_to_table(_STAGE_PREFIX + table.name, records=records, columns=columns)
     await driver.execute(
         f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}"  # noqa: S608 - schema names
     )

@@ -24,7 +24,11 @@ log = logging.getLogger("edu_infra")
 
 @frozen(kw_only=True)
 class DatabaseSettings:
-    """How to reach the database. `statement_cache_size=0` is for PgBouncer (transaction mode)."""
+    """How to reach the database and how long to wait.
+
+    `statement_cache_size=0` is for PgBouncer in transaction mode. `lock_timeout_ms` bounds
+    how long a PostgreSQL statement waits for a row lock (then RetryableError); None waits.
+    """
 
     url: str
     pool_size: int = 5
@@ -36,6 +40,7 @@ class DatabaseSettings:
     echo: bool = False
     connect_timeout: float = 10.0
     sqlite_busy_timeout_ms: int = 5_000
+    lock_timeout_ms: int | None = None
 
 
 class Database:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,19 @@ from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 DEFAULT_APP_ROLE = os.environ.get("EDU_DATABASE_APP_ROLE", "edu_app")
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic `include_object`: skip schema items meant for another dialect (`ddl_if`)."""
+
+    def include(
+        obj: object, _name: str | None, _type: str, _reflected: bool, _other: object
+    ) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        wanted = getattr(condition, "dialect", None)
+        return wanted is None or wanted == dialect
+
+    return include
 
 
 def alembic_config(url: str | None = None, *, app_role: str | None = None) -> Config:
@@ -44,9 +58,7 @@ async def upgrade_async(url: str, *, revision: str = "head", app_role: str | Non
     await _run(url, app_role, lambda config: command.upgrade(config, revision))
 
 
-async def downgrade_async(
-    url: str, *, revision: str = "base", app_role: str | None = None
-) -> None:
+async def downgrade_async(url: str, *, revision: str = "base", app_role: str | None = None) -> None:
     await _run(url, app_role, lambda config: command.downgrade(config, revision))
 
 
@@ -68,6 +80,7 @@ async def _run(url: str, app_role: str | None, action: object) -> None:
 
 __all__ = [
     "alembic_config",
+    "include_object_for",
     "downgrade",
     "downgrade_async",
     "upgrade",

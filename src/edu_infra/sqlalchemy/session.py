@@ -6,8 +6,10 @@ work in `session.info`:
   the tenant id is a bound value, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
-  that row-level security reads. One extra round trip per transaction, in exchange for
-  a guarantee that every statement of the transaction, raw SQL included, is covered.
+  that row-level security reads, and the `lock_timeout`, in one statement. One extra
+  round trip per transaction, in exchange for a guarantee that every statement of the
+  transaction, raw SQL included, is covered (transaction-local: nothing leaks through the
+  pool, unlike `SET`).
 - `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
   tenant check for a changed organization_id.
 - `after_flush`: the Change records handed to commit listeners.
@@ -70,13 +72,20 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
     uow = uow_of(session)
     if uow is None or connection.dialect.name != "postgresql":
         return
-    if uow.tenant is not None:
-        connection.execute(
-            text("SELECT set_config('app.tenant_id', :tenant, true)"),
-            {"tenant": str(uow.tenant)},
-        )
-    else:
-        connection.execute(text("SELECT set_config('app.unscoped', 'on', true)"))
+    tenant = str(uow.tenant) if uow.tenant is not None else ""
+    lock_timeout = uow.lock_timeout_ms
+    connection.execute(
+        text(
+            "SELECT set_config('app.tenant_id', :tenant, true),"
+            " set_config('app.unscoped', :unscoped, true),"
+            " set_config('lock_timeout', :lock_timeout, true)"
+        ),
+        {
+            "tenant": tenant,
+            "unscoped": "off" if tenant else "on",
+            "lock_timeout": f"{lock_timeout}ms" if lock_timeout is not None else "0",
+        },
+    )
 
 
 @event.listens_for(UowSession, "before_flush")

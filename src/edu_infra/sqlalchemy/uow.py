@@ -61,6 +61,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.actor = actor
         self._factory = factory
         self._clock: Clock = factory.clock
+        self.lock_timeout_ms = factory.database.settings.lock_timeout_ms
         self._compiler: QueryCompiler = factory.compiler
         self._session = AsyncSession(
             factory.database.engine,
@@ -346,8 +347,10 @@ class SqlUnitOfWork(UnitOfWork):
         previous = self._changes.get(key)
         if previous is not None and kind is ChangeKind.UPDATE:
             return
-        if previous is not None and previous.kind is ChangeKind.INSERT and kind is not (
-            ChangeKind.DELETE
+        if (
+            previous is not None
+            and previous.kind is ChangeKind.INSERT
+            and kind is not (ChangeKind.DELETE)
         ):
             return
         self._changes[key] = Change(type(entity), entity.id, _tenant_of(entity), kind)
@@ -393,9 +396,10 @@ class SqlUnitOfWork(UnitOfWork):
         cls = type(entity)
         table_of(cls)
         self.check_write(entity)
-        if object_session(entity) is self._session.sync_session and not instance_state(
-            entity
-        ).deleted:
+        if (
+            object_session(entity) is self._session.sync_session
+            and not instance_state(entity).deleted
+        ):
             return entity
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):

@@ -1,0 +1,117 @@
+"""Migrating an empty database gives exactly the mapped metadata; downgrading removes it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from edu_infra.sqlalchemy.migrate import downgrade_async, include_object_for, upgrade_async
+from edu_infra.sqlalchemy.tables import TABLES, metadata
+from tests.sql_harness import APP_ROLE, ensure_role
+
+
+def _diff(connection: Connection) -> list[Any]:
+    include = include_object_for(connection.dialect.name)
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": include}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+async def _inspect(url: str) -> tuple[list[Any], set[str]]:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            diff = await connection.run_sync(_diff)
+            tables = await connection.run_sync(_tables)
+    finally:
+        await engine.dispose()
+    return diff, tables
+
+
+@pytest.fixture
+async def empty_postgres(postgres_url: str) -> AsyncIterator[str]:
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    name = f"edu_migrate_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await ensure_role(admin, APP_ROLE)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield make_url(postgres_url).set(database=name).render_as_string(False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def test_sqlite_migrates_to_the_mapped_metadata_and_back(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    await upgrade_async(url)
+    diff, tables = await _inspect(url)
+    assert diff == []
+    assert tables == {t.name for t in TABLES.values()}
+    await downgrade_async(url)
+    _, tables = await _inspect(url)
+    assert tables == set()
+
+
+@pytest.mark.postgres
+async def test_postgres_migrates_to_the_mapped_metadata_and_back(empty_postgres: str) -> None:
+    await upgrade_async(empty_postgres, app_role=APP_ROLE)
+    diff, tables = await _inspect(empty_postgres)
+    assert diff == []
+    assert tables == {t.name for t in TABLES.values()}
+    await downgrade_async(empty_postgres, app_role=APP_ROLE)
+    _, tables = await _inspect(empty_postgres)
+    assert tables == set()
+
+
+@pytest.mark.postgres
+async def test_postgres_migration_forces_row_level_security_and_grants_the_app_role(
+    empty_postgres: str,
+) -> None:
+    await upgrade_async(empty_postgres, app_role=APP_ROLE)
+    dsn = make_url(empty_postgres).set(drivername="postgresql").render_as_string(False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE relname = ANY($1::text[])",
+            [t.name for t in TABLES.values()],
+        )
+        policies = await conn.fetch("SELECT tablename, qual, with_check FROM pg_policies")
+        grants = await conn.fetch(
+            "SELECT table_name, privilege_type FROM information_schema.role_table_grants"
+            " WHERE grantee = $1",
+            APP_ROLE,
+        )
+        owners = {r["tableowner"] for r in await conn.fetch("SELECT tableowner FROM pg_tables")}
+    finally:
+        await conn.close()
+    assert {(r["relname"], r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows} == {
+        (t.name, True, True) for t in TABLES.values()
+    }
+    assert {p["tablename"] for p in policies} == {t.name for t in TABLES.values()}
+    assert all(p["qual"] == p["with_check"] and "app.tenant_id" in p["qual"] for p in policies)
+    assert {(g["table_name"], g["privilege_type"]) for g in grants} == {
+        (t.name, p) for t in TABLES.values() for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    }
+    assert APP_ROLE not in owners
