@@ -9,6 +9,7 @@ failed: the unit of work diagnoses that itself (see `uow.py`).
 from __future__ import annotations
 
 import re
+import socket
 from typing import Literal
 from uuid import UUID
 
@@ -49,7 +50,10 @@ class DbFailure:
     table: str | None = None
     columns: tuple[str, ...] = ()
     key_values: tuple[str, ...] = ()
+    disconnect: bool = False
 
+
+_LOST = DbFailure("retryable", "the database connection was lost", disconnect=True)
 
 # ----------------------------------------------------------------------- constraint names
 
@@ -119,7 +123,7 @@ def _classify_driver(orig: BaseException | None, invalidated: bool) -> DbFailure
     message = str(orig) if orig is not None else "unknown database error"
     lowered = message.lower()
     if invalidated or any(word in lowered for word in _CONNECTION_WORDS):
-        return DbFailure("retryable", "the database connection was lost")
+        return _LOST
     if isinstance(orig, (ConnectionError, TimeoutError, OSError)):
         return DbFailure("unavailable", "the database is unreachable")
     if "database is locked" in lowered:
@@ -151,17 +155,20 @@ def _classify_postgres(error: BaseException) -> DbFailure:
     if sqlstate in ("23503", "23001"):
         kind: FailureKind = "restrict" if "still referenced" in detail else "foreign_key"
         return DbFailure(kind, message, constraint, table, cols, vals)
-    if sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith("08"):
+    if sqlstate in _RETRYABLE_SQLSTATES:
         return DbFailure("retryable", message)
     if sqlstate.startswith("22") or sqlstate in ("23502", "23514"):
         column = getattr(error, "column_name", None)
         return DbFailure("data", message, constraint, table, (column,) if column else ())
+    if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02"):
+        return _LOST
     if not sqlstate:
-        lowered = message.lower()
-        if any(word in lowered for word in _CONNECTION_WORDS):
-            return DbFailure("retryable", "the database connection was lost")
-        if isinstance(error, (ConnectionError, OSError)):
+        if isinstance(error, ValueError):  # asyncpg DataError: a value its codec refused
+            return DbFailure("data", message)
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
             return DbFailure("unavailable", "the database is unreachable")
+        # client-side errors (closed connection, protocol out of step): drop the connection
+        return _LOST
     return DbFailure("other", f"{sqlstate}: {message}")
 
 

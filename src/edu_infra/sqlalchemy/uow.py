@@ -484,7 +484,14 @@ class SqlUnitOfWork(UnitOfWork):
             state.expired_attributes.difference_update(values)
             state.expired = False
 
-    async def _fail(self, saved: list[tuple[Entity, dict[str, Any]]]) -> None:
+    async def _fail(
+        self, saved: list[tuple[Entity, dict[str, Any]]], *, disconnect: bool = False
+    ) -> None:
+        if disconnect:  # never hand a broken connection back to the pool
+            try:
+                await self._session.invalidate()
+            except Exception:
+                log.debug("invalidating a lost connection failed", exc_info=True)
         await self._reset()
         self._restore(saved)
 
@@ -501,7 +508,7 @@ class SqlUnitOfWork(UnitOfWork):
                 raise
             failure = classify(error)
             log.debug("database error during a read", exc_info=True)
-            await self._fail(saved)
+            await self._fail(saved, disconnect=failure.disconnect)
             raise to_domain_error(failure) from None
 
     async def _write(
@@ -531,7 +538,7 @@ class SqlUnitOfWork(UnitOfWork):
                 raise
             failure = classify(error)
             log.debug("database error during a write", exc_info=True)
-            await self._fail(saved)
+            await self._fail(saved, disconnect=failure.disconnect)
             try:
                 explained = await self._explain(failure, subject, pending, deleting)
             finally:
