@@ -21,6 +21,7 @@ this process reads the affected keys from the loader and caches nothing for them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -171,6 +172,7 @@ class _LeaderCancelled(Exception):
 
 
 _NO_GENERATION = "0"
+_STRAGGLER_WINDOW = 1.0  # seconds
 _UNCACHEABLE: Any = object()
 
 
@@ -219,6 +221,7 @@ class ReadThroughCache:
         self._retry_interval = retry_interval
         self._max_pending = max_pending
         self._flights: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        self._landed: dict[tuple[str, int], float] = {}
         self._epoch = 0
         self._pending: dict[Invalidation, None] = {}
         self._last_retry = float("-inf")
@@ -316,35 +319,64 @@ class ReadThroughCache:
                 if flight.cancelled() and not (current and current.cancelling()):
                     raise _LeaderCancelled from None
                 raise
-            if data is _UNCACHEABLE:
-                return await load()
-            return cast(T, None if data is None else from_json(data, type_))
+            if data is None:
+                return cast(T, None)
+            if data is not _UNCACHEABLE:
+                try:
+                    return cast(T, from_json(data, type_))
+                except CodecError as exc:  # the loader's value does not fit `type_`
+                    self._log.warning("loaded value does not decode as %s: %s", type_, exc)
+            return await load()
 
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._flights[token] = future
         try:
-            value, data = await self._load(load, type_, store)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
+            value, data = await self._load(load, type_, store, recheck=self._landed_lately(token))
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: nobody may be waiting
             raise
+        except BaseException:  # cancelled (or the process is stopping): waiters look again
+            future.cancel()
+            raise
         else:
             future.set_result(data)
+            if store is not None:
+                self._land(token)
             return value
         finally:
             if self._flights.get(token) is future:
                 del self._flights[token]
+
+    def _landed_lately(self, token: tuple[str, int]) -> bool:
+        landed = self._landed.get(token)
+        return landed is not None and time.monotonic() - landed < _STRAGGLER_WINDOW
+
+    def _land(self, token: tuple[str, int]) -> None:
+        """Remember that a load of `token` just stored its value, for stragglers.
+
+        A caller that missed just before the store but looked for the flight just after it
+        ended would load again; it checks the cache once more instead.
+        """
+        now = time.monotonic()
+        if len(self._landed) >= 1024:
+            self._landed = {t: at for t, at in self._landed.items() if now - at < _STRAGGLER_WINDOW}
+        self._landed[token] = now
 
     async def _load(
         self,
         load: Callable[[], Awaitable[T]],
         type_: Any,
         store: tuple[CacheKey, str, float] | None,
+        *,
+        recheck: bool = False,
     ) -> tuple[T, Any]:
         """Load (under the cross-process lock if enabled) and store; (value, JSON data)."""
+        if store is not None and recheck:
+            data = await self.cache.get(store[1])
+            if data is not None:
+                with contextlib.suppress(CodecError):
+                    return from_json(data, type_), data
         lock_key = None
         if store is not None and self.cross_process_lock:
             lock_key = store[1] + ":lock"

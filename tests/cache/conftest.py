@@ -52,7 +52,7 @@ class CacheHarness:
     async def raw_keys(self) -> list[str]:
         """Every stored key, prefix included (for assertions about the key layout)."""
         if isinstance(self.cache, InMemoryCache):
-            return sorted(self.cache._entries)
+            return self.cache.stored_keys()
         keys: list[Any] = [k async for k in self.cache.client.scan_iter(match="*")]
         return sorted(k.decode() for k in keys)
 

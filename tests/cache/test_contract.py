@@ -30,6 +30,7 @@ async def test_stores_and_returns_json_values(harness: CacheHarness, value: obje
 async def test_returns_a_copy_not_the_stored_object(harness: CacheHarness) -> None:
     await harness.cache.set("k", {"items": [1]})
     first = await harness.cache.get("k")
+    assert first is not None
     first["items"].append(2)
     assert await harness.cache.get("k") == {"items": [1]}
 

@@ -24,6 +24,7 @@ from edu_domain.ports import Change, ChangeKind
 from edu_infra.caching import CacheInvalidator, Namespace, ReadThroughCache
 from edu_infra.memory.cache import InMemoryCache
 from edu_infra.memory.fakes import ManualClock
+from edu_infra.redis import RedisCache
 
 T1 = UUID("00000000-0000-0000-0000-0000000000a1")
 T2 = UUID("00000000-0000-0000-0000-0000000000b2")
@@ -208,9 +209,29 @@ async def test_no_read_returns_data_older_than_a_completed_commit(
 ) -> None:
     """Reads and committed writes interleave at random; a read that starts after a write's
     commit (and listener) finished must see that write, whatever loads were in flight."""
-    reads = ReadThroughCache(
-        InMemoryCache(clock=ManualClock()), cross_process_lock=lock, lock_poll=0.0001
-    )
+    cache = InMemoryCache(clock=ManualClock())
+    reads = ReadThroughCache(cache, cross_process_lock=lock, lock_poll=0.0001)
+    assert await interleave(reads, ops) == []
+
+
+@settings(max_examples=25)
+@given(ops=operations)
+async def test_no_stale_read_through_redis_either(
+    redis_url: str, ops: Sequence[tuple[str, str, int, int]]
+) -> None:
+    cache = RedisCache.from_url(redis_url, connect_timeout_ms=1000, command_timeout_ms=1000)
+    try:
+        reads = ReadThroughCache(cache)
+        assert await interleave(reads, ops) == []
+    finally:
+        await cache.delete_pattern("*")
+        await cache.aclose()
+
+
+async def interleave(
+    reads: ReadThroughCache, ops: Sequence[tuple[str, str, int, int]]
+) -> list[str]:
+    """Run the operations concurrently; return every read that saw data older than allowed."""
     invalidator = CacheInvalidator(reads)
     source = Source()
     tenant = uuid4()
@@ -265,4 +286,4 @@ async def test_no_read_returns_data_older_than_a_completed_commit(
     await read("a", 0, 0)
     await read("b", 0, 0)
     await stats(0, 0)
-    assert violations == []
+    return violations

@@ -116,11 +116,15 @@ class InMemoryCache:
         return len(doomed)
 
     async def exists(self, key: str) -> bool:
-        return self._live(self.prefix + key) is not None
+        started = time.perf_counter()
+        found = self._live(self.prefix + key) is not None
+        self._metrics.observe(started)
+        return found
 
     async def increment(self, key: str, amount: int = 1, expire: float | None = None) -> int | None:
         """Like INCRBY: keeps the TTL unless `expire` is given; non-integers fail (None)."""
         _check_expire(expire)
+        started = time.perf_counter()
         full = self.prefix + key
         entry = self._live(full)
         current: Any = 0 if entry is None else _parse(entry[0])
@@ -134,6 +138,7 @@ class InMemoryCache:
         else:
             deadline = entry[1] if entry is not None else None
         self._entries[full] = (dumps(new), deadline)
+        self._metrics.observe(started)
         return new
 
     async def health_check(self) -> bool:
@@ -149,6 +154,10 @@ class InMemoryCache:
         if entry is None or entry[1] is None:
             return None
         return (entry[1] - self._clock.now()).total_seconds()
+
+    def stored_keys(self) -> list[str]:
+        """Every live key, prefix included, sorted (for assertions in tests)."""
+        return sorted(k for k in list(self._entries) if self._live(k) is not None)
 
     def clear(self) -> None:
         self._entries.clear()
