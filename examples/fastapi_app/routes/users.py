@@ -1,0 +1,157 @@
+"""Users of the caller's organization (the old quick reference's endpoints, and more)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Response
+
+from edu_domain import InvalidState, NotFound
+from edu_domain import Query as Q
+from edu_domain.model import UserRole, UserStatus
+from edu_domain.services import NewUser
+from examples.fastapi_app.dependencies import AdminDep, CallerDep, CoreDep
+from examples.fastapi_app.http_utils import expected_version, set_etag
+from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, paged
+from examples.fastapi_app.policy import check_profile_update, check_user_update
+from examples.fastapi_app.schemas.common import ERROR_RESPONSES
+from examples.fastapi_app.schemas.users import (
+    AccountOut,
+    ProfileOut,
+    ProfileUpdate,
+    UserCreate,
+    UserOut,
+    UserPage,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
+
+IfMatch = Annotated[
+    str | None, Header(description="An ETag from a previous GET; 412 if the user changed")
+]
+
+
+@router.post("", status_code=201, summary="Register a user (administrators)")
+async def register(
+    body: UserCreate, caller: AdminDep, core: CoreDep, response: Response
+) -> AccountOut:
+    """Creates the user with their profile and mails a verification link."""
+    account = await core.users.register(
+        caller.scope,
+        NewUser(
+            email=body.email,
+            username=body.username,
+            password=body.password,
+            full_name=body.full_name,
+            role=body.role,
+            bio=body.bio,
+            skills=tuple(body.skills),
+            avatar_url=body.avatar_url,
+            timezone=body.timezone,
+            locale=body.locale,
+        ),
+    )
+    response.headers["Location"] = f"/users/{account.user.id}"
+    set_etag(response, account.user)
+    return AccountOut.of(account)
+
+
+@router.get("", summary="List users, filtered by role and status, by page or cursor")
+async def list_users(
+    caller: CallerDep,
+    core: CoreDep,
+    role: UserRole | None = None,
+    status: UserStatus | None = None,
+    skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> UserPage:
+    query = Q()
+    if role is not None:
+        query = query.and_where(role=role)
+    if status is not None:
+        query = query.and_where(status=status)
+    page = await core.users.find(
+        caller.scope, paged(query.order_by("created_at"), skip, limit, cursor)
+    )
+    return UserPage(
+        items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{user_id}", summary="One user of the caller's organization")
+async def get_user(user_id: UUID, caller: CallerDep, core: CoreDep, response: Response) -> UserOut:
+    user = await core.users.get(caller.scope, user_id)
+    set_etag(response, user)
+    return UserOut.model_validate(user)
+
+
+@router.patch("/{user_id}", summary="Change a user; send If-Match to avoid lost updates")
+async def update_user(
+    user_id: UUID,
+    body: UserUpdate,
+    caller: CallerDep,
+    core: CoreDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> UserOut:
+    """Administrators may change any field; other users only their own `full_name`."""
+    changes = body.model_dump(exclude_unset=True)
+    check_user_update(caller, user_id, changes)
+    user = await core.users.update(
+        caller.scope, user_id, changes, expected_version=expected_version(if_match)
+    )
+    set_etag(response, user)
+    return UserOut.model_validate(user)
+
+
+@router.delete("/{user_id}", status_code=204, summary="Delete a user (soft by default)")
+async def delete_user(
+    user_id: UUID, caller: AdminDep, core: CoreDep, hard: bool = False
+) -> Response:
+    """A soft delete keeps the row (restorable) and revokes the user's sessions."""
+    if user_id == caller.user_id:
+        raise InvalidState("administrators cannot delete their own account")
+    if not await core.users.delete(caller.scope, user_id, hard=hard):
+        raise NotFound("User", user_id)
+    return Response(status_code=204)
+
+
+@router.post("/{user_id}/restore", summary="Restore a soft-deleted user (administrators)")
+async def restore_user(
+    user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
+) -> UserOut:
+    user = await core.users.restore(caller.scope, user_id)
+    set_etag(response, user)
+    return UserOut.model_validate(user)
+
+
+@router.post("/{user_id}/verify", summary="Mark a user's email verified (administrators)")
+async def verify_user(
+    user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
+) -> UserOut:
+    await core.verification.mark_verified(caller.scope, user_id)
+    user = await core.users.get(caller.scope, user_id)
+    set_etag(response, user)
+    return UserOut.model_validate(user)
+
+
+@router.get("/{user_id}/profile", summary="A user's profile")
+async def get_profile(user_id: UUID, caller: CallerDep, core: CoreDep) -> ProfileOut:
+    account = await core.users.get_account(caller.scope, user_id)
+    if account.profile is None:
+        raise NotFound("UserProfile", user_id)
+    return ProfileOut.model_validate(account.profile)
+
+
+@router.patch("/{user_id}/profile", summary="Change a profile (own, or any as administrator)")
+async def update_profile(
+    user_id: UUID, body: ProfileUpdate, caller: CallerDep, core: CoreDep
+) -> ProfileOut:
+    check_profile_update(caller, user_id)
+    profile = await core.users.update_profile(
+        caller.scope, user_id, body.model_dump(exclude_unset=True)
+    )
+    return ProfileOut.model_validate(profile)
