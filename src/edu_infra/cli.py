@@ -15,8 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from edu_domain import DomainError
-from edu_domain.model import UserRole
-from edu_domain.services import NewUser, Scope
+from edu_domain.services import NewUser
 from edu_infra.container import build_container, describe, migrate_schema, shutdown
 from edu_infra.settings import ConfigurationError
 
@@ -56,20 +55,15 @@ async def _create_org(args: argparse.Namespace) -> int:
     container = build_container()
     try:
         core = container.core()
-        org = await core.organizations.create(args.name, args.slug)
-        scope = Scope(org.id)
-        account = await core.users.register(
-            scope,
+        org, account = await core.organizations.bootstrap(
+            args.name,
             NewUser(
                 email=args.admin_email,
                 username=args.admin_username,
                 password=password,
                 full_name=args.admin_name,
-                role=UserRole.ADMIN,
-                status="active",
-                email_verified=True,
             ),
-            send_verification=False,
+            slug=args.slug,
         )
         print(
             f"organization {org.slug} ({org.id}); admin {account.user.username} ({account.user.id})"

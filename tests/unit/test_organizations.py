@@ -45,3 +45,30 @@ async def test_rename_within_its_own_tenant(world: World) -> None:
     other = await world.new_org()
     async with world.core.deps.uow(tenant=world.org.id) as uow:
         assert await uow.get(type(other), other.id) is None
+
+
+async def test_bootstrap_creates_org_and_active_verified_admin_atomically(world: World) -> None:
+    from edu_domain.model import UserRole, UserStatus
+    from edu_domain.services import NewUser, Scope
+
+    org, account = await world.core.organizations.bootstrap(
+        "Hill Valley High",
+        NewUser(email="boss@hv.example", username="boss", password="long enough 1"),
+    )
+    assert account.user.role is UserRole.ADMIN
+    assert account.user.status is UserStatus.ACTIVE
+    assert account.user.email_verified
+    await world.core.auth.authenticate(Scope(org.id), "boss", "long enough 1")
+    before = world.state()
+    with pytest.raises(ValidationError):
+        await world.core.organizations.bootstrap(
+            "Broken School",
+            NewUser(email="not-an-email", username="boss", password="long enough 1"),
+        )
+    with pytest.raises(AlreadyExists):
+        await world.core.organizations.bootstrap(
+            "Dup",
+            NewUser(email="x@hv.example", username="xx1", password="long enough 1"),
+            slug=org.slug,
+        )
+    assert world.state() == before

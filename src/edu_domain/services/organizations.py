@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from attrs import evolve
+
 from edu_domain.errors import NotFound
+from edu_domain.model.events import UserRegistered
 from edu_domain.model.organization import Organization
 from edu_domain.model.rules import slugify
+from edu_domain.model.user import UserRole, UserStatus
 from edu_domain.query import Page, Query
+from edu_domain.services.commands import NewUser
 from edu_domain.services.deps import Deps
+from edu_domain.services.users import build_account, hash_for
+from edu_domain.services.views import UserAccount
 
 
 class OrganizationService:
@@ -28,6 +35,29 @@ class OrganizationService:
             await uow.add(org)
             await uow.commit()
         return org
+
+    async def bootstrap(
+        self, name: str, admin: NewUser, *, slug: str | None = None, actor: UUID | None = None
+    ) -> tuple[Organization, UserAccount]:
+        """A new organization with its first administrator, in one transaction.
+
+        The administrator is active and verified (an operator vouches for them); if the
+        user is invalid or clashes, no organization is left behind.
+        """
+        org = Organization(
+            id=self._d.ids.new_id(),
+            name=name,
+            slug=slug if slug is not None else (slugify(name, 63) or "org"),
+        )
+        first = evolve(admin, role=UserRole.ADMIN, status=UserStatus.ACTIVE, email_verified=True)
+        user, profile = build_account(self._d, org.id, first, hash_for(first, self._d))
+        async with self._d.uow.unscoped(actor=actor) as uow:
+            await uow.add(org)
+            await uow.add(user)
+            await uow.add(profile)
+            user.record(UserRegistered(organization_id=org.id, user_id=user.id, email=user.email))
+            await uow.commit()
+        return org, UserAccount(user, profile)
 
     async def get(self, organization_id: UUID) -> Organization:
         async with self._d.uow.unscoped() as uow:

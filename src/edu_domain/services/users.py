@@ -43,10 +43,10 @@ class UserService:
         self, scope: Scope, new: NewUser, *, send_verification: bool = True
     ) -> UserAccount:
         """Create a user and their profile in one transaction; mail a verification link."""
-        hashed = self._hash_for(new)
+        hashed = hash_for(new, self._d)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
-            user, profile = self._build(scope, new, hashed)
+            user, profile = build_account(self._d, scope.organization_id, new, hashed)
             await uow.add(user)
             await uow.add(profile)
             user.record(
@@ -67,48 +67,16 @@ class UserService:
         """Bulk create users with profiles in one transaction by the adapter's fastest path."""
         if not users:
             return []
-        built = [self._build(scope, new, self._hash_for(new)) for new in users]
+        built = [
+            build_account(self._d, scope.organization_id, new, hash_for(new, self._d))
+            for new in users
+        ]
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
             await uow.add_all([user for user, _ in built])
             await uow.add_all([profile for _, profile in built])
             await uow.commit()
         return [UserAccount(user, profile) for user, profile in built]
-
-    def _hash_for(self, new: NewUser) -> str:
-        if (new.password is None) == (new.hashed_password is None):
-            raise ValidationError("password", "give exactly one of password or hashed_password")
-        if new.password is not None:
-            check_password(new.password, self._d.policy)
-            return self._d.hasher.hash(new.password)
-        assert new.hashed_password is not None
-        return new.hashed_password
-
-    def _build(self, scope: Scope, new: NewUser, hashed: str) -> tuple[User, UserProfile]:
-        now = self._d.clock.now()
-        user = User(
-            id=self._d.ids.new_id(),
-            organization_id=scope.organization_id,
-            email=new.email,
-            username=new.username,
-            hashed_password=hashed,
-            full_name=new.full_name,
-            role=new.role,
-            status=new.status,
-            email_verified=new.email_verified,
-            email_verified_at=now if new.email_verified else None,
-        )
-        profile = UserProfile(
-            id=self._d.ids.new_id(),
-            organization_id=scope.organization_id,
-            user_id=user.id,
-            bio=new.bio,
-            skills=tuple(new.skills),
-            avatar_url=new.avatar_url,
-            timezone=new.timezone,
-            locale=new.locale,
-        )
-        return user, profile
 
     # ------------------------------------------------------------------ read
 
@@ -299,6 +267,47 @@ async def _require_active_org(uow: UnitOfWork, organization_id: UUID) -> Organiz
     if org.status is not OrganizationStatus.ACTIVE:
         raise ValidationError("organization_id", f"organization is {org.status.value}")
     return org
+
+
+def hash_for(new: NewUser, deps: Deps) -> str:
+    """The password hash for a new user: hashed by the port, or given pre-hashed."""
+    if (new.password is None) == (new.hashed_password is None):
+        raise ValidationError("password", "give exactly one of password or hashed_password")
+    if new.password is not None:
+        check_password(new.password, deps.policy)
+        return deps.hasher.hash(new.password)
+    assert new.hashed_password is not None
+    return new.hashed_password
+
+
+def build_account(
+    deps: Deps, organization_id: UUID, new: NewUser, hashed: str
+) -> tuple[User, UserProfile]:
+    """A validated user and profile, not yet added to any unit of work."""
+    now = deps.clock.now()
+    user = User(
+        id=deps.ids.new_id(),
+        organization_id=organization_id,
+        email=new.email,
+        username=new.username,
+        hashed_password=hashed,
+        full_name=new.full_name,
+        role=new.role,
+        status=new.status,
+        email_verified=new.email_verified,
+        email_verified_at=now if new.email_verified else None,
+    )
+    profile = UserProfile(
+        id=deps.ids.new_id(),
+        organization_id=organization_id,
+        user_id=user.id,
+        bio=new.bio,
+        skills=tuple(new.skills),
+        avatar_url=new.avatar_url,
+        timezone=new.timezone,
+        locale=new.locale,
+    )
+    return user, profile
 
 
 async def issue_verification(uow: UnitOfWork, deps: Deps, user: User) -> None:
