@@ -135,18 +135,19 @@ async def test_a_failed_commit_rolls_back_and_the_unit_of_work_stays_usable(
 ) -> None:
     org = await harness.make_org()
     author = await harness.make_user(org)
+    await harness.make_user(org, email="taken@example.org")
     async with harness.uow(org) as uow:
         (await uow.require(User, author.id)).rename("Lost")
         await uow.add(new_session(author, harness.clock))
-        (await uow.require(User, author.id)).email = "bad@example.org"
-        await harness.make_user(org, email="bad@example.org")
+        (await uow.require(User, author.id)).email = "taken@example.org"
         with pytest.raises(AlreadyExists):
             await uow.commit()
         await uow.commit()
     async with harness.uow(org) as uow:
         stored = await uow.require(User, author.id)
-        assert stored.full_name is None
+        assert (stored.full_name, stored.email, stored.version) == (None, author.email, 1)
         assert await uow.count(LoginSession) == 0
+    assert harness.listener.commits == []
 
 
 async def test_a_failed_delete_rolls_back_earlier_work(harness: Harness) -> None:

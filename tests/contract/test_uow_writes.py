@@ -159,18 +159,6 @@ async def test_changing_a_row_another_unit_of_work_hard_deleted_is_a_conflict(
             await slow.commit()
 
 
-async def test_flushed_but_uncommitted_changes_conflict_at_commit(harness: Harness) -> None:
-    org = await harness.make_org()
-    user = await harness.make_user(org)
-    async with harness.uow(org) as first, harness.uow(org) as second:
-        (await first.require(User, user.id)).rename("First")
-        (await second.require(User, user.id)).rename("Second")
-        await second.flush()
-        await first.commit()
-        with pytest.raises(ConcurrencyConflict):
-            await second.commit()
-
-
 # ---------------------------------------------------------------- tenants
 
 

@@ -54,10 +54,13 @@ def snapshot(entity: Entity) -> Row:
 
 
 def materialize(cls: type[E], row: Row) -> E:
-    """A new object holding a copy of `row`, built the way an ORM loads one (no `__init__`)."""
-    entity = cls.__new__(cls)
-    entity.__dict__.update({name: _copy_value(value) for name, value in row.items()})
-    return entity
+    """A new object holding a copy of `row`.
+
+    Built through `__init__` (not `__new__` + `__dict__`): once the SQL adapter has mapped
+    the classes, only an initialised instance carries the ORM state its attributes need, and
+    both adapters must work in one process (the differential tests run them side by side).
+    """
+    return cls(**{name: _copy_value(value) for name, value in row.items()})
 
 
 def tenant_of(cls: type[Entity], row: Row) -> UUID:

@@ -1,0 +1,186 @@
+"""The memory adapter alone: commit-time re-checks and wiring a database cannot show.
+
+On PostgreSQL the interleavings below block on row and index locks (a single test task would
+wait for itself), so they are not in the shared contract; the memory adapter, which never
+blocks, must catch them at commit instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC
+from uuid import uuid4
+
+import pytest
+
+from edu_domain.errors import AlreadyExists, ConcurrencyConflict, NotFound, ValidationError
+from edu_domain.model import DomainEvent, LoginSession, User, UserDeleted
+from edu_domain.ports import Change
+from edu_infra.memory import (
+    InMemoryStore,
+    InMemoryUnitOfWorkFactory,
+    RecordingCommitListener,
+)
+from tests.harness import Harness, memory_harness, new_content, new_session, new_user
+
+
+@pytest.fixture
+async def memory() -> AsyncIterator[Harness]:
+    async with memory_harness() as harness:
+        yield harness
+
+
+async def test_commit_rechecks_uniqueness_against_later_commits(memory: Harness) -> None:
+    org = await memory.make_org()
+    async with memory.uow(org) as slow:
+        mine = new_user(org, email="race@example.org")
+        await slow.add(mine)
+        await memory.make_user(org, email="race@example.org")
+        with pytest.raises(AlreadyExists):
+            await slow.commit()
+        assert await slow.get(User, mine.id) is None
+    async with memory.uow(org) as uow:
+        assert await uow.count(User) == 1
+
+
+async def test_commit_rechecks_references_against_later_commits(memory: Harness) -> None:
+    org = await memory.make_org()
+    author = await memory.make_user(org)
+    async with memory.uow(org) as slow:
+        await slow.add(new_content(org, author))
+        async with memory.uow(org) as fast:
+            await fast.delete(await fast.require(User, author.id), hard=True)
+            await fast.commit()
+        with pytest.raises(NotFound):
+            await slow.commit()
+
+
+async def test_commit_cascades_to_children_committed_after_the_delete(memory: Harness) -> None:
+    org = await memory.make_org()
+    user = await memory.make_user(org)
+    async with memory.uow(org) as slow:
+        await slow.delete(await slow.require(User, user.id), hard=True)
+        await memory.make_session(user)
+        await slow.commit()
+    async with memory.uow(org) as uow:
+        assert await uow.count(LoginSession, include_deleted=True) == 0
+
+
+async def test_commit_restricts_when_content_was_committed_after_the_delete(
+    memory: Harness,
+) -> None:
+    org = await memory.make_org()
+    author = await memory.make_user(org)
+    async with memory.uow(org) as slow:
+        await slow.delete(await slow.require(User, author.id), hard=True)
+        await memory.make_content(org, author)
+        with pytest.raises(ValidationError):
+            await slow.commit()
+    async with memory.uow(org) as uow:
+        assert await uow.get(User, author.id) is not None
+
+
+async def test_flushed_but_uncommitted_changes_conflict_at_commit(memory: Harness) -> None:
+    org = await memory.make_org()
+    user = await memory.make_user(org)
+    async with memory.uow(org) as first, memory.uow(org) as second:
+        (await first.require(User, user.id)).rename("First")
+        (await second.require(User, user.id)).rename("Second")
+        await second.flush()
+        await first.commit()
+        with pytest.raises(ConcurrencyConflict):
+            await second.commit()
+    async with memory.uow(org) as uow:
+        assert (await uow.require(User, user.id)).full_name == "First"
+
+
+async def test_a_detached_object_can_be_deleted_by_another_unit_of_work(memory: Harness) -> None:
+    org = await memory.make_org()
+    user = await memory.make_user(org)
+    async with memory.uow(org) as uow:
+        await uow.delete(user)
+        await uow.commit()
+    assert user.is_deleted
+    async with memory.uow(org) as uow:
+        assert await uow.get(User, user.id) is None
+
+
+async def test_a_stale_detached_object_is_a_conflict(memory: Harness) -> None:
+    org = await memory.make_org()
+    user = await memory.make_user(org)
+    async with memory.uow(org) as uow:
+        (await uow.require(User, user.id)).rename("Newer")
+        await uow.commit()
+    async with memory.uow(org) as uow:
+        with pytest.raises(ConcurrencyConflict):
+            await uow.delete(user)
+
+
+class _Broken:
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        raise RuntimeError("publisher down")
+
+    async def committed(self, changes: Sequence[Change]) -> None:
+        raise RuntimeError("listener down")
+
+
+async def test_failing_publishers_and_listeners_are_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    later = RecordingCommitListener()
+    factory = InMemoryUnitOfWorkFactory(publisher=_Broken(), listeners=[_Broken(), later])
+    org_id = uuid4()
+    user = new_user(org_id)
+    user.record(UserDeleted(organization_id=org_id, user_id=user.id, hard=False))
+    with caplog.at_level(logging.ERROR, logger="edu_infra"):
+        async with factory.unscoped() as uow:
+            await uow.add(user)
+            await uow.commit()
+    assert {r.getMessage() for r in caplog.records} >= {
+        "publishing domain events failed",
+        "commit listener failed",
+    }
+    assert len(later.commits) == 1
+    async with factory.unscoped() as uow:
+        assert await uow.get(User, user.id) is not None
+
+
+async def test_factories_sharing_a_store_share_committed_rows() -> None:
+    store = InMemoryStore()
+    one, two = InMemoryUnitOfWorkFactory(store), InMemoryUnitOfWorkFactory(store)
+    user = new_user(uuid4())
+    async with one.unscoped() as uow:
+        await uow.add(user)
+        await uow.commit()
+    async with two.unscoped() as uow:
+        assert await uow.get(User, user.id) is not None
+    assert len(store) == 1
+    store.clear()
+    assert len(store) == 0
+
+
+async def test_the_default_clock_stamps_utc_now() -> None:
+    user = new_user(uuid4())
+    async with InMemoryUnitOfWorkFactory().unscoped() as uow:
+        await uow.add(user)
+    assert user.created_at is not None
+    assert user.created_at.tzinfo is UTC
+
+
+def test_the_factory_refuses_a_tenant_or_actor_that_is_not_a_uuid() -> None:
+    factory = InMemoryUnitOfWorkFactory()
+    with pytest.raises(ValidationError):
+        factory(tenant="acme")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        factory.unscoped(actor="admin")  # type: ignore[arg-type]
+
+
+async def test_a_session_added_for_a_user_of_another_store_is_not_found(
+    memory: Harness,
+) -> None:
+    org = await memory.make_org()
+    stranger = new_user(org)
+    async with memory.uow(org) as uow:
+        with pytest.raises(NotFound):
+            await uow.add(new_session(stranger, memory.clock))
