@@ -68,9 +68,12 @@ async def sqlite_harness() -> AsyncIterator[Harness]:
         yield _harness("sqlite", database)
     finally:
         await database.dispose()
-        path = make_url(url).database
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _remove_sqlite_files(make_url(url).database or "")
+
+
+def _remove_sqlite_files(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------- PostgreSQL

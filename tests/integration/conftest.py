@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from edu_infra.memory import ManualClock, RecordingCommitListener, RecordingPublisher
+from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from tests.harness import Harness
 from tests.sql_harness import PostgresDatabase, fresh_sqlite_url, postgres_database
 

@@ -57,7 +57,7 @@ async def test_raw_update_cannot_reach_or_move_rows_across_tenants(pg_harness: H
         hidden = await session.execute(
             text("UPDATE users SET full_name = 'pwned' WHERE id = :id"), {"id": them.id}
         )
-        assert hidden.rowcount == 0  # type: ignore[attr-defined]
+        assert hidden.rowcount == 0
         with pytest.raises(sa_exc.DBAPIError, match="row-level security"):
             await session.execute(
                 text("UPDATE users SET organization_id = :theirs WHERE id = :id"),

@@ -18,7 +18,7 @@ becomes SQL. The semantics are those of `edu_domain.query` (the memory adapter's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -104,11 +104,8 @@ class QueryCompiler:
         keys = [column_of(cls, name) for name in by]
         labelled = [key.label(f"key_{i}") for i, key in enumerate(keys)]
         counts = [func.count().filter(self.filter(cls, m)) for m in measures]
-        stmt = (
-            select(*labelled, func.count(), *counts)
-            .select_from(cls)
-            .execution_options(**{ENTITY: cls})
-        )
+        columns: list[Any] = [*labelled, func.count(), *counts]
+        stmt = select(*columns).select_from(cls).execution_options(**{ENTITY: cls})
         if flt is not None:
             stmt = stmt.where(self.filter(cls, flt))
         if keys:
@@ -131,18 +128,18 @@ class QueryCompiler:
         if op is Op.IS_NULL:
             return col.is_(None) if value else col.is_not(None)
         if op is Op.EQ:
-            return col == value
+            return _bool(col == value)
         if op is Op.NE:
             nullable = describe(cls)[cond.field].nullable
-            return or_(col != value, col.is_(None)) if nullable else col != value
+            return or_(col != value, col.is_(None)) if nullable else _bool(col != value)
         if op is Op.LT:
-            return col < value
+            return _bool(col < value)
         if op is Op.LE:
-            return col <= value
+            return _bool(col <= value)
         if op is Op.GT:
-            return col > value
+            return _bool(col > value)
         if op is Op.GE:
-            return col >= value
+            return _bool(col >= value)
         if op is Op.IN:
             return col.in_(list(value)) if value else false()
         if op is Op.STARTSWITH:
@@ -161,8 +158,8 @@ class QueryCompiler:
     def _icontains(self, col: Column, text: str) -> ColumnElement[bool]:
         target = collate(col, "default") if self.postgres else col
         name = "strpos" if self.postgres else "instr"
-        needle = bindparam(None, text, unique=True)
-        return getattr(func, name)(func.lower(target), func.lower(needle)) > 0
+        needle: ColumnElement[str] = bindparam(None, text, unique=True)
+        return _bool(getattr(func, name)(func.lower(target), func.lower(needle)) > 0)
 
     def _contains_all(self, col: Column, values: Sequence[str]) -> ColumnElement[bool]:
         if self.postgres:
@@ -209,10 +206,15 @@ class QueryCompiler:
         if descending:  # NULLS FIRST, then values high to low
             if value is None:
                 return col.is_not(None)
-            return col < value
+            return _bool(col < value)
         if value is None:  # ascending, NULLS LAST: nothing comes after a null
             return None
-        return or_(col > value, col.is_(None)) if nullable else col > value
+        return or_(col > value, col.is_(None)) if nullable else _bool(col > value)
+
+
+def _bool(expression: Any) -> ColumnElement[bool]:
+    """SQLAlchemy types comparisons of `ColumnElement[Any]` loosely; they are booleans."""
+    return cast("ColumnElement[bool]", expression)
 
 
 def check_group_fields(cls: type[Entity], by: Sequence[str]) -> tuple[str, ...]:

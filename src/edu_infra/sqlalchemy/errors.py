@@ -184,7 +184,8 @@ def _pg_key(detail: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _classify_sqlite(name: str, message: str) -> DbFailure:
     if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
         match = _SQLITE_UNIQUE.search(message)
-        table, cols = None, ()
+        table: str | None = None
+        cols: tuple[str, ...] = ()
         if match:
             qualified = [c.strip() for c in match.group("cols").split(",")]
             table = qualified[0].split(".")[0]
@@ -221,8 +222,8 @@ def to_domain_error(failure: DbFailure, entity: type[Entity] | None = None) -> D
     if failure.kind == "unavailable":
         return UnavailableError(failure.message)
     if failure.kind == "data":
-        field = failure.columns[0] if failure.columns else _check_field(failure.constraint)
-        return ValidationError(field or "value", "rejected by the database")
+        column = failure.columns[0] if failure.columns else _check_field(failure.constraint)
+        return ValidationError(column or "value", "rejected by the database")
     return DatabaseError(failure.message)
 
 
@@ -230,11 +231,11 @@ def _already_exists(failure: DbFailure, entity: type[Entity] | None) -> AlreadyE
     if failure.constraint in UNIQUE_CONSTRAINTS:
         cls, field = UNIQUE_CONSTRAINTS[failure.constraint]
         return AlreadyExists(cls.__name__, field)
-    cls = _CLASS_BY_TABLE.get(failure.table or "", entity)
-    name = cls.__name__ if cls is not None else "entity"
+    owner = _CLASS_BY_TABLE.get(failure.table or "", entity)
     cols = tuple(c for c in failure.columns if c != "organization_id") or ("id",)
-    field = _reported_as(cls, cols) if cls is not None else cols[-1]
-    return AlreadyExists(name, field)
+    if owner is None:
+        return AlreadyExists("entity", cols[-1])
+    return AlreadyExists(owner.__name__, _reported_as(owner, cols))
 
 
 def _check_field(constraint: str | None) -> str | None:

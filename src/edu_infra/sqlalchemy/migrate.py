@@ -80,9 +80,9 @@ async def _run(url: str, app_role: str | None, action: object) -> None:
 
 __all__ = [
     "alembic_config",
-    "include_object_for",
     "downgrade",
     "downgrade_async",
+    "include_object_for",
     "upgrade",
     "upgrade_async",
 ]

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.schema import SchemaItem
 from sqlalchemy.sql.elements import TextClause
 
 from edu_domain.model import (
@@ -54,7 +55,7 @@ metadata = MetaData()
 LIVE: TextClause = text("deleted_at IS NULL")
 
 
-def _audit_columns() -> list[Column[object]]:
+def _audit_columns() -> list[SchemaItem]:
     return [
         Column("created_at", UtcDateTime(), nullable=False),
         Column("created_by", Uuid(), nullable=True),
@@ -66,7 +67,7 @@ def _audit_columns() -> list[Column[object]]:
     ]
 
 
-def _enum(table: str, name: str, enum: type[Enum], *, nullable: bool = False) -> list[object]:
+def _enum(table: str, name: str, enum: type[Enum], *, nullable: bool = False) -> list[SchemaItem]:
     """An enum column and the CHECK constraint that keeps it to the enum's values."""
     values = ", ".join(f"'{member.value}'" for member in enum)
     return [
@@ -75,7 +76,7 @@ def _enum(table: str, name: str, enum: type[Enum], *, nullable: bool = False) ->
     ]
 
 
-def _tenant_table(name: str, *columns: object) -> Table:
+def _tenant_table(name: str, *columns: SchemaItem) -> Table:
     """A tenant table: (organization_id, id) primary key, organization foreign key, audit."""
     return Table(
         name,

@@ -574,10 +574,10 @@ class SqlUnitOfWork(UnitOfWork):
         self, failure: DbFailure, candidates: list[Entity], subject: Entity | None
     ) -> ConcurrencyConflict:
         of_table = [c for c in candidates if table_of(type(c)).name == failure.table]
-        target = (of_table or candidates or ([subject] if subject else []) or [None])[-1]
-        if target is None:
+        choices = of_table or candidates or ([subject] if subject is not None else [])
+        if not choices:
             return ConcurrencyConflict("entity", None)
-        return ConcurrencyConflict(type(target).__name__, target.id)
+        return ConcurrencyConflict(type(choices[-1]).__name__, choices[-1].id)
 
     async def _missing_reference(self, pending: list[Entity]) -> NotFound | None:
         """SQLite does not name the failed foreign key: look for the missing target."""

@@ -8,6 +8,7 @@ Create Date: 2026-11-26 08:24:47.087620
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -39,16 +40,16 @@ def _text(length: int | None = None) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
-def _timestamp() -> sa.types.TypeEngine[object]:
+def _timestamp() -> sa.types.TypeEngine[Any]:
     """timestamptz on PostgreSQL; fixed-width UTC text on SQLite (sorts as time)."""
     return sa.DateTime(timezone=True).with_variant(sa.String(26), "sqlite")
 
 
-def _tags() -> sa.types.TypeEngine[object]:
+def _tags() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 

@@ -1,0 +1,79 @@
+"""Engine settings: pool, health, PgBouncer mode, SQLite pragmas and text functions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from edu_domain.errors import ValidationError
+from edu_domain.model import Organization
+from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
+from tests.sql_harness import PostgresDatabase
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    sqlite_db: Database,
+) -> None:
+    async with sqlite_db.engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+        busy = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    assert (mode, keys, busy) == ("wal", 1, 5_000)
+
+
+async def test_sqlite_lower_folds_like_python(sqlite_db: Database) -> None:
+    sample = "ÀÉÎ ΣΑΣ Straße İ"
+    async with sqlite_db.engine.connect() as conn:
+        lowered = (await conn.execute(text("SELECT lower(:s)"), {"s": sample})).scalar_one()
+    assert lowered == sample.lower()
+
+
+def test_an_in_memory_sqlite_database_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Database(DatabaseSettings(url="sqlite+aiosqlite:///:memory:"))
+
+
+def test_an_unsupported_driver_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Database(DatabaseSettings(url="postgresql+psycopg2://localhost/x"))
+
+
+async def test_health_check_and_pool_status_report_the_pool(sqlite_db: Database) -> None:
+    assert await sqlite_db.health_check() is True
+    status = sqlite_db.pool_status()
+    assert {"pool", "status", "size", "checked_out"} <= set(status)
+    assert status["checked_out"] == 0
+
+
+@pytest.mark.postgres
+async def test_pool_settings_reach_the_postgres_engine(pg: PostgresDatabase) -> None:
+    database = Database(
+        DatabaseSettings(url=pg.app_url, pool_size=3, max_overflow=2, pool_timeout=1.5)
+    )
+    try:
+        pool = database.engine.pool
+        assert database.pool_status()["size"] == 3
+        assert pool._max_overflow == 2  # type: ignore[attr-defined]
+        assert pool._timeout == 1.5  # type: ignore[attr-defined]
+        assert await database.health_check() is True
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_units_of_work_run_with_the_statement_cache_disabled(pg: PostgresDatabase) -> None:
+    database = Database(DatabaseSettings(url=pg.app_url, statement_cache_size=0))
+    try:
+        factory = SqlUnitOfWorkFactory(database)
+        for _ in range(3):
+            async with factory.unscoped() as uow:
+                await uow.add(Organization(name="Cache", slug=f"cache-{_}"))
+                assert await uow.count(Organization) == _ + 1
+                await uow.commit()
+        async with database.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            assert driver._stmt_cache.get_max_size() == 0
+    finally:
+        await database.dispose()

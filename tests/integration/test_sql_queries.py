@@ -1,0 +1,147 @@
+"""What the query compiler must get right per dialect, beyond the shared contract suite."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from edu_domain.model import EducationalContent, Organization, User, UserStatus
+from edu_domain.query import F, Query
+from edu_infra.sqlalchemy import Database, SqlUnitOfWorkFactory
+from edu_infra.sqlalchemy.types import UtcDateTime
+from tests.harness import Harness, new_content, new_user
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def harness(request: pytest.FixtureRequest) -> Harness:
+    name = "sqlite_harness" if request.param == "sqlite" else "pg_harness"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+async def test_startswith_is_case_sensitive_and_takes_wildcards_literally(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    names = ["100% sure", "100 percent", "a_b", "axb", "Abc", "abc"]
+    users = [await harness.make_user(org, full_name=name) for name in names]
+    by_name = {u.full_name: u.id for u in users}
+
+    async def matching(prefix: str) -> set[str]:
+        async with harness.uow(org) as uow:
+            page = await uow.find(User, Query.where(F("full_name").startswith(prefix)))
+        return {u.full_name or "" for u in page}
+
+    assert await matching("100%") == {"100% sure"}
+    assert await matching("a_") == {"a_b"}
+    assert await matching("ab") == {"abc"}
+    assert await matching("Ab") == {"Abc"}
+    assert set(by_name) == set(names)
+
+
+async def test_icontains_folds_non_ascii_letters(harness: Harness) -> None:
+    org = await harness.make_org()
+    await harness.make_user(org, full_name="ÉMILE ZOLA")
+    await harness.make_user(org, full_name="Émile Durkheim")
+    await harness.make_user(org, full_name="Emile Cohl")
+    async with harness.uow(org) as uow:
+        page = await uow.find(User, Query.where(F("full_name").icontains("émile")))
+    assert {u.full_name for u in page} == {"Émile Durkheim", "ÉMILE ZOLA"}
+
+
+async def test_datetimes_with_any_offset_compare_as_instants(harness: Harness) -> None:
+    org = await harness.make_org()
+    base = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    plus_two = timezone(timedelta(hours=2))
+    early = await harness.make_user(org, last_login_at=base.astimezone(plus_two))
+    late = await harness.make_user(org, last_login_at=base + timedelta(microseconds=1))
+    async with harness.uow(org) as uow:
+        after = await uow.find(User, Query.where(F("last_login_at").gt(base)))
+        stored = await uow.require(User, early.id)
+    assert [u.id for u in after] == [late.id]
+    assert stored.last_login_at == base
+    assert stored.last_login_at is not None and stored.last_login_at.tzinfo is UTC
+
+
+async def test_sqlite_stores_fixed_width_utc_text(sqlite_harness: Harness) -> None:
+    org = await sqlite_harness.make_org()
+    await sqlite_harness.make_user(org)
+    database: Database = sqlite_harness.factory.database  # type: ignore[attr-defined]
+    async with database.engine.connect() as conn:
+        raw = (await conn.execute(text("SELECT created_at FROM users"))).scalar_one()
+    assert raw == UtcDateTime.to_sqlite(sqlite_harness.clock.now())
+    assert len(raw) == 26
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (Query.where(email="ann@example.org"), "uq_users_email"),
+        (Query.where(status="active").order_by("id"), "ix_users_status"),
+        (Query().order_by("created_at").page(0, 20), "ix_users_created"),
+    ],
+)
+async def test_postgres_tenant_queries_use_their_indexes_under_rls(
+    pg_harness: Harness, pg_owner: Database, query: Query, index: str
+) -> None:
+    org = await _seed(pg_harness, pg_owner)
+    async with pg_harness.uow(org) as uow:
+        plan = await _plan(uow, lambda: uow.find(User, query))
+    assert index in plan, plan
+
+
+@pytest.mark.postgres
+async def test_postgres_tag_containment_uses_the_gin_index_without_rls(
+    pg_harness: Harness, pg_owner: Database
+) -> None:
+    """`@>` is not LEAKPROOF, so under RLS the planner filters instead (see compiler docs)."""
+    org = await _seed(pg_harness, pg_owner)
+    query = Query.where(F("tags").contains_all(["python", "sql"]))
+    owner = SqlUnitOfWorkFactory(pg_owner)
+    async with owner(tenant=org.id) as uow:
+        plan = await _plan(uow, lambda: uow.find(EducationalContent, query))
+    assert "ix_educational_contents_tags" in plan, plan
+
+
+async def _seed(harness: Harness, owner: Database) -> Organization:
+    """Enough rows, spread over two tenants and statuses, for the planner to prefer indexes."""
+    org, other = await harness.make_org(), await harness.make_org()
+    statuses = list(UserStatus)
+    for tenant in (org, other):
+        users = [new_user(tenant, status=statuses[i % len(statuses)]) for i in range(400)]
+        author = users[0]
+        contents = [
+            new_content(tenant, author, tags=("python", "sql") if i % 100 == 0 else (f"t{i}",))
+            for i in range(400)
+        ]
+        async with harness.uow(tenant) as uow:
+            await uow.add_all([*users, *contents])
+            await uow.commit()
+    async with owner.engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+    return org
+
+
+async def _plan(uow: Any, run: Callable[[], Awaitable[object]]) -> str:
+    """The EXPLAIN output of the statement `run` sends, with its real parameters."""
+    session = uow.session
+    connection = await session.connection()
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT USERS") or "FROM" in statement:
+            captured.append((statement, params))
+
+    event.listen(connection.sync_connection, "before_cursor_execute", capture)
+    try:
+        await run()
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", capture)
+    statement, params = captured[-1]
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    rows = await connection.exec_driver_sql(f"EXPLAIN {statement}", params)
+    return "\n".join(row[0] for row in rows)
