@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis, RedisCluster
@@ -36,11 +36,11 @@ from edu_infra.redis.breaker import CircuitBreaker
 log = logging.getLogger(__name__)
 
 X = TypeVar("X")
-Client: TypeAlias = "Redis | RedisCluster"
 
 _TRUE = {"1", "true", "yes", "on"}
 _SCAN_COUNT = 500
 _DELETE_BATCH = 500
+_CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
 
 
 def _escape_glob(text: str) -> str:
@@ -426,6 +426,3 @@ def _primaries(cluster: RedisCluster) -> Callable[[], Awaitable[list[ClusterNode
         return list(cluster.get_primaries())
 
     return primaries
-
-
-_CORRUPT: Any = object()
