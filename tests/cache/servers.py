@@ -6,6 +6,7 @@ persistence, bound to 127.0.0.1 on a free port; the test that starts it stops it
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
@@ -84,6 +85,7 @@ class RedisServer:
             args += ["--cluster-config-file", f"nodes-{self.port}.conf"]
         log = (self.directory / f"redis-{self.port}.log").open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # even if the session dies before its teardown
         deadline = time.monotonic() + timeout
         while not _ping(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
