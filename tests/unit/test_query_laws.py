@@ -24,7 +24,8 @@ from edu_domain.query import (
     encode_cursor,
 )
 from edu_infra.memory.evaluate import (
-    bind_grouping,
+    bind_group_fields,
+    bind_measures,
     compare,
     group_counts,
     matches,
@@ -229,7 +230,7 @@ def test_keyset_pages_partition_the_result(
 
 @given(rows(), filters, st.sampled_from([["role"], ["email_verified", "full_name"]]), filters)
 def test_group_counts_add_up(data: list[Row], flt: Filter, by: list[str], measure: Filter) -> None:
-    fields, measures = bind_grouping(User, by, {"m": measure})
+    fields, measures = bind_group_fields(User, by), bind_measures(User, {"m": measure})
     selected = [row for row in data if matches(bind_filter(User, flt), row)]
     groups = group_counts(selected, fields, measures)
     assert sum(g.count for g in groups) == len(selected)

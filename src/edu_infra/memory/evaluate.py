@@ -123,10 +123,8 @@ def select(bound: BoundQuery, rows: Iterable[Row]) -> tuple[list[Row], bool]:
     return window[: bound.limit], len(window) > bound.limit
 
 
-def bind_grouping(
-    cls: type[Entity], by: Sequence[str], measures: Mapping[str, Filter] | None
-) -> tuple[tuple[str, ...], dict[str, Filter]]:
-    """Validated group-by fields (orderable kinds) and bound measure filters."""
+def bind_group_fields(cls: type[Entity], by: Sequence[str]) -> tuple[str, ...]:
+    """Validated group-by fields: one or more, orderable kinds only."""
     if isinstance(by, str) or not isinstance(by, Sequence) or not by:
         raise ValidationError("by", "name one or more fields to group by")
     fields = []
@@ -135,12 +133,16 @@ def bind_grouping(
         if info.kind not in ORDERABLE:
             raise ValidationError("by", f"cannot group by {info.kind} field {info.name!r}")
         fields.append(info.name)
-    bound: dict[str, Filter] = {}
-    for name, flt in (measures or {}).items():
+    return tuple(fields)
+
+
+def bind_measures(cls: type[Entity], measures: Mapping[str, Filter] | None) -> dict[str, Filter]:
+    """Bound measure filters by name (names checked first, as the SQL adapter does)."""
+    items = list((measures or {}).items())
+    for name, _ in items:
         if not isinstance(name, str) or not name:
             raise ValidationError("measures", "measure names must be non-empty strings")
-        bound[name] = bind_filter(cls, flt)
-    return tuple(fields), bound
+    return {name: bind_filter(cls, flt) for name, flt in items}
 
 
 def group_counts(

@@ -37,7 +37,6 @@ from edu_domain.ports import (
     UnitOfWork,
 )
 from edu_domain.query import (
-    MAX_LIMIT,
     BoundQuery,
     Filter,
     Group,
@@ -47,7 +46,8 @@ from edu_domain.query import (
     encode_cursor,
 )
 from edu_infra.memory.evaluate import (
-    bind_grouping,
+    bind_group_fields,
+    bind_measures,
     group_counts,
     matches,
     order_values,
@@ -175,17 +175,12 @@ class InMemoryUnitOfWork(UnitOfWork):
     def stream(
         self, cls: type[E], query: Query | None = None, *, batch_size: int = 1_000
     ) -> AsyncIterator[E]:
-        """Keyset batches of `batch_size`; the query's page is ignored, as by `count`."""
+        """Keyset batches of `batch_size`; the query's page is checked, then ignored."""
         self._check_open()
         entity_class(cls)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise ValidationError("batch_size", f"must be an integer from 1 to {MAX_LIMIT}")
-        if not 1 <= batch_size <= MAX_LIMIT:
-            raise ValidationError("batch_size", f"must be an integer from 1 to {MAX_LIMIT}")
-        query = query or Query()
-        if not isinstance(query, Query):
-            raise ValidationError("query", "must be a Query")
-        bound = bind(cls, attrs.evolve(query, skip=0, limit=batch_size, cursor=None))
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError("batch_size", "must be a positive integer")
+        bound = attrs.evolve(bind(cls, query), skip=0, limit=batch_size, after=None)
         return self._stream(cls, bound)
 
     async def _stream(self, cls: type[E], bound: BoundQuery) -> AsyncIterator[E]:
@@ -217,8 +212,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         measures: Mapping[str, Filter] | None = None,
     ) -> list[Group]:
         self._check_open()
-        fields, bound_measures = bind_grouping(entity_class(cls), by, measures)
+        fields = bind_group_fields(entity_class(cls), by)
         bound = bind(cls, query)
+        bound_measures = bind_measures(cls, measures)
         await self.flush()
         rows = (row for row in self._rows(cls, False) if matches(bound.filter, row))
         return group_counts(rows, fields, bound_measures)
