@@ -1,8 +1,8 @@
 """The one seam between the service and how edu-core is built.
 
-`default_core()` wires the in-memory adapters so the example runs with nothing installed.
-Switching to `edu_infra.container` (SQLite by default) means changing this function only:
-it already yields the core from an async context, so adapters can be closed on shutdown.
+`default_core()` builds edu-core with `edu_infra.container` from the `EDU_*` environment:
+a SQLite file by default, PostgreSQL and Redis when EDU_DATABASE_URL / EDU_REDIS_URL say so.
+It yields from an async context so the engine and the Redis client close on shutdown.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from edu_domain.services import Deps, EduCore, EventDispatcher
-from edu_infra.memory import InMemoryUnitOfWorkFactory
-from edu_infra.security import Argon2PasswordHasher
-from edu_infra.system import SecretTokenGenerator, SystemClock, Uuid7Generator
+from edu_domain.services import EduCore
+from edu_infra.container import open_core
 
 log = logging.getLogger("examples.fastapi_app.mail")
 
@@ -37,15 +35,7 @@ class LoggingNotifier:
 
 @asynccontextmanager
 async def default_core() -> AsyncIterator[EduCore]:
-    """An edu-core over the in-memory adapters (data lives as long as the process)."""
-    clock = SystemClock()
-    uow = InMemoryUnitOfWorkFactory(clock=clock, publisher=EventDispatcher(LoggingNotifier()))
-    yield EduCore(
-        Deps(
-            uow=uow,
-            clock=clock,
-            ids=Uuid7Generator(),
-            tokens=SecretTokenGenerator(),
-            hasher=Argon2PasswordHasher(),
-        )
-    )
+    """edu-core from the `EDU_*` configuration (default: a SQLite file, migrated on start)."""
+    async with open_core(notifier=LoggingNotifier(), migrate=True) as (core, where):
+        log.info("edu-core on %s", where)
+        yield core

@@ -172,6 +172,7 @@ class Settings:
             "EDU_TEST_REDIS_URL",
             "EDU_BOOTSTRAP_KEY",
             "EDU_ADMIN_PASSWORD",
+            "EDU_MAX_BODY_BYTES",
         }
         unknown = sorted(k for k in values if k not in _KNOWN and k not in ignored)
         if unknown:

@@ -9,12 +9,22 @@ import pytest
 from tests.e2e.api import Api, Member, running_api
 from tests.e2e.stack import CORE_FACTORIES, CoreFactory
 
+#: Which cores each test module runs on. Flows and tenancy run everywhere; the exhaustive
+#: authorization matrix and the fuzzer test the HTTP layer, which is the same on every core,
+#: so they stay on the fast ones to keep `make test` within its time budget.
+BACKENDS_BY_MODULE = {
+    "test_authorization": ("memory", "sqlite"),
+    "test_fuzz": ("memory", "sqlite"),
+    "test_app": ("memory", "sqlite", "postgres+redis"),
+    "test_error_mapping": ("memory", "sqlite"),
+}
 
-@pytest.fixture(params=sorted(CORE_FACTORIES))
-def core_factory(request: pytest.FixtureRequest) -> CoreFactory:
-    """Which core the app embeds; every e2e test runs once per kind."""
-    factory: CoreFactory = CORE_FACTORIES[request.param]
-    return factory
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "core_factory" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        names = BACKENDS_BY_MODULE.get(module, tuple(sorted(CORE_FACTORIES)))
+        metafunc.parametrize("core_factory", [CORE_FACTORIES[n] for n in names], ids=names)
 
 
 @pytest.fixture

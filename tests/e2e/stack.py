@@ -13,10 +13,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import NamedTuple
 
+from dependency_injector import providers
 from examples.fastapi_app import Settings, create_app
 from fastapi import FastAPI
 
 from edu_domain.services import Deps, EduCore, EventDispatcher, SecurityPolicy
+from edu_infra.container import build_container, shutdown
 from edu_infra.memory import (
     FastHasher,
     InMemoryUnitOfWorkFactory,
@@ -64,8 +66,63 @@ async def memory_core() -> AsyncIterator[CoreParts]:
     yield CoreParts(EduCore(deps), notifier, clock)
 
 
+@asynccontextmanager
+async def container_core(settings: dict[str, str]) -> AsyncIterator[CoreParts]:
+    """edu-core built by the production container, with deterministic doubles swapped in."""
+    clock = ManualClock()
+    notifier = RecordingNotifier()
+    container = build_container(
+        {
+            **settings,
+            "EDU_LOCKOUT_MAX_FAILURES": str(POLICY.max_failed_logins),
+            "EDU_LOCKOUT_SECONDS": str(int(POLICY.lockout.total_seconds())),
+        }
+    )
+    container.clock.override(providers.Object(clock))
+    container.notifier.override(providers.Object(notifier))
+    container.hasher.override(providers.Object(FastHasher()))
+    container.tokens.override(providers.Object(SequentialTokens()))
+    try:
+        yield CoreParts(container.core(), notifier, clock)
+    finally:
+        await shutdown(container)
+
+
+@asynccontextmanager
+async def sqlite_core() -> AsyncIterator[CoreParts]:
+    """The embedded default: a migrated SQLite file and the in-memory cache."""
+    from tests.sql_harness import fresh_sqlite_url
+
+    async with container_core({"EDU_DATABASE_URL": await fresh_sqlite_url()}) as parts:
+        yield parts
+
+
+@asynccontextmanager
+async def postgres_redis_core() -> AsyncIterator[CoreParts]:
+    """Production shape: PostgreSQL as the RLS-bound app role, Redis as the cache."""
+    from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
+    from tests.sql_harness import APP_ROLE, postgres_database
+
+    require_service("PostgreSQL", POSTGRES_URL, 5432)
+    require_service("Redis", REDIS_URL, 6379)
+    database = await postgres_database(POSTGRES_URL)
+    await database.truncate()
+    settings = {
+        "EDU_DATABASE_URL": database.app_url,
+        "EDU_MIGRATION_DATABASE_URL": database.owner_url,
+        "EDU_DATABASE_APP_ROLE": APP_ROLE,
+        "EDU_REDIS_URL": REDIS_URL,
+    }
+    async with container_core(settings) as parts:
+        yield parts
+
+
 #: Every kind of core the e2e suite runs against, by the name tests are parametrised with.
-CORE_FACTORIES: dict[str, CoreFactory] = {"memory": memory_core}
+CORE_FACTORIES: dict[str, CoreFactory] = {
+    "memory": memory_core,
+    "sqlite": sqlite_core,
+    "postgres+redis": postgres_redis_core,
+}
 
 
 @asynccontextmanager

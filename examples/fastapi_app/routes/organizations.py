@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from edu_domain import DomainError, Query
-from edu_domain.model import ContentStatus, Organization, UserRole, UserStatus
-from edu_domain.services import EduCore, NewUser, Scope
+from edu_domain import Query
+from edu_domain.model import ContentStatus
+from edu_domain.services import NewUser
 from examples.fastapi_app.dependencies import (
     AdminDep,
     CallerDep,
@@ -38,38 +38,21 @@ async def create_organization(
 ) -> BootstrapOut:
     """Requires the `X-Bootstrap-Key` header (env `EDU_BOOTSTRAP_KEY`). The administrator
     is created active and verified, since nobody else could vouch for them."""
-    org = await core.organizations.create(body.name, body.slug)
-    try:
-        account = await core.users.register(
-            Scope(org.id),
-            NewUser(
-                email=body.admin.email,
-                username=body.admin.username,
-                password=body.admin.password,
-                full_name=body.admin.full_name,
-                role=UserRole.ADMIN,
-                status=UserStatus.ACTIVE,
-                email_verified=True,
-            ),
-            send_verification=False,
-        )
-    except DomainError:
-        await _discard(core, org)
-        raise
+    org, account = await core.organizations.bootstrap(
+        body.name,
+        NewUser(
+            email=body.admin.email,
+            username=body.admin.username,
+            password=body.admin.password,
+            full_name=body.admin.full_name,
+        ),
+        slug=body.slug,
+    )
     response.headers["Location"] = "/organizations/current"
     return BootstrapOut(
         organization=OrganizationOut.model_validate(org),
         admin=AccountOut.of(account),
     )
-
-
-async def _discard(core: EduCore, org: Organization) -> None:
-    """Undo a half-done bootstrap, so a rejected admin does not leave an org without one."""
-    async with core.deps.uow.unscoped() as uow:
-        stored = await uow.get(Organization, org.id)
-        if stored is not None:
-            await uow.delete(stored, hard=True)
-            await uow.commit()
 
 
 @router.get("/current", summary="The caller's organization")
