@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
-from uuid import uuid4
 
 import pytest
 
@@ -22,7 +21,7 @@ from edu_infra.memory import (
     InMemoryUnitOfWorkFactory,
     RecordingCommitListener,
 )
-from tests.harness import Harness, memory_harness, new_content, new_session, new_user
+from tests.harness import Harness, memory_harness, new_content, new_org, new_session, new_user
 
 
 @pytest.fixture
@@ -130,12 +129,12 @@ async def test_failing_publishers_and_listeners_are_logged_not_raised(
 ) -> None:
     later = RecordingCommitListener()
     factory = InMemoryUnitOfWorkFactory(publisher=_Broken(), listeners=[_Broken(), later])
-    org_id = uuid4()
-    user = new_user(org_id)
-    user.record(UserDeleted(organization_id=org_id, user_id=user.id, hard=False))
+    org = new_org()
+    user = new_user(org)
+    user.record(UserDeleted(organization_id=org.id, user_id=user.id, hard=False))
     with caplog.at_level(logging.ERROR, logger="edu_infra"):
         async with factory.unscoped() as uow:
-            await uow.add(user)
+            await uow.add_all([org, user])
             await uow.commit()
     assert {r.getMessage() for r in caplog.records} >= {
         "publishing domain events failed",
@@ -149,23 +148,24 @@ async def test_failing_publishers_and_listeners_are_logged_not_raised(
 async def test_factories_sharing_a_store_share_committed_rows() -> None:
     store = InMemoryStore()
     one, two = InMemoryUnitOfWorkFactory(store), InMemoryUnitOfWorkFactory(store)
-    user = new_user(uuid4())
+    org = new_org()
+    user = new_user(org)
     async with one.unscoped() as uow:
-        await uow.add(user)
+        await uow.add_all([org, user])
         await uow.commit()
     async with two.unscoped() as uow:
         assert await uow.get(User, user.id) is not None
-    assert len(store) == 1
+    assert len(store) == 2
     store.clear()
     assert len(store) == 0
 
 
 async def test_the_default_clock_stamps_utc_now() -> None:
-    user = new_user(uuid4())
+    org = new_org()
     async with InMemoryUnitOfWorkFactory().unscoped() as uow:
-        await uow.add(user)
-    assert user.created_at is not None
-    assert user.created_at.tzinfo is UTC
+        await uow.add(org)
+    assert org.created_at is not None
+    assert org.created_at.tzinfo is UTC
 
 
 def test_the_factory_refuses_a_tenant_or_actor_that_is_not_a_uuid() -> None:

@@ -395,6 +395,31 @@ async def test_changing_a_reference_to_a_missing_target_is_not_found(harness: Ha
             await uow.commit()
 
 
+async def test_a_row_of_a_missing_organization_is_not_found(harness: Harness) -> None:
+    ghost = uuid4()
+    async with harness.factory.unscoped() as uow:
+        with pytest.raises(NotFound) as caught:
+            await uow.add(new_user(ghost))
+    assert (caught.value.entity, caught.value.key) == ("Organization", ghost)
+
+
+async def test_hard_deleting_an_organization_removes_all_its_rows(harness: Harness) -> None:
+    org, other = await harness.make_org(), await harness.make_org()
+    author = await harness.make_user(org)
+    await harness.make_content(org, author)
+    await harness.make_session(author)
+    kept = await harness.make_user(other)
+    async with harness.factory.unscoped() as uow:
+        await uow.delete(await uow.require(Organization, org.id), hard=True)
+        await uow.commit()
+    mine = Query.where(organization_id=org.id)
+    async with harness.factory.unscoped() as uow:
+        assert await uow.get(Organization, org.id, include_deleted=True) is None
+        for cls in (User, EducationalContent, LoginSession):
+            assert await uow.count(cls, mine, include_deleted=True) == 0
+        assert await uow.get(User, kept.id) is not None
+
+
 async def test_hard_deleting_a_user_cascades_to_sessions_and_profile(harness: Harness) -> None:
     org = await harness.make_org()
     user = await harness.make_user(org)

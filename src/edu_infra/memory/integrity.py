@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from uuid import UUID
 
 from edu_domain.errors import AlreadyExists, NotFound, ValidationError
-from edu_domain.model import ENTITY_TYPES
+from edu_domain.model import ENTITY_TYPES, Organization
 from edu_domain.model.base import Entity, Reference
 from edu_infra.memory.store import InMemoryStore, Key, Row, Writes, tenant_of
 
@@ -75,23 +75,28 @@ def _unique_values(row: Row, fields: tuple[str, ...]) -> tuple[object, ...] | No
     return None if any(value is None for value in values) else values
 
 
+def references(cls: type[Entity]) -> tuple[Reference, ...]:
+    """The class's references, led by the implicit one of every tenant row to its organization.
+
+    The SQL schema holds that one as a cascading foreign key, so the memory adapter must too.
+    """
+    if cls.__tenant_field__ != "organization_id":
+        return cls.__references__
+    own = Reference(field="organization_id", target=Organization, on_delete="cascade")
+    return (own, *cls.__references__)
+
+
 def check_references(view: View, keys: Iterable[Key]) -> None:
     """NotFound if a row of `keys` references a row missing from its organization."""
     for cls, id_ in keys:
         row = view.row((cls, id_))
         if row is None:
             continue
-        for ref in cls.__references__:
+        for ref in references(cls):
             target_id = row[ref.field]
             target = view.row((ref.target, target_id))
             if target is None or tenant_of(ref.target, target) != tenant_of(cls, row):
                 raise NotFound(ref.target.__name__, target_id)
-
-
-def _referrers(target: type[Entity]) -> list[tuple[type[Entity], Reference]]:
-    return [
-        (cls, ref) for cls in ENTITY_TYPES for ref in cls.__references__ if ref.target is target
-    ]
 
 
 def cascade(view: View, keys: Iterable[Key]) -> list[Key]:
@@ -99,21 +104,43 @@ def cascade(view: View, keys: Iterable[Key]) -> list[Key]:
 
     ValidationError naming the referencing field when a `restrict` reference remains.
     """
+    children = _Children(view)
     doomed: dict[Key, None] = dict.fromkeys(keys)
     restricted: list[tuple[Key, Reference]] = []
     pending = list(doomed)
     while pending:
         target_cls, target_id = pending.pop()
         for cls, ref in _referrers(target_cls):
-            for id_, row in view.rows(cls).items():
-                if row[ref.field] != target_id or (cls, id_) in doomed:
+            for child in children.of(cls, ref, target_id):
+                if child in doomed:
                     continue
                 if ref.on_delete == "cascade":
-                    doomed[(cls, id_)] = None
-                    pending.append((cls, id_))
+                    doomed[child] = None
+                    pending.append(child)
                 else:
-                    restricted.append(((cls, id_), ref))
+                    restricted.append((child, ref))
     for child, ref in restricted:
         if child not in doomed:
             raise ValidationError(ref.field, f"still referenced by {child[0].__name__}")
     return list(doomed)
+
+
+def _referrers(target: type[Entity]) -> list[tuple[type[Entity], Reference]]:
+    return [(cls, ref) for cls in ENTITY_TYPES for ref in references(cls) if ref.target is target]
+
+
+class _Children:
+    """Rows by the id they reference, indexed on first use (cascades stay linear)."""
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+        self._index: dict[tuple[type[Entity], str], dict[UUID, list[Key]]] = {}
+
+    def of(self, cls: type[Entity], ref: Reference, target_id: UUID) -> list[Key]:
+        index = self._index.get((cls, ref.field))
+        if index is None:
+            index = defaultdict(list)
+            for id_, row in self._view.rows(cls).items():
+                index[row[ref.field]].append((cls, id_))
+            self._index[(cls, ref.field)] = index
+        return index.get(target_id, [])
