@@ -13,6 +13,9 @@ work in `session.info`:
 - `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
   tenant check for a changed organization_id.
 - `after_flush`: the Change records handed to commit listeners.
+- `after_rollback`: fires before SQLAlchemy expires the instances of a failed transaction
+  (a failed flush rolls back on its own): the values are kept so that entities the
+  caller holds keep them once the unit of work has been reset.
 """
 
 from __future__ import annotations
@@ -86,6 +89,14 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
             "lock_timeout": f"{lock_timeout}ms" if lock_timeout is not None else "0",
         },
     )
+
+
+@event.listens_for(UowSession, "after_rollback")
+def _keep_values(session: Session) -> None:
+    """Runs before SQLAlchemy expires every instance of a rolled-back transaction."""
+    uow = uow_of(session)
+    if uow is not None:
+        uow.capture_values()
 
 
 @event.listens_for(UowSession, "before_flush")

@@ -74,6 +74,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._changes: dict[tuple[type[Entity], UUID], Change] = {}
         self._tracked: dict[int, Entity] = {}
         self._hard_deleted: list[Entity] = []
+        self._captured: list[tuple[Entity, dict[str, Any]]] = []
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -252,6 +253,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         self._ensure_open()
+        if isinstance(entities, (str, bytes, Mapping)) or not isinstance(entities, Iterable):
+            raise ValidationError("entities", "must be a collection of entities")
         batch = list(entities)
 
         async def insert_all() -> None:
@@ -461,8 +464,8 @@ class SqlUnitOfWork(UnitOfWork):
             except Exception:
                 log.debug("invalidating the connection failed", exc_info=True)
 
-    def _snapshot(self) -> list[tuple[Entity, dict[str, Any]]]:
-        """Attribute values of every object in play, to survive SQLAlchemy's expiry.
+    def capture_values(self) -> None:
+        """Keep the attribute values of every object in play (called at rollback).
 
         A failed flush makes SQLAlchemy roll back and expire every instance before the
         error reaches us; handed-out entities must keep their values instead.
@@ -470,45 +473,42 @@ class SqlUnitOfWork(UnitOfWork):
         sync = self._session.sync_session
         objects = {id(o): o for o in [*self._tracked.values(), *sync.identity_map.values()]}
         objects.update((id(o), o) for o in sync.new)
-        return [
+        self._captured.extend(
             (obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"})
             for obj in objects.values()
             if isinstance(obj, Entity)
-        ]
+        )
 
-    @staticmethod
-    def _restore(saved: list[tuple[Entity, dict[str, Any]]]) -> None:
-        for obj, values in saved:
+    def _restore_values(self) -> None:
+        captured, self._captured = self._captured, []
+        for obj, values in captured:
             obj.__dict__.update(values)
             state = instance_state(obj)
             state.expired_attributes.difference_update(values)
             state.expired = False
 
-    async def _fail(
-        self, saved: list[tuple[Entity, dict[str, Any]]], *, disconnect: bool = False
-    ) -> None:
+    async def _fail(self, *, disconnect: bool = False) -> None:
         if disconnect:  # never hand a broken connection back to the pool
             try:
                 await self._session.invalidate()
             except Exception:
                 log.debug("invalidating a lost connection failed", exc_info=True)
         await self._reset()
-        self._restore(saved)
+        self._restore_values()
 
     async def _read(self, op: Callable[[], Awaitable[T]]) -> T:
-        sync = self._session.sync_session
-        saved = self._snapshot() if sync.dirty or sync.new or sync.deleted else []
+        self._captured = []
         try:
             return await op()
         except DomainError:
-            await self._fail(saved)
+            await self._fail()
             raise
         except Exception as error:
             if not is_driver_error(error):
                 raise
             failure = classify(error)
             log.debug("database error during a read", exc_info=True)
-            await self._fail(saved, disconnect=failure.disconnect)
+            await self._fail(disconnect=failure.disconnect)
             raise to_domain_error(failure) from None
 
     async def _write(
@@ -526,24 +526,20 @@ class SqlUnitOfWork(UnitOfWork):
         if subject is not None:
             (deleting if operation == "delete" else pending).append(subject)
         pending.extend(e for e in also if isinstance(e, Entity))
-        saved = self._snapshot()
+        self._captured = []
         try:
             await op()
         except DomainError:
-            await self._fail(saved)
+            await self._fail()
             raise
         except Exception as error:
             if not is_driver_error(error):
-                await self._fail(saved)
+                await self._fail()
                 raise
             failure = classify(error)
             log.debug("database error during a write", exc_info=True)
-            await self._fail(saved, disconnect=failure.disconnect)
-            try:
-                explained = await self._explain(failure, subject, pending, deleting)
-            finally:
-                self._restore(saved)
-            raise explained from None
+            await self._fail(disconnect=failure.disconnect)
+            raise await self._explain(failure, subject, pending, deleting) from None
 
     async def _explain(
         self,
