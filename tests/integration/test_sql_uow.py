@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
 
 from edu_domain.errors import AlreadyExists, DomainError, ValidationError
 from edu_domain.model import User
@@ -54,7 +55,7 @@ async def test_no_driver_exception_reaches_the_caller(harness: Harness) -> None:
     org = await harness.make_org()
     user = await harness.make_user(org)
     async with harness.uow(org) as uow:
-        attempts = [
+        attempts: list[Callable[[], Awaitable[None]]] = [
             lambda: uow.add(new_user(org, email=user.email)),
             lambda: uow.add_all([new_user(org, username=user.username)]),
             lambda: uow.add(new_user(org, full_name="x")),  # fine: proves the uow recovered
