@@ -83,6 +83,32 @@ __all__ = [
     "downgrade",
     "downgrade_async",
     "include_object_for",
+    "main",
     "upgrade",
     "upgrade_async",
 ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m edu_infra.sqlalchemy.migrate [upgrade|downgrade] [revision]` on EDU_DATABASE_URL."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    action = args[0] if args else "upgrade"
+    url = os.environ.get("EDU_DATABASE_URL")
+    if action not in ("upgrade", "downgrade") or not url:
+        print(
+            "usage: EDU_DATABASE_URL=... python -m edu_infra.sqlalchemy.migrate "
+            "[upgrade|downgrade] [revision]",
+            file=sys.stderr,
+        )
+        return 2
+    if action == "upgrade":
+        upgrade(url, revision=args[1] if len(args) > 1 else "head")
+    else:
+        downgrade(url, revision=args[1] if len(args) > 1 else "base")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
