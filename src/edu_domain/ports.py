@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar, runtime_checkable
 from uuid import UUID
 
+import attrs
 from attrs import frozen
 
 from edu_domain.errors import NotFound
@@ -138,7 +139,9 @@ class UnitOfWork(abc.ABC):
         self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
     ) -> E | None:
         """The first match of the query's order, or None."""
-        page = await self.find(cls, (query or Query()).page(0, 1), include_deleted=include_deleted)
+        query = query or Query()
+        first_only = attrs.evolve(query, limit=1) if query.cursor else query.page(query.skip, 1)
+        page = await self.find(cls, first_only, include_deleted=include_deleted)
         return page.items[0] if page.items else None
 
 

@@ -40,7 +40,9 @@ MAX_SKIP = 10_000_000
 MAX_IN_VALUES = 1_000
 MAX_TEXT_VALUE = 1_000
 MAX_CURSOR = 4_096
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Integer fields are 32-bit columns (version, counters); wider query values are refused
+#: here rather than by the database.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 T = TypeVar("T")
 
@@ -413,9 +415,9 @@ def coerce(info: FieldInfo, value: Any) -> Any:
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
-            or not INT64_MIN <= value <= INT64_MAX
+            or not INT_MIN <= value <= INT_MAX
         ):
-            raise ValidationError(info.name, "expects a 64-bit integer")
+            raise ValidationError(info.name, "expects a 32-bit integer")
         return value
     if kind is Kind.DATETIME:
         if not isinstance(value, datetime) or value.utcoffset() is None:
