@@ -91,3 +91,37 @@ async def test_a_unit_of_work_uses_one_session_without_expiry_on_commit(harness:
         await uow.commit()
         assert uow.session is session  # type: ignore[attr-defined]
         assert not inspect(user).expired_attributes
+
+
+async def test_a_row_breaking_two_unique_keys_reports_the_first_declared(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    taken = await harness.make_user(org)
+    async with harness.uow(org) as uow:
+        with pytest.raises(AlreadyExists) as caught:
+            await uow.add(new_user(org, email=taken.email, username=taken.username))
+    assert caught.value.field == "email"
+
+
+async def test_a_batch_reports_the_first_declared_key_any_of_its_rows_breaks(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    taken = await harness.make_user(org)
+    batch = [
+        new_user(org),
+        new_user(org, username=taken.username),
+        new_user(org, email=taken.email),
+    ]
+    async with harness.uow(org) as uow:
+        with pytest.raises(AlreadyExists) as caught:
+            await uow.add_all(batch)
+        assert caught.value.field == "email"
+        twins = [
+            new_user(org, username="twin", email="one@example.org"),
+            new_user(org, username="twin", email="two@example.org"),
+        ]
+        with pytest.raises(AlreadyExists) as caught:
+            await uow.add_all(twins)
+        assert caught.value.field == "username"

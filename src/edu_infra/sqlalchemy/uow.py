@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from uuid import UUID
 
 import attrs
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.base import instance_state
@@ -564,7 +564,46 @@ class SqlUnitOfWork(UnitOfWork):
             missing = await self._missing_reference(pending)
             if missing is not None:
                 return missing
-        return to_domain_error(failure, type(subject) if subject is not None else None)
+        error = to_domain_error(failure, type(subject) if subject is not None else None)
+        if isinstance(error, AlreadyExists) and error.field != "id":
+            owner = next((c for c in ENTITY_TYPES if c.__name__ == error.entity), None)
+            if owner is not None:
+                first = await self._first_violated_key(owner, pending)
+                if first is not None:
+                    return AlreadyExists(owner.__name__, first)
+        return error
+
+    async def _first_violated_key(self, cls: type[Entity], pending: list[Entity]) -> str | None:
+        """The first of `cls.__unique__` the written rows violate, as the memory adapter reports.
+
+        Databases check unique indexes row by row in an order of their own (SQLite: newest
+        index first); the port reports the first key in declaration order.
+        """
+        live = list({id(e): e for e in pending if type(e) is cls and e.deleted_at is None}.values())
+        if not live:
+            return None
+        table = table_of(cls)
+        ids = [e.id for e in live]
+        try:
+            for key in cls.__unique__:
+                values = [tuple(getattr(e, f) for f in key.fields) for e in live]
+                if len(set(values)) < len(values):
+                    return key.reported_as
+                columns = [table.c[f] for f in key.fields]
+                stmt = (
+                    select(func.count())
+                    .select_from(table)
+                    .where(
+                        table.c.deleted_at.is_(None),
+                        tuple_(*columns).in_(values),
+                        table.c.id.not_in(ids),
+                    )
+                )
+                if await self._session.scalar(stmt):
+                    return key.reported_as
+            return None
+        finally:
+            await self._reset()
 
     def _conflict(
         self, failure: DbFailure, candidates: list[Entity], subject: Entity | None
