@@ -96,3 +96,22 @@ def test_start_mappers_is_idempotent_and_clear_mappers_restores_plain_classes() 
         "print(mapped, hasattr(User, '__mapper__'))\n"
     )
     assert out == "True False"
+
+
+@pytest.mark.parametrize("bad", ["not a dict", ["a", "list"], 42])
+def test_mapped_entities_still_reject_bad_metadata_with_a_domain_error(bad: object) -> None:
+    from uuid import uuid4
+
+    from edu_domain.errors import ValidationError
+    from edu_domain.model import EducationalContent
+    from edu_infra.sqlalchemy import start_mappers
+
+    start_mappers()
+    with pytest.raises(ValidationError):
+        EducationalContent(
+            organization_id=uuid4(), author_id=uuid4(), title="T", slug="t", metadata=bad
+        )
+    content = EducationalContent(organization_id=uuid4(), author_id=uuid4(), title="T", slug="t")
+    with pytest.raises(ValidationError):
+        content.metadata = bad  # type: ignore[assignment]
+    assert content.metadata == {}

@@ -39,9 +39,26 @@ def ordered_text(length: int | None = None) -> TypeEngine[str]:
     return base.with_variant(pg, "postgresql")
 
 
+class TrackedDict(MutableDict[str, Any]):
+    """A dict that tells its entity about in-place changes.
+
+    Unlike `MutableDict`, it leaves a non-dict alone instead of raising SQLAlchemy's
+    ValueError: attrs assigns in `__init__` before it validates, and the entity's own
+    validator must be the one to reject the value (with a domain ValidationError).
+    """
+
+    @classmethod
+    def coerce(cls, key: str, value: Any) -> TrackedDict | None:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls(value)
+        return None
+
+
 def json_object() -> TypeEngine[Any]:
     """A JSON object column whose in-place changes are tracked."""
-    return MutableDict.as_mutable(JSON().with_variant(postgresql.JSONB(), "postgresql"))
+    return TrackedDict.as_mutable(JSON().with_variant(postgresql.JSONB(), "postgresql"))
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -137,4 +154,4 @@ class Tags(TypeDecorator[tuple[str, ...]]):
         return list(value)
 
 
-__all__ = ["EnumText", "Tags", "UtcDateTime", "json_object", "ordered_text"]
+__all__ = ["EnumText", "Tags", "TrackedDict", "UtcDateTime", "json_object", "ordered_text"]
