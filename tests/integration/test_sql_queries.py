@@ -145,3 +145,25 @@ async def _plan(uow: Any, run: Callable[[], Awaitable[object]]) -> str:
     await session.execute(text("SET LOCAL enable_seqscan = off"))
     rows = await connection.exec_driver_sql(f"EXPLAIN {statement}", params)
     return "\n".join(row[0] for row in rows)
+
+
+async def test_metadata_numbers_keep_their_type_through_the_database(harness: Harness) -> None:
+    org = await harness.make_org()
+    author = await harness.make_user(org)
+    numbers = {
+        "float_big": 6.456965792496969e212,
+        "float_integral": 1e16,
+        "float_five": 5.0,
+        "float_small": 1e-7,
+        "int_big": 2**62,
+        "nested": [{"f": 2e20, "i": -(2**63)}],
+    }
+    content = await harness.make_content(org, author, metadata=numbers)
+    async with harness.uow(org) as uow:
+        stored = await uow.require(EducationalContent, content.id)
+        stored_values = dict(stored.metadata)
+    assert stored_values == numbers
+    assert {k: type(v) for k, v in stored_values.items()} == {
+        k: type(v) for k, v in numbers.items()
+    }
+    assert type(stored_values["nested"][0]["f"]) is float

@@ -6,8 +6,11 @@ so tests build one per test and `dispose()` it.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
+from edu_domain.model.rules import INT64_MAX, INT64_MIN
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
 log = logging.getLogger("edu_infra")
@@ -103,6 +107,8 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
                 url = url.update_query_dict({"prepared_statement_cache_size": "0"})
         return create_async_engine(
             url,
+            json_serializer=dump_json,
+            json_deserializer=load_json,
             connect_args=connect_args,
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
@@ -128,6 +134,50 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     raise ValidationError("database_url", f"unsupported database {backend!r}")
+
+
+def _int_or_float(text: str) -> int | float:
+    """JSONB prints every number without an exponent: 1e300 comes back as 1000...0.
+
+    The domain keeps integers within 64 bits, so a longer integer literal was a float.
+    """
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else float(text)
+
+
+def dump_json(value: Any) -> str:
+    """JSON for JSONB that keeps a float a float.
+
+    JSONB stores numbers as `numeric`: `1e+16` (how Python writes large floats) would come
+    back as the integer 10000000000000000. Integral floats are written out with a `.0`.
+    """
+    return "".join(_encode(value))
+
+
+def _encode(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("," if i else "") + json.dumps(key) + ":"
+            yield from _encode(item)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ","
+            yield from _encode(item)
+        yield "]"
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        digits = f"{Decimal(repr(value)):f}"
+        yield digits if "." in digits else digits + ".0"
+    else:
+        yield json.dumps(value)
+
+
+def load_json(text: str) -> Any:
+    """JSON as PostgreSQL returns it, with floats that JSONB printed as integers restored."""
+    return json.loads(text, parse_int=_int_or_float)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
