@@ -37,7 +37,8 @@ async def test_add_all_copies_rows_stamped_and_versioned(
     org = await pg_harness.make_org()
     author = await pg_harness.make_user(org)
     batch = [
-        new_content(org, author, tags=("python", f"t{i}"), metadata={"n": i}) for i in range(50)
+        new_content(org, author, tags=("python", f"t{i}"), metadata={"n": i, "f": 1e16})
+        for i in range(50)
     ]
     async with pg_harness.uow(org, author) as uow:
         await uow.add_all(batch)
@@ -52,6 +53,7 @@ async def test_add_all_copies_rows_stamped_and_versioned(
         (1, author.id, pg_harness.clock.now())
     }
     assert sorted(c.metadata["n"] for c in stored) == list(range(50))
+    assert {type(c.metadata["f"]) for c in stored} == {float}
 
 
 async def test_copied_entities_are_tracked_without_a_reload(pg_harness: Harness) -> None:

@@ -13,7 +13,6 @@ The inserted objects are then attached to the session as persistent, without a S
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from edu_domain.model import Entity
+from edu_infra.sqlalchemy.engine import dump_json
 from edu_infra.sqlalchemy.mapping import table_of
 
 _STAGE_PREFIX = "edu_stage_"
@@ -62,7 +62,7 @@ def _record(table: Table, dialect: Dialect, entity: Entity) -> tuple[Any, ...]:
 def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any]:
     impl = type_.dialect_impl(dialect)
     if isinstance(impl, JSON) or isinstance(getattr(impl, "impl", None), JSON):
-        return lambda value: None if value is None else json.dumps(dict(value))
+        return lambda value: None if value is None else dump_json(dict(value))
     process = getattr(type_, "process_bind_param", None)
     if process is not None:
         return lambda value: process(value, dialect)
