@@ -412,11 +412,7 @@ def coerce(info: FieldInfo, value: Any) -> Any:
             raise ValidationError(info.name, "expects true or false")
         return value
     if kind is Kind.INT:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not INT_MIN <= value <= INT_MAX
-        ):
+        if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
             raise ValidationError(info.name, "expects a 32-bit integer")
         return value
     if kind is Kind.DATETIME:

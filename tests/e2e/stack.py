@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from dependency_injector import providers
-from examples.fastapi_app import Settings, create_app
 from fastapi import FastAPI
 
 from edu_domain.services import Deps, EduCore, EventDispatcher, SecurityPolicy
@@ -27,6 +26,7 @@ from edu_infra.memory import (
     SequentialTokens,
 )
 from edu_infra.system import Uuid7Generator
+from examples.fastapi_app import Settings, create_app
 
 POLICY = SecurityPolicy(max_failed_logins=3, lockout=timedelta(minutes=10))
 BOOTSTRAP_KEY = "e2e-bootstrap-key"

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from attrs import evolve
-from examples.fastapi_app import Settings, create_app
 
 from edu_domain.caching import NoReadCache
 from edu_domain.services import EduCore
+from examples.fastapi_app import Settings, create_app
 from tests.e2e.api import Api
 from tests.e2e.stack import memory_core
 
