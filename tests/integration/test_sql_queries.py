@@ -167,3 +167,29 @@ async def test_metadata_numbers_keep_their_type_through_the_database(harness: Ha
         k: type(v) for k, v in numbers.items()
     }
     assert type(stored_values["nested"][0]["f"]) is float
+
+
+async def test_keyset_pages_continue_after_boolean_and_null_order_values(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    when = harness.clock.now()
+    made = [
+        await harness.make_user(
+            org, email_verified=i % 2 == 0, last_login_at=when if i % 3 else None
+        )
+        for i in range(7)
+    ]
+    query = Query().order_by("-email_verified", "last_login_at")
+    async with harness.uow(org) as uow:
+        everything = [u.id for u in await uow.find(User, query)]
+        paged: list[object] = []
+        cursor = None
+        while True:
+            page = await uow.find(User, query.after(cursor, 2))
+            paged.extend(u.id for u in page)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert paged == everything
+    assert sorted(everything) == sorted(u.id for u in made)

@@ -195,7 +195,7 @@ class QueryCompiler:
             beyond = self._beyond(col, value, order.descending, nullable)
             if beyond is not None:
                 terms.append(and_(*equal, beyond) if equal else beyond)
-            equal.append(col.is_(None) if value is None else col == value)
+            equal.append(col.is_(None) if value is None else _bool(col == _bound(col, value)))
         return or_(*terms) if terms else false()
 
     @staticmethod
@@ -206,10 +206,16 @@ class QueryCompiler:
         if descending:  # NULLS FIRST, then values high to low
             if value is None:
                 return col.is_not(None)
-            return _bool(col < value)
+            return _bool(col < _bound(col, value))
         if value is None:  # ascending, NULLS LAST: nothing comes after a null
             return None
-        return or_(col > value, col.is_(None)) if nullable else _bool(col > value)
+        after = _bool(col > _bound(col, value))
+        return or_(after, col.is_(None)) if nullable else after
+
+
+def _bound(col: Column, value: Any) -> ColumnElement[Any]:
+    """`value` as a parameter of the column's type (booleans included: `col > true`)."""
+    return bindparam(None, value, type_=col.type, unique=True)
 
 
 def _bool(expression: Any) -> ColumnElement[bool]:

@@ -96,7 +96,12 @@ class Database:
 
 def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": settings.pool_pre_ping}
+    # bound values include password and token hashes: never format them into errors or logs
+    options: dict[str, Any] = {
+        "echo": settings.echo,
+        "pool_pre_ping": settings.pool_pre_ping,
+        "hide_parameters": True,
+    }
     if backend == "postgresql":
         if url.get_driver_name() != "asyncpg":
             raise ValidationError("database_url", "PostgreSQL needs postgresql+asyncpg://")

@@ -66,7 +66,7 @@ def _unique_names() -> dict[str, tuple[type[Entity], str]]:
                 names[str(constraint.name)] = (cls, "id")
         for index in table.indexes:
             if isinstance(index, Index) and index.unique and index.name:
-                cols = tuple(c.name for c in index.columns)
+                cols = tuple(str(c.name) for c in index.columns)
                 names[str(index.name)] = (cls, _reported_as(cls, cols))
     return names
 
@@ -83,7 +83,7 @@ def _foreign_keys() -> dict[str, tuple[type[Entity], str, type[Entity]]]:
     for cls, table in TABLES.items():
         for constraint in table.constraints:
             if isinstance(constraint, ForeignKeyConstraint) and constraint.name:
-                field = constraint.column_keys[-1]
+                field = str(constraint.column_keys[-1])
                 target = next(
                     (r.target for r in cls.__references__ if r.field == field), Organization
                 )

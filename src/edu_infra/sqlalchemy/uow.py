@@ -39,7 +39,13 @@ from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork
 from edu_domain.query import Filter, Group, Page, bind, bind_filter, encode_cursor
 from edu_infra.sqlalchemy.bulk import attach_persistent, copy_insert
 from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
-from edu_infra.sqlalchemy.errors import DbFailure, classify, is_driver_error, to_domain_error
+from edu_infra.sqlalchemy.errors import (
+    DatabaseError,
+    DbFailure,
+    classify,
+    is_driver_error,
+    to_domain_error,
+)
 from edu_infra.sqlalchemy.mapping import column_of, table_of
 from edu_infra.sqlalchemy.session import INCLUDE_DELETED, UOW_KEY, UowSession
 
@@ -158,8 +164,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
         table_of(cls)
         bound = bind(cls, query)
-        stmt = self._compiler.select_page(bound).execution_options(
-            **{INCLUDE_DELETED: include_deleted}
+        stmt = self._compile(
+            lambda: self._compiler.select_page(bound).execution_options(
+                **{INCLUDE_DELETED: include_deleted}
+            )
         )
         rows: Sequence[E] = await self._read(lambda: _scalars(self._session, stmt))
         items = list(rows)
@@ -181,7 +189,9 @@ class SqlUnitOfWork(UnitOfWork):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError("batch_size", "must be a positive integer")
         bound = attrs.evolve(bind(cls, query), skip=0, limit=None, after=None)
-        stmt = self._compiler.select_page(bound).execution_options(yield_per=batch_size)
+        stmt = self._compile(
+            lambda: self._compiler.select_page(bound).execution_options(yield_per=batch_size)
+        )
         result = await self._read(lambda: self._session.stream_scalars(stmt))
         try:
             while True:
@@ -199,8 +209,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
         table_of(cls)
         bound = bind(cls, query)
-        stmt = self._compiler.select_count(bound).execution_options(
-            **{INCLUDE_DELETED: include_deleted}
+        stmt = self._compile(
+            lambda: self._compiler.select_count(bound).execution_options(
+                **{INCLUDE_DELETED: include_deleted}
+            )
         )
         value = await self._read(lambda: self._session.scalar(stmt))
         return int(value or 0)
@@ -222,7 +234,9 @@ class SqlUnitOfWork(UnitOfWork):
             if not isinstance(name, str) or not name:
                 raise ValidationError("measures", "measure names must be non-empty strings")
         filters = [bind_filter(cls, flt) for _, flt in measure_items]
-        stmt = self._compiler.select_groups(cls, names, bound.filter, filters)
+        stmt = self._compile(
+            lambda: self._compiler.select_groups(cls, names, bound.filter, filters)
+        )
         rows = await self._read(lambda: _rows(self._session, stmt))
         width = len(names)
         groups = [
@@ -236,6 +250,17 @@ class SqlUnitOfWork(UnitOfWork):
             for row in rows
         ]
         return [g for g in groups if g.count > 0]
+
+    @staticmethod
+    def _compile(build: Callable[[], T]) -> T:
+        """Build a statement; a SQLAlchemy error here is a bug, still reported as a DomainError."""
+        try:
+            return build()
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            log.exception("building a statement failed")
+            raise DatabaseError(f"could not build the query: {error}") from None
 
     # ------------------------------------------------------------------ writes
 
