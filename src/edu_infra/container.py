@@ -43,6 +43,7 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
             statement_cache_size=settings.db_statement_cache_size,
             echo=settings.db_echo,
             connect_timeout=settings.db_connect_timeout,
+            command_timeout=settings.db_command_timeout,
         )
     )
     closables.append(database.dispose)

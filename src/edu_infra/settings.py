@@ -72,6 +72,11 @@ VARIABLES: tuple[Variable, ...] = (
         default="10",
         help="seconds to establish a database connection",
     ),
+    Variable(
+        name="EDU_DB_COMMAND_TIMEOUT",
+        default="30",
+        help="seconds a PostgreSQL command may wait for the server's answer",
+    ),
     Variable(name="EDU_DB_ECHO", default="false", help="log every SQL statement (troubleshooting)"),
     Variable(
         name="EDU_REDIS_URL",
@@ -139,6 +144,7 @@ class Settings:
     db_pool_pre_ping: bool
     db_statement_cache_size: int | None
     db_connect_timeout: float
+    db_command_timeout: float
     db_echo: bool
     redis_url: str | None
     cache_enabled: bool
@@ -201,6 +207,7 @@ class Settings:
             db_pool_pre_ping=env.flag("EDU_DB_POOL_PRE_PING"),
             db_statement_cache_size=env.optional_number("EDU_DB_STATEMENT_CACHE_SIZE", int, 0),
             db_connect_timeout=env.number("EDU_DB_CONNECT_TIMEOUT", float, 0.001),
+            db_command_timeout=env.number("EDU_DB_COMMAND_TIMEOUT", float, 0.001),
             db_echo=env.flag("EDU_DB_ECHO"),
             redis_url=_redis_url(env.optional("EDU_REDIS_URL")),
             cache_enabled=env.flag("EDU_CACHE_ENABLED"),

@@ -32,6 +32,8 @@ class DatabaseSettings:
 
     `statement_cache_size=0` is for PgBouncer in transaction mode. `lock_timeout_ms` bounds
     how long a PostgreSQL statement waits for a row lock (then RetryableError); None waits.
+    `command_timeout` bounds how long any PostgreSQL command waits for the server's answer
+    (a server or network that stops answering mid-run); None waits forever.
     """
 
     url: str
@@ -43,6 +45,7 @@ class DatabaseSettings:
     statement_cache_size: int | None = None
     echo: bool = False
     connect_timeout: float = 10.0
+    command_timeout: float | None = 30.0
     sqlite_busy_timeout_ms: int = 5_000
     lock_timeout_ms: int | None = None
 
@@ -106,6 +109,8 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         if url.get_driver_name() != "asyncpg":
             raise ValidationError("database_url", "PostgreSQL needs postgresql+asyncpg://")
         connect_args: dict[str, Any] = {"timeout": settings.connect_timeout}
+        if settings.command_timeout is not None:
+            connect_args["command_timeout"] = settings.command_timeout
         if settings.statement_cache_size is not None:
             connect_args["statement_cache_size"] = settings.statement_cache_size
             if settings.statement_cache_size == 0:
