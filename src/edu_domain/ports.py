@@ -61,8 +61,15 @@ class UnitOfWork(abc.ABC):
         """Roll back anything not committed and release resources."""
 
     @abc.abstractmethod
-    async def get(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E | None:
-        """The entity, or None if missing, of another tenant, or soft-deleted."""
+    async def get(
+        self, cls: type[E], id: UUID, *, include_deleted: bool = False, lock: bool = False
+    ) -> E | None:
+        """The entity, or None if missing, of another tenant, or soft-deleted.
+
+        `lock=True` reads the latest committed row and holds it until the transaction ends
+        (SELECT ... FOR UPDATE), so a read-modify-write such as a counter never conflicts.
+        Adapters without row locks may ignore it: their commit still detects conflicts.
+        """
 
     @abc.abstractmethod
     async def find(

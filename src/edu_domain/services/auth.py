@@ -109,7 +109,7 @@ class AuthService:
     async def _record_failure(self, scope: Scope, user_id: UUID) -> None:
         now = self._d.clock.now()
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            user = await uow.get(User, user_id)
+            user = await uow.get(User, user_id, lock=True)  # concurrent failures queue up
             if user is None:
                 return
             if user.is_locked(now):

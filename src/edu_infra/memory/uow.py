@@ -145,7 +145,10 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E | None:
+    async def get(
+        self, cls: type[E], id: UUID, *, include_deleted: bool = False, lock: bool = False
+    ) -> E | None:
+        """`lock` is accepted and ignored: a memory commit is atomic and checks versions."""
         self._check_open()
         entity_class(cls)
         if not isinstance(id, UUID):

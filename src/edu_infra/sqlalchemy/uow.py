@@ -148,12 +148,22 @@ class SqlUnitOfWork(UnitOfWork):
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, cls: type[E], id: UUID, *, include_deleted: bool = False) -> E | None:
+    async def get(
+        self, cls: type[E], id: UUID, *, include_deleted: bool = False, lock: bool = False
+    ) -> E | None:
         self._ensure_open()
         table_of(cls)
         key = _as_uuid(id)
         options = {INCLUDE_DELETED: include_deleted}
-        obj = await self._read(lambda: self._session.get(cls, key, execution_options=options))
+        obj = await self._read(
+            lambda: self._session.get(
+                cls,
+                key,
+                execution_options=options,
+                with_for_update=True if lock else None,
+                populate_existing=lock,
+            )
+        )
         if obj is None or not self._visible(obj, include_deleted):
             return None
         return self._track(obj)
