@@ -1,0 +1,184 @@
+"""Tenant isolation with the ORM's tenant filter out of the way: PostgreSQL RLS holds alone.
+
+Complements tests/integration/test_sql_rls.py (raw SELECT, INSERT, UPDATE of one table) and
+test_sql_copy.py (COPY): here every tenant table, DELETE, Core statements the ORM filter
+never sees, ORM writes that skip the unit of work's own check, and how units of work open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import exc as sa_exc
+
+from edu_domain.errors import ValidationError
+from edu_domain.model import EducationalContent, Organization, User
+from edu_domain.query import F, Query
+from edu_domain.services import Scope
+from edu_infra.memory import InMemoryUnitOfWorkFactory
+from edu_infra.sqlalchemy.tables import TABLES
+from tests.harness import new_content, new_profile, new_session, new_user
+from tests.reliability.conftest import Stack, postgres_stack
+from tests.sql_harness import PostgresDatabase
+
+pytestmark = pytest.mark.postgres
+
+TENANT_TABLES = [t for cls, t in TABLES.items() if cls is not Organization]
+
+
+@pytest.fixture
+async def stack(pg: PostgresDatabase) -> AsyncIterator[Stack]:
+    async with postgres_stack() as running:
+        yield running
+
+
+async def _populated(stack: Stack) -> tuple[Organization, Organization]:
+    """`mine` has nothing but itself; `theirs` has a row in every tenant table."""
+    mine, theirs = await stack.org("Mine"), await stack.org("Theirs")
+    user = new_user(theirs)
+    async with stack.factory(tenant=theirs.id) as uow:
+        await uow.add(user)
+        await uow.add(new_profile(user))
+        await uow.add(new_session(user, stack.clock))
+        await uow.add(new_content(theirs, user))
+        await uow.commit()
+    await stack.core.auth.request_password_reset(Scope(theirs.id), user.email)  # a user_token
+    return mine, theirs
+
+
+async def _owner_rows(pg: PostgresDatabase) -> dict[str, list[tuple[object, ...]]]:
+    owner = await asyncpg.connect(pg.dsn(pg.owner_url))
+    try:
+        return {
+            t.name: sorted(tuple(r) for r in await owner.fetch(f"SELECT * FROM {t.name}"))
+            for t in TABLES.values()
+        }
+    finally:
+        await owner.close()
+
+
+async def test_every_tenant_table_hides_refuses_and_protects_foreign_rows_from_raw_sql(
+    stack: Stack, pg: PostgresDatabase
+) -> None:
+    mine, theirs = await _populated(stack)
+    before = await _owner_rows(pg)
+    assert all(before[t.name] for t in TENANT_TABLES), "every tenant table has a foreign row"
+    async with stack.factory(tenant=mine.id) as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        for table in TENANT_TABLES:
+            name = table.name
+            count = await session.execute(text(f"SELECT count(*) FROM {name}"))
+            assert count.scalar_one() == 0, name
+            targeted = await session.execute(
+                text(f"SELECT count(*) FROM {name} WHERE organization_id = :o"), {"o": theirs.id}
+            )
+            assert targeted.scalar_one() == 0, name
+            touched = await session.execute(text(f"UPDATE {name} SET version = version + 1"))
+            assert touched.rowcount == 0, name
+            removed = await session.execute(text(f"DELETE FROM {name}"))
+            assert removed.rowcount == 0, name
+        orgs = await session.execute(
+            text("DELETE FROM organizations WHERE id = :o"), {"o": theirs.id}
+        )
+        assert orgs.rowcount == 0
+        renamed = await session.execute(text("UPDATE organizations SET name = 'pwned'"))
+        assert renamed.rowcount == 1  # its own row only
+        await uow.rollback()
+    assert await _owner_rows(pg) == before
+
+
+async def test_core_statements_the_orm_filter_never_sees_are_still_confined(
+    stack: Stack, pg: PostgresDatabase
+) -> None:
+    mine, theirs = await _populated(stack)
+    before = await _owner_rows(pg)
+    users = TABLES[User]
+    content = TABLES[EducationalContent]
+    async with stack.factory(tenant=mine.id) as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        assert (await session.execute(select(users))).all() == []
+        assert (await session.execute(select(func.count()).select_from(content))).scalar() == 0
+        moved = await session.execute(
+            update(users).where(users.c.organization_id == theirs.id).values(full_name="pwned")
+        )
+        assert moved.rowcount == 0
+        gone = await session.execute(delete(content).where(content.c.organization_id == theirs.id))
+        assert gone.rowcount == 0
+        await uow.commit()
+    assert await _owner_rows(pg) == before
+
+
+async def test_crafted_queries_naming_another_tenant_find_nothing(stack: Stack) -> None:
+    mine, theirs = await _populated(stack)
+    crafted = [
+        Query.where(organization_id=theirs.id),
+        Query.where(F("organization_id").in_([mine.id, theirs.id])),
+        Query.where(F("organization_id").ne(mine.id)),
+        Query.where(F("organization_id").is_null() | F("organization_id").eq(theirs.id)),
+    ]
+    async with stack.factory(tenant=mine.id) as uow:
+        for query in crafted:
+            assert (await uow.find(User, query, include_deleted=True)).items == ()
+            assert await uow.count(EducationalContent, query, include_deleted=True) == 0
+
+
+async def test_an_orm_insert_that_skips_the_unit_of_works_check_is_refused_by_the_database(
+    stack: Stack, pg: PostgresDatabase
+) -> None:
+    mine, theirs = await _populated(stack)
+    before = await _owner_rows(pg)
+    intruder = new_user(theirs)
+    intruder.created_at = intruder.updated_at = stack.clock.now()
+    async with stack.factory(tenant=mine.id) as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        session.add(intruder)  # straight into the session: no TenantViolation check
+        with pytest.raises(sa_exc.DBAPIError, match="row-level security"):
+            await session.flush()
+    assert await _owner_rows(pg) == before
+
+
+async def test_reading_across_tenants_takes_an_explicitly_unscoped_unit_of_work(
+    stack: Stack,
+) -> None:
+    mine, theirs = await _populated(stack)
+    factory = stack.factory
+    for tenant in (None, "", str(theirs.id), theirs.id.int, uuid.UUID(int=0).hex):
+        with pytest.raises(ValidationError):
+            factory(tenant=tenant)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        factory()  # type: ignore[call-arg]
+    memory = InMemoryUnitOfWorkFactory()
+    with pytest.raises(ValidationError):
+        memory(tenant=None)  # type: ignore[arg-type]
+    async with factory(tenant=mine.id) as uow:
+        assert await uow.count(User) == 0
+    async with factory.unscoped() as uow:
+        assert await uow.count(User) == 1
+        session = uow.session  # type: ignore[attr-defined]
+        assert (await session.execute(text("SELECT count(*) FROM users"))).scalar_one() == 1
+
+
+async def test_a_tenant_unit_of_work_that_raised_leaves_no_tenant_on_the_pooled_connection(
+    pg: PostgresDatabase,
+) -> None:
+    async with postgres_stack(pool_size=1, max_overflow=0) as stack:
+        mine, _ = await _populated(stack)
+
+        async def fail_inside() -> None:
+            async with stack.factory(tenant=mine.id) as uow:
+                await uow.count(User)
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            await fail_inside()
+        async with stack.database.engine.connect() as conn:  # type: ignore[union-attr]
+            tenant = await conn.execute(text("SELECT current_setting('app.tenant_id', true)"))
+            unscoped = await conn.execute(text("SELECT current_setting('app.unscoped', true)"))
+            users = await conn.execute(text("SELECT count(*) FROM users"))
+            assert tenant.scalar_one() in (None, "")
+            assert unscoped.scalar_one() in (None, "", "off")
+            assert users.scalar_one() == 0
