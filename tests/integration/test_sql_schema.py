@@ -109,7 +109,11 @@ def test_mapped_entities_still_reject_bad_metadata_with_a_domain_error(bad: obje
     start_mappers()
     with pytest.raises(ValidationError):
         EducationalContent(
-            organization_id=uuid4(), author_id=uuid4(), title="T", slug="t", metadata=bad
+            organization_id=uuid4(),
+            author_id=uuid4(),
+            title="T",
+            slug="t",
+            metadata=bad,  # type: ignore[arg-type]
         )
     content = EducationalContent(organization_id=uuid4(), author_id=uuid4(), title="T", slug="t")
     with pytest.raises(ValidationError):
