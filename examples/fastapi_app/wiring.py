@@ -19,18 +19,27 @@ log = logging.getLogger("examples.fastapi_app.mail")
 
 
 class LoggingNotifier:
-    """Development stand-in for a mail sender: logs each mail, with its link at DEBUG level.
+    """Development stand-in for a mail sender: logs that a mail would go out, never its token.
 
-    The token is a credential, so it is only logged at DEBUG; never use this in production.
+    A mail token is a credential (a reset token takes over the account), and DEBUG logs end
+    up in log stores too. To try the mail flows locally, pass `reveal_tokens=True`
+    explicitly (never in a deployment), or replace the notifier with a real mail sender.
     """
+
+    def __init__(self, *, reveal_tokens: bool = False) -> None:
+        self._reveal_tokens = reveal_tokens
 
     async def send_email_verification(self, email: str, token: str, expires_at: datetime) -> None:
         log.info("verification mail for %s (valid until %s)", email, expires_at.isoformat())
-        log.debug("verification token for %s: %s", email, token)
+        self._reveal("verification", email, token)
 
     async def send_password_reset(self, email: str, token: str, expires_at: datetime) -> None:
         log.info("password reset mail for %s (valid until %s)", email, expires_at.isoformat())
-        log.debug("password reset token for %s: %s", email, token)
+        self._reveal("password reset", email, token)
+
+    def _reveal(self, kind: str, email: str, token: str) -> None:
+        if self._reveal_tokens:
+            log.warning("DEVELOPMENT ONLY: %s token for %s: %s", kind, email, token)
 
 
 @asynccontextmanager
