@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from examples.fastapi_app.schemas.common import RequestModel, ResponseModel
 
@@ -15,13 +15,13 @@ class LoginIn(RequestModel):
 
     organization: str
     login: str
-    password: str
+    password: str = Field(repr=False)
 
 
 class LoginOut(BaseModel):
     """The bearer token is shown once; only its hash is stored."""
 
-    token: str
+    token: str = Field(repr=False)
     token_type: str = "bearer"  # noqa: S105 - the scheme name, not a secret
     session_id: UUID
     expires_at: datetime
@@ -41,8 +41,8 @@ class RevokedOut(BaseModel):
 
 
 class PasswordChange(RequestModel):
-    current_password: str
-    new_password: str
+    current_password: str = Field(repr=False)
+    new_password: str = Field(repr=False)
 
 
 class PasswordResetRequest(RequestModel):
@@ -52,12 +52,12 @@ class PasswordResetRequest(RequestModel):
 
 class PasswordResetConfirm(RequestModel):
     organization: str
-    token: str
-    new_password: str
+    token: str = Field(repr=False)
+    new_password: str = Field(repr=False)
 
 
 class EmailVerification(RequestModel):
     """Mail tokens do not name their organization, so the link carries its slug as well."""
 
     organization: str
-    token: str
+    token: str = Field(repr=False)

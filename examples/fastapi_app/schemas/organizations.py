@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edu_domain.model import OrganizationStatus
 from examples.fastapi_app.schemas.common import RequestModel, ResponseModel
@@ -15,7 +15,7 @@ from examples.fastapi_app.schemas.users import AccountOut
 class FirstAdmin(RequestModel):
     email: str
     username: str
-    password: str
+    password: str = Field(repr=False)
     full_name: str | None = None
 
 

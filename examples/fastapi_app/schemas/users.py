@@ -17,7 +17,7 @@ class UserCreate(RequestModel):
 
     email: str
     username: str
-    password: str
+    password: str = Field(repr=False)
     full_name: str | None = None
     role: UserRole = UserRole.STUDENT
     bio: str | None = None
