@@ -306,7 +306,22 @@ def field_info(cls: type[Entity], name: object, part: str) -> FieldInfo:
     fields = describe(cls)
     if not isinstance(name, str) or name not in fields:
         raise ValidationError(part, f"{cls.__name__} has no field {name!r}")
+    if name in _secret_fields(cls):
+        raise ValidationError(part, f"{cls.__name__}.{name} is secret and cannot be queried")
     return fields[name]
+
+
+_SECRETS: dict[type[Entity], frozenset[str]] = {}
+
+
+def _secret_fields(cls: type[Entity]) -> frozenset[str]:
+    """Fields kept out of reprs (password and token hashes): filtering or ordering by them
+    would let a caller guess a hash piece by piece (`startswith`), so no query names them."""
+    secret = _SECRETS.get(cls)
+    if secret is None:
+        secret = frozenset(a.name for a in attrs.fields(cls) if a.repr is False)
+        _SECRETS[cls] = secret
+    return secret
 
 
 # --------------------------------------------------------------------------- binding
