@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 from attrs import field, frozen
 
+from edu_domain.errors import ValidationError
 from edu_domain.model.content import ContentType, DifficultyLevel
 from edu_domain.model.user import UserRole, UserStatus
+
+C = TypeVar("C")
 
 
 @frozen(kw_only=True)
@@ -52,3 +55,22 @@ PROFILE_UPDATABLE = frozenset({"bio", "skills", "avatar_url", "timezone", "local
 CONTENT_UPDATABLE = frozenset(
     {"title", "slug", "body", "content_type", "difficulty", "tags", "metadata"}
 )
+
+
+def require_command(value: object, kind: type[C], name: str) -> C:
+    """`value` if it is a `kind`; a ValidationError naming `name` otherwise."""
+    if not isinstance(value, kind):
+        raise ValidationError(name, f"must be a {kind.__name__}")
+    return value
+
+
+def as_tuple(value: object, name: str) -> tuple[Any, ...]:
+    """A list-like input as a tuple; a string or mapping is not a list (no silent split)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError(name, "must be a list")
+    return tuple(value)
+
+
+def as_dict(value: object) -> Any:
+    """A copy of a mapping; anything else is left for the entity's validator to refuse."""
+    return dict(value) if isinstance(value, Mapping) else value

@@ -15,7 +15,13 @@ from edu_domain.model.rules import SLUG_MAX, normalize_tags, slugify
 from edu_domain.model.user import PUBLISHING_ROLES, User
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import F, Filter, Page, Query
-from edu_domain.services.commands import CONTENT_UPDATABLE, NewContent
+from edu_domain.services.commands import (
+    CONTENT_UPDATABLE,
+    NewContent,
+    as_dict,
+    as_tuple,
+    require_command,
+)
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.users import _check_fields, check_version
@@ -41,8 +47,8 @@ class ContentSearch:
     def to_query(self) -> Query:
         parts: list[Filter] = []
         if self.tags:
-            tags = normalize_tags(list(self.tags))
-            parts.append(F("tags").contains_all(tags if isinstance(tags, tuple) else self.tags))
+            tags: Any = normalize_tags(as_tuple(self.tags, "tags"))
+            parts.append(F("tags").contains_all(tags))
         for name in ("content_type", "difficulty", "status", "author_id"):
             value = getattr(self, name)
             if value is not None:
@@ -65,11 +71,13 @@ class ContentService:
         A derived slug gets a numeric suffix when taken; an explicit slug that is taken is
         AlreadyExists.
         """
+        new = require_command(new, NewContent, "content")
         author_id = new.author_id or scope.actor_id
         if author_id is None:
             raise ValidationError("author_id", "an author is required")
         explicit = new.slug is not None
-        base = new.slug if new.slug is not None else (slugify(new.title) or "content")
+        derived = slugify(new.title) if isinstance(new.title, str) else ""
+        base = new.slug if new.slug is not None else (derived or "content")
         for attempt in range(_SLUG_ATTEMPTS):
             try:
                 return await self._create(scope, new, author_id, base, explicit, attempt)
@@ -98,8 +106,8 @@ class ContentService:
                 body=new.body,
                 content_type=new.content_type,
                 difficulty=new.difficulty,
-                tags=tuple(new.tags),
-                metadata=dict(new.metadata),
+                tags=as_tuple(new.tags, "tags"),
+                metadata=as_dict(new.metadata),
                 author_id=author_id,
             )
             await uow.add(content)
@@ -188,7 +196,7 @@ class ContentService:
         return content
 
     async def search(self, scope: Scope, search: ContentSearch) -> Page[EducationalContent]:
-        query = search.to_query()
+        query = require_command(search, ContentSearch, "search").to_query()
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             return await uow.find(EducationalContent, query)
 
@@ -196,9 +204,9 @@ class ContentService:
         self, scope: Scope, tags: Iterable[str], *, skip: int = 0, limit: int = 20
     ) -> Page[EducationalContent]:
         """Content carrying every one of `tags` (normalised like stored tags)."""
-        if isinstance(tags, str):
-            raise ValidationError("tags", "must be a list of tags")
-        return await self.search(scope, ContentSearch(tags=tuple(tags), skip=skip, limit=limit))
+        return await self.search(
+            scope, ContentSearch(tags=as_tuple(tags, "tags"), skip=skip, limit=limit)
+        )
 
     async def find(self, scope: Scope, query: Query | None = None) -> Page[EducationalContent]:
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:

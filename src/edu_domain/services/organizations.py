@@ -12,7 +12,7 @@ from edu_domain.model.organization import Organization
 from edu_domain.model.rules import slugify
 from edu_domain.model.user import UserRole, UserStatus
 from edu_domain.query import Page, Query
-from edu_domain.services.commands import NewUser
+from edu_domain.services.commands import NewUser, require_command
 from edu_domain.services.deps import Deps
 from edu_domain.services.users import build_account, hash_for
 from edu_domain.services.views import UserAccount
@@ -29,7 +29,7 @@ class OrganizationService:
         org = Organization(
             id=self._d.ids.new_id(),
             name=name,
-            slug=slug if slug is not None else (slugify(name, 63) or "org"),
+            slug=slug if slug is not None else _default_slug(name),
         )
         async with self._d.uow.unscoped(actor=actor) as uow:
             await uow.add(org)
@@ -47,8 +47,9 @@ class OrganizationService:
         org = Organization(
             id=self._d.ids.new_id(),
             name=name,
-            slug=slug if slug is not None else (slugify(name, 63) or "org"),
+            slug=slug if slug is not None else _default_slug(name),
         )
+        admin = require_command(admin, NewUser, "admin")
         first = evolve(admin, role=UserRole.ADMIN, status=UserStatus.ACTIVE, email_verified=True)
         user, profile = build_account(self._d, org.id, first, hash_for(first, self._d))
         async with self._d.uow.unscoped(actor=actor) as uow:
@@ -82,3 +83,8 @@ class OrganizationService:
             org.rename(name)
             await uow.commit()
         return org
+
+
+def _default_slug(name: object) -> str:
+    """A slug derived from the name (the name itself is validated by the entity)."""
+    return (slugify(name, 63) if isinstance(name, str) else "") or "org"

@@ -22,7 +22,13 @@ from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
 from edu_domain.model.user import User, UserProfile, UserRole, UserStatus
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import F, Page, Query
-from edu_domain.services.commands import PROFILE_UPDATABLE, USER_UPDATABLE, NewUser
+from edu_domain.services.commands import (
+    PROFILE_UPDATABLE,
+    USER_UPDATABLE,
+    NewUser,
+    as_tuple,
+    require_command,
+)
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.passwords import check_password
@@ -43,6 +49,7 @@ class UserService:
         self, scope: Scope, new: NewUser, *, send_verification: bool = True
     ) -> UserAccount:
         """Create a user and their profile in one transaction; mail a verification link."""
+        new = require_command(new, NewUser, "user")
         hashed = hash_for(new, self._d)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
@@ -65,6 +72,7 @@ class UserService:
 
     async def create_many(self, scope: Scope, users: Sequence[NewUser]) -> list[UserAccount]:
         """Bulk create users with profiles in one transaction by the adapter's fastest path."""
+        users = [require_command(new, NewUser, "users") for new in as_tuple(users, "users")]
         if not users:
             return []
         built = [
@@ -161,7 +169,7 @@ class UserService:
             if profile is None:
                 raise NotFound("UserProfile", user_id)
             for name, value in changes.items():
-                setattr(profile, name, tuple(value) if name == "skills" else value)
+                setattr(profile, name, as_tuple(value, name) if name == "skills" else value)
             await uow.commit()
         return profile
 
@@ -302,7 +310,7 @@ def build_account(
         organization_id=organization_id,
         user_id=user.id,
         bio=new.bio,
-        skills=tuple(new.skills),
+        skills=as_tuple(new.skills, "skills"),
         avatar_url=new.avatar_url,
         timezone=new.timezone,
         locale=new.locale,
