@@ -77,6 +77,36 @@ async def pg() -> PostgresDatabase:
     return database
 
 
+Snapshot = dict[str, frozenset[tuple[Any, ...]]]
+
+
+async def snapshot_of(factory: UnitOfWorkFactory) -> Snapshot:
+    """Every committed row of every table behind a unit-of-work factory (memory or SQL)."""
+    store = getattr(factory, "store", None)
+    if isinstance(store, InMemoryStore):
+        return {
+            cls.__name__: frozenset(
+                tuple(sorted((k, repr(v)) for k, v in row.items()))
+                for row in store.rows(cls).values()
+            )
+            for cls in TABLES
+        }
+    rows: Snapshot = {}
+    async with factory.unscoped() as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        for table in TABLES.values():
+            result = await session.execute(text(f"SELECT * FROM {table.name}"))
+            rows[table.name] = frozenset(tuple(repr(v) for v in row) for row in result)
+    return rows
+
+
+def changed_rows(before: Snapshot, after: Snapshot) -> list[str]:
+    """Rows added, removed or changed between two snapshots, as reprs."""
+    return sorted(
+        repr(row) for table in before for row in before[table].symmetric_difference(after[table])
+    )
+
+
 @define
 class Stack:
     """An edu-core on one adapter, with the doubles tests read and a way to see every row."""
@@ -91,23 +121,9 @@ class Stack:
     store: InMemoryStore | None = None
     extra: dict[str, Any] = field(factory=dict)
 
-    async def snapshot(self) -> dict[str, frozenset[tuple[Any, ...]]]:
+    async def snapshot(self) -> Snapshot:
         """Every committed row of every table, read as unscoped system work."""
-        if self.store is not None:
-            return {
-                cls.__name__: frozenset(
-                    tuple(sorted((k, repr(v)) for k, v in row.items()))
-                    for row in self.store.rows(cls).values()
-                )
-                for cls in TABLES
-            }
-        rows: dict[str, frozenset[tuple[Any, ...]]] = {}
-        async with self.factory.unscoped() as uow:
-            session = uow.session  # type: ignore[attr-defined]
-            for table in TABLES.values():
-                result = await session.execute(text(f"SELECT * FROM {table.name}"))
-                rows[table.name] = frozenset(tuple(repr(v) for v in row) for row in result)
-        return rows
+        return await snapshot_of(self.factory)
 
     async def org(self, name: str = "School") -> Organization:
         return await self.core.organizations.create(name)
