@@ -213,3 +213,14 @@ async def test_a_draft_published_20_times_at_once_is_published_once(stack: Stack
     final = await stack.core.content.get(scope, draft.id)
     assert final.status is ContentStatus.PUBLISHED
     assert final.version == draft.version + 1
+
+
+async def test_30_concurrent_correct_logins_all_open_a_session(pg: PostgresDatabase) -> None:
+    policy = SecurityPolicy(max_failed_logins=5)
+    async with postgres_stack(policy, pool_size=10, max_overflow=0) as stack:
+        scope, _ = await _verified_user(stack, policy)
+        results = await outcomes(
+            [lambda: stack.core.auth.authenticate(scope, "locked", PASSWORD)] * 30
+        )
+        assert kinds(results) == {"ok": 30}, kinds(results)
+        assert await stack.core.auth.count_active_sessions(scope) == 30
