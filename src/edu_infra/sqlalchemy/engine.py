@@ -115,7 +115,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             connect_args["statement_cache_size"] = settings.statement_cache_size
             if settings.statement_cache_size == 0:
                 url = url.update_query_dict({"prepared_statement_cache_size": "0"})
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             json_serializer=dump_json,
             json_deserializer=load_json,
@@ -126,6 +126,8 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             pool_recycle=settings.pool_recycle,
             **options,
         )
+        _ping_in_one_round_trip(engine)
+        return engine
     if backend == "sqlite":
         if url.get_driver_name() != "aiosqlite":
             raise ValidationError("database_url", "SQLite needs sqlite+aiosqlite://")
@@ -144,6 +146,30 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     raise ValidationError("database_url", f"unsupported database {backend!r}")
+
+
+def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
+    """Pre-ping with one simple-protocol `SELECT 1` per checkout.
+
+    SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK: three round trips on
+    every checkout (for PgBouncer's transaction mode). A simple-protocol query needs neither
+    a transaction nor a prepared statement, so it is safe behind PgBouncer too. Failures go
+    through the adapter's own error translation, so the pool still recognises a dead
+    connection and replaces it.
+    """
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            dbapi_connection.run_async(_select_one)
+        except Exception as error:
+            dbapi_connection._handle_exception(error)
+        return True
+
+    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010 - this engine only
+
+
+async def _select_one(driver_connection: Any) -> None:
+    await driver_connection.execute("SELECT 1")
 
 
 def _int_or_float(text: str) -> int | float:
