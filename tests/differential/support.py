@@ -247,31 +247,33 @@ def describe_outcome(outcome: Outcome) -> str:
     return f"returned {outcome.value!r}"
 
 
+def _typed(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
-    """Where two canonical forms first differ, as a readable path."""
-    if type(a) is not type(b):
-        return f"{path or '<root>'}: {a!r} != {b!r}"
-    if isinstance(a, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if key not in a or key not in b:
-                return f"{path}.{key}: only on {'right' if key not in a else 'left'}"
-            found = first_difference(a[key], b[key], f"{path}.{key}")
+    """Where two canonical forms first differ, as a readable path (`.items[1].email`)."""
+    if a == b:
+        return None
+    here = path or "<root>"
+    if not (_typed(a) and _typed(b)) or a[0] != b[0]:
+        return f"{here}: {a!r} != {b!r}"
+    left, right = a[1], b[1]
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right), key=lambda k: (k != "id", str(k))):
+            if key not in left or key not in right:
+                return f"{path}.{key}: on one side only"
+            found = first_difference(left[key], right[key], f"{path}.{key}")
             if found:
                 return found
-        return None
-    if isinstance(a, (list, tuple)):
-        if len(a) == len(b) == 2 and isinstance(a[0], str) and a[0] != b[0]:
-            return f"{path or '<root>'}: {a!r} != {b!r}"  # a typed value: show both whole
-        if len(a) != len(b) and not (len(a) == 2 and isinstance(a[0], str)):
-            return f"{path}: length {len(a)} != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+    elif isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            return f"{here}: {len(left)} items != {len(right)} items"
+        for i, (x, y) in enumerate(zip(left, right, strict=True)):
             found = first_difference(x, y, f"{path}[{i}]")
             if found:
                 return found
-        if len(a) != len(b):
-            return f"{path}: length {len(a)} != {len(b)}"
-        return None
-    return None if a == b else f"{path or '<root>'}: {a!r} != {b!r}"
+    return f"{here}: {a!r} != {b!r}"
 
 
 # --------------------------------------------------------------------------- values
