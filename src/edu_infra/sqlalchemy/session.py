@@ -6,10 +6,10 @@ work in `session.info`:
   the tenant id is a bound value, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
-  that row-level security reads, and the `lock_timeout`, in one statement. One extra
-  round trip per transaction, in exchange for a guarantee that every statement of the
-  transaction, raw SQL included, is covered (transaction-local: nothing leaks through the
-  pool, unlike `SET`).
+  that row-level security reads, and the `lock_timeout`, in one statement, sent with the
+  BEGIN itself on asyncpg (no extra round trip): every statement of the transaction, raw
+  SQL included, is covered (transaction-local: nothing leaks through the pool, unlike
+  `SET`).
 - `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
   tenant check for a changed organization_id.
 - `after_flush`: the Change records handed to commit listeners.
@@ -20,6 +20,7 @@ work in `session.info`:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event, text
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 UOW_KEY = "edu_uow"
 INCLUDE_DELETED = "edu_include_deleted"
 ENTITY = "edu_entity"
+_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms")
 
 
 class UowSession(Session):
@@ -77,18 +79,69 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
         return
     tenant = str(uow.tenant) if uow.tenant is not None else ""
     lock_timeout = uow.lock_timeout_ms
+    settings = {
+        "tenant": tenant,
+        "unscoped": "off" if tenant else "on",
+        "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
+    }
+    if _begin_with_settings(connection, settings):
+        return
     connection.execute(
         text(
             "SELECT set_config('app.tenant_id', :tenant, true),"
             " set_config('app.unscoped', :unscoped, true),"
             " set_config('lock_timeout', :lock_timeout, true)"
         ),
-        {
-            "tenant": tenant,
-            "unscoped": "off" if tenant else "on",
-            "lock_timeout": f"{lock_timeout}ms" if lock_timeout is not None else "0",
-        },
+        settings,
     )
+
+
+class _BegunTransaction:
+    """The transaction `_begin_with_settings` opened, as SQLAlchemy's asyncpg adapter sees it."""
+
+    def __init__(self, driver_connection: Any) -> None:
+        self._driver = driver_connection
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK")
+
+
+def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bool:
+    """BEGIN and the transaction-local settings in one round trip (asyncpg); False: not here.
+
+    SQLAlchemy's asyncpg adapter opens its transaction lazily, with a BEGIN of its own just
+    before the first statement: the settings would cost a second round trip. When the
+    adapter has not begun yet and runs at the server's default isolation, the two go out
+    as one simple-protocol query instead, and the adapter is handed the open transaction
+    to commit or roll back. The values are a UUID, on/off and a number of milliseconds,
+    written as literals (the simple protocol takes no parameters); anything else falls
+    back to the bound, separate statement.
+    """
+    adapter: Any = connection.connection.dbapi_connection
+    if (
+        getattr(adapter, "_transaction", False) is not None
+        or getattr(adapter, "isolation_level", "") is not None
+        or getattr(adapter, "readonly", True)
+        or getattr(adapter, "deferrable", True)
+        or not all(_LITERAL.fullmatch(value) for value in settings.values())
+    ):
+        return False
+    query = (
+        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
+        " set_config('app.unscoped', '{unscoped}', true),"
+        " set_config('lock_timeout', '{lock_timeout}', true)"
+    ).format(**settings)
+    driver = adapter.driver_connection
+    # handed over first: if the query fails after its BEGIN, the rollback still goes out
+    adapter._transaction = _BegunTransaction(driver)
+    try:
+        adapter.run_async(lambda conn: conn.execute(query))
+    except Exception as error:
+        adapter._handle_exception(error)
+    return True
 
 
 @event.listens_for(UowSession, "after_rollback")
