@@ -65,7 +65,7 @@ from tests.differential.support import (
 )
 
 #: The CI budget; EDU_DIFFERENTIAL_EXAMPLES=<n> runs a longer exploration locally.
-EXAMPLES = int(os.environ.get("EDU_DIFFERENTIAL_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("EDU_DIFFERENTIAL_EXAMPLES", "16"))
 STEPS = 65
 #: Every step that committed compares all tables; other steps every FULL_CHECK_EVERY-th.
 FULL_CHECK_EVERY = 5
