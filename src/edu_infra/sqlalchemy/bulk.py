@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -38,7 +38,8 @@ async def copy_insert(session: AsyncSession, entities: Sequence[Entity]) -> None
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     columns = [c.name for c in table.columns]
-    records = [_record(table, dialect, entity) for entity in entities]
+    processors = [(c.name, _processor(c.type, dialect)) for c in table.columns]
+    records = [_record(processors, entity) for entity in entities]
     quote = dialect.identifier_preparer.quote
     stage = quote(_STAGE_PREFIX + table.name)
     target = quote(table.name)
@@ -53,9 +54,14 @@ async def copy_insert(session: AsyncSession, entities: Sequence[Entity]) -> None
     await driver.execute(f"TRUNCATE {stage}")
 
 
-def _record(table: Table, dialect: Dialect, entity: Entity) -> tuple[Any, ...]:
+def _record(
+    processors: Sequence[tuple[str, Callable[[Any], Any]]], entity: Entity
+) -> tuple[Any, ...]:
+    """One COPY row: values read from the instance dict (where a new entity keeps them all)."""
+    values = entity.__dict__
     return tuple(
-        _processor(column.type, dialect)(getattr(entity, column.name)) for column in table.columns
+        process(values[name] if name in values else getattr(entity, name))
+        for name, process in processors
     )
 
 
