@@ -40,6 +40,7 @@ from tests.reliability.hostile import (
 )
 
 PASSWORD = "correct horse battery"
+Draw = Callable[..., Any]  # hypothesis' data.draw
 #: True: keep going after a failing example and print every distinct problem (triage mode)
 COLLECT = False
 BUDGET = {"memory": 400, "sqlite": 150, "postgres": 40}
@@ -107,7 +108,7 @@ async def build_world(stack: Stack) -> World:
 REFS = ["admin", "teacher", "draft", "a_org", "b_org", "b_user", "b_content", "random"]
 
 
-def ids(d: st.DrawFn, w: World) -> Any:
+def ids(d: Draw, w: World) -> Any:
     """Mostly real ids (own, another tenant's, unknown), sometimes anything at all."""
     if d(st.integers(0, 3)):
         return w.refs[d(st.sampled_from(REFS))]
@@ -118,7 +119,7 @@ def maybe(valid: Any, hostile: st.SearchStrategy[Any] = anything) -> st.SearchSt
     return st.one_of(st.just(valid), text, hostile)
 
 
-def new_user(d: st.DrawFn) -> Any:
+def new_user(d: Draw) -> Any:
     if not d(st.integers(0, 4)):
         return d(anything)
     n = d(st.integers(0, 10**6))
@@ -138,7 +139,7 @@ def new_user(d: st.DrawFn) -> Any:
     )
 
 
-def new_content(d: st.DrawFn, w: World) -> Any:
+def new_content(d: Draw, w: World) -> Any:
     if not d(st.integers(0, 4)):
         return d(anything)
     return NewContent(
@@ -153,14 +154,14 @@ def new_content(d: st.DrawFn, w: World) -> Any:
     )
 
 
-def changes(d: st.DrawFn, allowed: frozenset[str]) -> Any:
+def changes(d: Draw, allowed: frozenset[str]) -> Any:
     if not d(st.integers(0, 5)):
         return d(anything)
     keys = st.one_of(st.sampled_from(sorted(allowed)), st.sampled_from(NASTY_TEXT))
     return d(st.dictionaries(keys, st.one_of(anything, metadata), max_size=3))
 
 
-def token(d: st.DrawFn, w: World) -> Any:
+def token(d: Draw, w: World) -> Any:
     shapes = st.one_of(
         text,
         anything,
@@ -170,7 +171,8 @@ def token(d: st.DrawFn, w: World) -> Any:
     return d(shapes)
 
 
-Call = Callable[[EduCore, World, st.DrawFn, Any], Awaitable[Any]]
+Call = Callable[[EduCore, World, Draw, Any], Awaitable[Any]]
+
 
 CALLS: dict[str, Call] = {
     "organizations.create": lambda c, w, d, s: c.organizations.create(d(text), d(st.none() | text)),
@@ -256,7 +258,9 @@ CALLS: dict[str, Call] = {
             status=d(st.none() | anything),
             author_id=d(st.none() | anything),
             text=d(st.none() | text),
-            order_by=d(st.lists(st.sampled_from(["-created_at", *NASTY_TEXT]), max_size=2)),
+            order_by=d(
+                st.lists(st.sampled_from(["-created_at", *NASTY_TEXT]), max_size=2).map(tuple)
+            ),
             skip=d(anything | st.integers()),
             limit=d(anything | st.integers()),
             cursor=d(st.none() | text),
@@ -347,7 +351,7 @@ def test_hostile_input_gets_domain_errors_and_failed_calls_write_nothing(name: s
     assert failures == []
 
 
-async def _one(stack: Stack, world: World, call: str, scope: str, draw: st.DrawFn) -> str | None:
+async def _one(stack: Stack, world: World, call: str, scope: str, draw: Draw) -> str | None:
     before = await snapshot_of(stack.factory)
     try:
         await CALLS[call](world.core, world, draw, world.scope(scope))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -39,9 +39,9 @@ async def stack(pg: PostgresDatabase) -> AsyncIterator[Stack]:
         yield running
 
 
-async def outcomes(calls: list[Callable[[], Awaitable[T]]]) -> list[T | BaseException]:
+async def outcomes(calls: Iterable[Awaitable[T]]) -> list[T | BaseException]:
     """Run every call at once; each result is its value or the exception it raised."""
-    return await asyncio.gather(*(call() for call in calls), return_exceptions=True)
+    return await asyncio.gather(*calls, return_exceptions=True)
 
 
 def kinds(results: list[Any]) -> Counter[str]:
@@ -57,7 +57,7 @@ async def test_one_email_registered_100_times_at_once_in_one_organization(stack:
     scope = Scope(org.id)
     results = await outcomes(
         [
-            lambda i=i: stack.core.users.register(scope, _user("same@example.org", f"user-{i}"))
+            stack.core.users.register(scope, _user("same@example.org", f"user-{i}"))
             for i in range(100)
         ]
     )
@@ -71,9 +71,7 @@ async def test_one_email_registered_at_once_in_100_organizations(stack: Stack) -
     orgs = [await stack.org(f"School {i}") for i in range(100)]
     results = await outcomes(
         [
-            lambda org=org: stack.core.users.register(
-                Scope(org.id), _user("same@example.org", "same")
-            )
+            stack.core.users.register(Scope(org.id), _user("same@example.org", "same"))
             for org in orgs
         ]
     )
@@ -95,7 +93,7 @@ async def test_50_updates_from_one_read_version_exactly_one_lands(stack: Stack) 
     assert start == 2  # inserted (1), renamed once (2): counted, not assumed
     results = await outcomes(
         [
-            lambda i=i: stack.core.users.update(
+            stack.core.users.update(
                 scope, user.id, {"full_name": f"writer {i}"}, expected_version=start
             )
             for i in range(50)
@@ -120,7 +118,7 @@ async def test_50_read_then_update_cycles_each_land_or_conflict_and_none_is_lost
             scope, user.id, {"full_name": f"writer {i}"}, expected_version=seen.version
         )
 
-    results = await outcomes([lambda i=i: read_then_update(i) for i in range(50)])
+    results = await outcomes([read_then_update(i) for i in range(50)])
     counted = kinds(results)
     assert set(counted) <= {"ok", "ConcurrencyConflict"}, counted
     landed = [r for r in results if isinstance(r, User)]
@@ -136,10 +134,7 @@ async def test_50_blind_updates_each_land_or_conflict_and_the_version_counts_the
     scope, user = await _target(stack)
     start = user.version
     results = await outcomes(
-        [
-            lambda i=i: stack.core.users.update(scope, user.id, {"full_name": f"blind {i}"})
-            for i in range(50)
-        ]
+        [stack.core.users.update(scope, user.id, {"full_name": f"blind {i}"}) for i in range(50)]
     )
     counted = kinds(results)
     assert set(counted) <= {"ok", "ConcurrencyConflict"}, counted
@@ -161,7 +156,7 @@ async def test_30_concurrent_wrong_passwords_are_30_failures(pg: PostgresDatabas
     async with postgres_stack(policy, pool_size=10, max_overflow=0) as stack:
         scope, user = await _verified_user(stack, policy)
         results = await outcomes(
-            [lambda: stack.core.auth.authenticate(scope, "locked", "wrong password")] * 30
+            [stack.core.auth.authenticate(scope, "locked", "wrong password") for _ in range(30)]
         )
         assert kinds(results) == {"AuthenticationFailed": 30}, kinds(results)
         final = await stack.core.users.get(scope, user.id)
@@ -176,7 +171,7 @@ async def test_concurrent_wrong_passwords_lock_the_account_exactly_once(
     async with postgres_stack(policy, pool_size=10, max_overflow=0) as stack:
         scope, user = await _verified_user(stack, policy)
         results = await outcomes(
-            [lambda: stack.core.auth.authenticate(scope, "locked", "wrong password")] * 30
+            [stack.core.auth.authenticate(scope, "locked", "wrong password") for _ in range(30)]
         )
         # four failures count up, the fifth locks; every later one finds the lock
         assert kinds(results) == {"AuthenticationFailed": 4, "AccountLocked": 26}, kinds(results)
@@ -199,7 +194,7 @@ async def test_a_draft_published_20_times_at_once_is_published_once(stack: Stack
         Scope(org.id, teacher.user.id), NewContent(title="Fractions", body="Halves and thirds.")
     )
     stack.events.events.clear()
-    results = await outcomes([lambda: stack.core.content.publish(scope, draft.id)] * 20)
+    results = await outcomes([stack.core.content.publish(scope, draft.id) for _ in range(20)])
     counted = kinds(results)
     assert counted["ok"] == 1, counted
     assert set(counted) <= {"ok", "InvalidState", "ConcurrencyConflict"}, counted
@@ -220,7 +215,7 @@ async def test_30_concurrent_correct_logins_all_open_a_session(pg: PostgresDatab
     async with postgres_stack(policy, pool_size=10, max_overflow=0) as stack:
         scope, _ = await _verified_user(stack, policy)
         results = await outcomes(
-            [lambda: stack.core.auth.authenticate(scope, "locked", PASSWORD)] * 30
+            [stack.core.auth.authenticate(scope, "locked", PASSWORD) for _ in range(30)]
         )
         assert kinds(results) == {"ok": 30}, kinds(results)
         assert await stack.core.auth.count_active_sessions(scope) == 30

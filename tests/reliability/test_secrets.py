@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import inspect
 import logging
+import secrets as secrets_module
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -227,17 +228,15 @@ async def test_no_secret_is_stored_logged_shown_or_echoed(
 async def test_tokens_are_stored_as_sha256_of_a_256_bit_secret_from_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import edu_infra.system as system
-
     drawn: list[str] = []
-    real = system.secrets.token_urlsafe
+    real = secrets_module.token_urlsafe
 
     def recording(nbytes: int | None = None) -> str:
-        value = real(nbytes)
+        value = str(real(nbytes))
         drawn.append(value)
         return value
 
-    monkeypatch.setattr(system.secrets, "token_urlsafe", recording)
+    monkeypatch.setattr("edu_infra.system.secrets.token_urlsafe", recording)
     generator = SecretTokenGenerator()
     many = {generator.new_secret() for _ in range(2_000)}
     assert len(many) == 2_000 and len(drawn) == 2_000
@@ -258,7 +257,7 @@ async def test_secrets_are_compared_in_constant_time(monkeypatch: pytest.MonkeyP
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(tokens.hmac, "compare_digest", recording)
+    monkeypatch.setattr("edu_domain.services.tokens.hmac.compare_digest", recording)
     async with real_secrets("memory") as stack:
         await full_flow(stack, Secrets())
     assert len(compared) >= 5  # verify, resolve (x4), reset (x2), logout
