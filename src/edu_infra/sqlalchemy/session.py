@@ -2,8 +2,9 @@
 
 The listeners are attached once to `UowSession` (not per session) and find their unit of
 work in `session.info`:
-- `do_orm_execute`: tenant and soft-delete filters on every ORM read (`with_loader_criteria`;
-  the tenant id is a bound value, never part of the cached SQL). Column loads (refresh,
+- `do_orm_execute`: tenant and soft-delete filters on every ORM read (`with_loader_criteria`,
+  built once per mapper; the tenant id is the bound parameter `edu_tenant`, added to every
+  execution's parameters, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
   that row-level security reads, and the `lock_timeout`, in one statement, sent with the
@@ -21,20 +22,24 @@ work in `session.info`:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, and_, bindparam, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import (
+    Mapper,
     ORMExecuteState,
     Session,
     SessionTransaction,
     UOWTransaction,
     with_loader_criteria,
 )
+from sqlalchemy.orm.util import LoaderCriteriaOption
 
 from edu_domain.model import Entity
 from edu_domain.ports import ChangeKind
+from edu_infra.sqlalchemy.mapping import column_of, tenant_column
 
 if TYPE_CHECKING:
     from edu_infra.sqlalchemy.uow import SqlUnitOfWork
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 UOW_KEY = "edu_uow"
 INCLUDE_DELETED = "edu_include_deleted"
 ENTITY = "edu_entity"
+TENANT_PARAM = "edu_tenant"
 _LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms")
 
 
@@ -59,10 +65,56 @@ def _global_filters(state: ORMExecuteState) -> None:
     if uow is None or state.is_column_load or state.is_relationship_load:
         return
     include_deleted = bool(state.execution_options.get(INCLUDE_DELETED, False))
-    classes = [mapper.class_ for mapper in state.all_mappers]
+    mappers = list(state.all_mappers)
     named = state.execution_options.get(ENTITY)  # aggregate selects name their entity
-    if named is not None and named not in classes:
-        classes.append(named)
+    if named is not None:
+        mapper = inspect(named)
+        if mapper not in mappers:
+            mappers.append(mapper)
+    params = state.parameters
+    if params is not None and not isinstance(params, Mapping):  # executemany: built per call
+        _filter_by_value(state, uow, [m.class_ for m in mappers], include_deleted)
+        return
+    scoped = uow.tenant is not None
+    options = [
+        option
+        for mapper in mappers
+        if (option := _criteria(mapper, scoped, include_deleted)) is not None
+    ]
+    if options:
+        state.statement = state.statement.options(*options)
+        if scoped:
+            state.parameters = {**(params or {}), TENANT_PARAM: uow.tenant}
+
+
+#: The global filter of each (mapper, scoped, include_deleted), built once. The tenant is
+#: the bound parameter TENANT_PARAM, given with every execution: a statement that misses it
+#: fails instead of reading unfiltered.
+_CRITERIA: dict[tuple[Mapper[Any], bool, bool], LoaderCriteriaOption | None] = {}
+
+
+def _criteria(
+    mapper: Mapper[Any], scoped: bool, include_deleted: bool
+) -> LoaderCriteriaOption | None:
+    key = (mapper, scoped, include_deleted)
+    if key not in _CRITERIA:
+        cls = mapper.class_
+        parts: list[ColumnElement[bool]] = []
+        if isinstance(cls, type) and issubclass(cls, Entity):
+            if scoped:
+                tenant = tenant_column(cls)
+                parts.append(tenant == bindparam(TENANT_PARAM, type_=tenant.type))
+            if not include_deleted:
+                parts.append(column_of(cls, "deleted_at").is_(None))
+        _CRITERIA[key] = (
+            with_loader_criteria(cls, and_(*parts), include_aliases=True) if parts else None
+        )
+    return _CRITERIA[key]
+
+
+def _filter_by_value(
+    state: ORMExecuteState, uow: SqlUnitOfWork, classes: list[Any], include_deleted: bool
+) -> None:
     options = []
     for cls in classes:
         criteria = uow.read_criteria(cls, include_deleted=include_deleted)
