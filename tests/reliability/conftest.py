@@ -191,9 +191,49 @@ async def postgres_stack(policy: SecurityPolicy = POLICY, **options: Any) -> Asy
         yield stack
 
 
+@asynccontextmanager
+async def container_stack(policy: SecurityPolicy = POLICY, **settings: str) -> AsyncIterator[Stack]:
+    """The production container (read-through cache included) over the memory store."""
+    from dependency_injector import providers
+
+    from edu_infra.container import build_container, shutdown
+
+    clock, notifier, events = ManualClock(), RecordingNotifier(), RecordingPublisher()
+    container = build_container(
+        {
+            "EDU_DATABASE_URL": "memory://",
+            "EDU_LOCKOUT_MAX_FAILURES": str(policy.max_failed_logins),
+            "EDU_LOCKOUT_SECONDS": str(int(policy.lockout.total_seconds())),
+            **settings,
+        }
+    )
+    container.clock.override(providers.Object(clock))
+    container.notifier.override(providers.Object(notifier))
+    container.hasher.override(providers.Object(FastHasher()))
+    container.tokens.override(providers.Object(SequentialTokens()))
+    try:
+        core: EduCore = container.core()
+        core.deps.uow.publisher.subscribe(events)  # type: ignore[attr-defined]
+        store = container.store()
+        yield Stack("container", core, core.deps.uow, clock, notifier, events, store=store)
+    finally:
+        await shutdown(container)
+
+
+async def redis_container_stack(policy: SecurityPolicy = POLICY) -> AsyncIterator[Stack]:
+    """Like `container_stack`, with the cache on the test Redis (database 15)."""
+    from tests.conftest import REDIS_URL
+
+    require_service("Redis", REDIS_URL, 6379)
+    async with container_stack(policy, EDU_REDIS_URL=REDIS_URL) as stack:
+        yield stack
+
+
 StackFactory = Callable[[], AbstractAsyncContextManager[Stack]]
 STACKS: dict[str, StackFactory] = {
     "memory": memory_stack,
     "sqlite": sqlite_stack,
     "postgres": postgres_stack,
+    "container": container_stack,
+    "container+redis": asynccontextmanager(redis_container_stack),
 }

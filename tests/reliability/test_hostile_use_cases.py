@@ -1,7 +1,8 @@
 """Every public use case, fed hostile input: only domain errors come out, and a failing call
 writes nothing (an unscoped snapshot of every row is the same before and after).
 
-Runs on memory and SQLite with a larger budget, on PostgreSQL with a smaller one.
+Runs on memory and SQLite with a larger budget, on PostgreSQL with a smaller one, and on the
+production container (read-through cache in memory, and on Redis).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ PASSWORD = "correct horse battery"
 Draw = Callable[..., Any]  # hypothesis' data.draw
 #: True: keep going after a failing example and print every distinct problem (triage mode)
 COLLECT = False
-BUDGET = {"memory": 400, "sqlite": 150, "postgres": 40}
+BUDGET = {"memory": 400, "sqlite": 150, "postgres": 40, "container": 150, "container+redis": 60}
 #: Domain errors that would mean a driver or infrastructure failure leaked through.
 LEAKS = (DatabaseError, RetryableError, UnavailableError)
 #: Refusals that record something on purpose (the failed-login counter, the lockout).
@@ -310,7 +311,14 @@ def _services() -> dict[str, type]:
 
 
 @pytest.mark.parametrize(
-    "name", ["memory", "sqlite", pytest.param("postgres", marks=[pytest.mark.postgres])]
+    "name",
+    [
+        "memory",
+        "sqlite",
+        "container",
+        pytest.param("postgres", marks=[pytest.mark.postgres]),
+        pytest.param("container+redis", marks=[pytest.mark.redis]),
+    ],
 )
 def test_hostile_input_gets_domain_errors_and_failed_calls_write_nothing(name: str) -> None:
     if name == "postgres":
