@@ -134,7 +134,8 @@ async def test_requests_never_fail_while_redis_dies_pauses_and_returns(
         await asyncio.gather(*clients)
     baseline = sorted(latencies[:warm])[warm // 2]
     print(
-        f"\n{len(latencies)} requests, {len(failures)} failed; median before the outage {baseline * 1000:.1f} ms,"
+        f"\n{len(latencies)} requests, {len(failures)} failed;"
+        f" median before the outage {baseline * 1000:.1f} ms,"
         f" slowest {max(latencies) * 1000:.1f} ms (bound {REQUEST_BOUND * 1000:.0f} ms)"
     )
     assert failures == []
