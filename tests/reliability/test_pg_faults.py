@@ -78,7 +78,9 @@ async def test_terminated_in_the_middle_of_a_use_case_nothing_is_written_and_a_r
     before = await owner_counts(admin)
     kills: list[int] = []
 
-    @event.listens_for(stack.database.engine.sync_engine, "before_cursor_execute")  # type: ignore[union-attr]
+    assert stack.database is not None
+
+    @event.listens_for(stack.database.engine.sync_engine, "before_cursor_execute")
     def kill_before_profile(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.startswith("INSERT INTO user_profiles") and not kills:
             kills.append(_pid(conn))
@@ -107,7 +109,9 @@ async def test_terminated_after_the_writes_and_before_commit_nothing_is_visible(
     org = await stack.org()
     kills: list[int] = []
 
-    @event.listens_for(stack.database.engine.sync_engine, "commit")  # type: ignore[union-attr]
+    assert stack.database is not None
+
+    @event.listens_for(stack.database.engine.sync_engine, "commit")
     def kill_before_commit(conn: Any) -> None:
         if not kills:
             kills.append(_pid(conn))

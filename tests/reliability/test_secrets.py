@@ -18,6 +18,7 @@ import attrs
 import bcrypt
 import pytest
 from dependency_injector import providers
+from sqlalchemy import text
 
 from edu_domain.errors import (
     AccountLocked,
@@ -26,8 +27,9 @@ from edu_domain.errors import (
     InvalidToken,
     ValidationError,
 )
-from edu_domain.model import User
+from edu_domain.model import LoginSession, User
 from edu_domain.model.events import EmailVerificationRequested, PasswordResetRequested
+from edu_domain.model.session import UserToken
 from edu_domain.services import EduCore, NewUser, Scope, tokens
 from edu_infra.container import build_container, shutdown
 from edu_infra.memory import FastHasher, ManualClock, RecordingNotifier
@@ -188,18 +190,15 @@ async def full_flow(stack: Stack, secrets: Secrets) -> list[str]:
 
 
 async def stored_hashes(stack: Stack) -> list[str]:
+    """Every stored password hash and token hash."""
+    if stack.store is not None:
+        rows = stack.store.rows
+        hashes = [r["hashed_password"] for r in rows(User).values()]
+        for cls in (LoginSession, UserToken):
+            hashes += [r["token_hash"] for r in rows(cls).values()]
+        return hashes
     async with stack.factory.unscoped() as uow:
-        session = getattr(uow, "session", None)
-        if session is None:
-            rows = [row for cls in (User,) for row in stack.store.rows(cls).values()]  # type: ignore[union-attr]
-            hashes = [r["hashed_password"] for r in rows]
-            for cls_name in ("LoginSession", "UserToken"):
-                for cls, table in stack.store._rows.items():  # type: ignore[union-attr]
-                    if cls.__name__ == cls_name:
-                        hashes += [r["token_hash"] for r in table.values()]
-            return hashes
-        from sqlalchemy import text
-
+        session = uow.session  # type: ignore[attr-defined]
         hashes = [r[0] for r in await session.execute(text("SELECT hashed_password FROM users"))]
         for table in ("login_sessions", "user_tokens"):
             hashes += [r[0] for r in await session.execute(text(f"SELECT token_hash FROM {table}"))]
