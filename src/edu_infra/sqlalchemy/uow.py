@@ -80,6 +80,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._changes: dict[tuple[type[Entity], UUID], Change] = {}
         self._tracked: dict[int, Entity] = {}
         self._hard_deleted: list[Entity] = []
+        self._copied_events: list[DomainEvent] = []
         self._captured: list[tuple[Entity, dict[str, Any]]] = []
         self._closed = False
 
@@ -305,9 +306,13 @@ class SqlUnitOfWork(UnitOfWork):
             await self._session.flush()
             if self._factory.database.is_postgres:
                 await self._copy(batch)
-            else:
-                self._session.add_all(batch)
-                await self._session.flush()
+                # not tracked: the weak identity map keeps what the caller keeps, so a bulk
+                # import stays in bounded memory; their queued events are taken now
+                for entity in batch:
+                    self._copied_events.extend(entity.pull_events())
+                return
+            self._session.add_all(batch)
+            await self._session.flush()
             for entity in batch:
                 self._track(entity)
 
@@ -467,7 +472,7 @@ class SqlUnitOfWork(UnitOfWork):
                         )
 
     def _pull_events(self) -> list[DomainEvent]:
-        events: list[DomainEvent] = []
+        events, self._copied_events = self._copied_events, []
         seen: set[int] = set()
         candidates = [
             *self._tracked.values(),
@@ -489,6 +494,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._callbacks = []
         self._changes = {}
         self._tracked = {}
+        self._copied_events = []
         self._hard_deleted = []
         try:
             await self._session.rollback()
