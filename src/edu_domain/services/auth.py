@@ -33,6 +33,7 @@ from edu_domain.ports import UnitOfWork
 from edu_domain.query import Query
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
+from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token
 from edu_domain.services.passwords import check_password
 from edu_domain.services.queries import active_sessions, active_sessions_query
 from edu_domain.services.retry import retrying
@@ -47,7 +48,6 @@ from edu_domain.services.views import LoginResult, Principal
 
 _LOGIN_MAX = 254
 _SESSION = "session"
-_RESET = "password reset"
 
 
 @frozen
@@ -287,45 +287,26 @@ class AuthService:
             user = await uow.first(User, Query.where(email=normalize_email(email)))
             if user is None or user.status is UserStatus.DEACTIVATED:
                 return
-            secret = self._d.tokens.new_secret()
-            token = UserToken(
-                id=self._d.ids.new_id(),
-                organization_id=user.organization_id,
-                user_id=user.id,
-                purpose=TokenPurpose.PASSWORD_RESET,
-                token_hash=hash_secret(secret),
-                expires_at=self._d.clock.now() + self._d.policy.reset_ttl,
+            token, expires_at = await issue_mail_token(
+                uow, self._d, user, TokenPurpose.PASSWORD_RESET, self._d.policy.reset_ttl
             )
-            await uow.add(token)
             user.record(
                 PasswordResetRequested(
                     organization_id=user.organization_id,
                     user_id=user.id,
                     email=user.email,
-                    token=make_token(token.id.hex, secret),
-                    expires_at=token.expires_at,
+                    token=token,
+                    expires_at=expires_at,
                 )
             )
             await uow.commit()
 
     async def reset_password(self, scope: Scope, token: str, new_password: str) -> None:
         """Set a new password with a reset token; the token (and all others) die with it."""
-        token_id, secret = _parse_mail_token(token, _RESET)
         check_password(new_password, self._d.policy)
         now = self._d.clock.now()
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            stored = await uow.get(UserToken, token_id)
-            if (
-                stored is None
-                or stored.purpose is not TokenPurpose.PASSWORD_RESET
-                or not stored.is_usable(now)
-                or not secret_matches(secret, stored.token_hash)
-            ):
-                raise InvalidToken(_RESET)
-            user = await uow.get(User, stored.user_id)
-            if user is None:
-                raise InvalidToken(_RESET)
-            stored.use(now)
+            user = await consume_mail_token(uow, token, TokenPurpose.PASSWORD_RESET, now)
             user.failed_login_count = 0
             user.locked_until = None
             await self._set_password(uow, user, new_password)
@@ -364,8 +345,3 @@ def _login_query(login: object) -> Query:
     if "@" in login:
         return Query.where(email=normalize_email(login))
     return Query.where(username=normalize_username(login))
-
-
-def _parse_mail_token(token: object, purpose: str) -> tuple[UUID, str]:
-    token_id, secret = split_token(token, purpose, 2)
-    return parse_uuid(token_id, purpose), secret

@@ -18,7 +18,7 @@ from edu_domain.model.events import (
 )
 from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.rules import normalize_email, normalize_username
-from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
+from edu_domain.model.session import LoginSession, TokenPurpose
 from edu_domain.model.user import User, UserProfile, UserRole, UserStatus
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import F, Page, Query
@@ -31,9 +31,9 @@ from edu_domain.services.commands import (
 )
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
+from edu_domain.services.mail_tokens import issue_mail_token
 from edu_domain.services.passwords import check_password
 from edu_domain.services.queries import active_sessions, active_sessions_query
-from edu_domain.services.tokens import hash_secret, make_token
 from edu_domain.services.views import UserAccount, UserStatistics
 
 
@@ -320,22 +320,15 @@ def build_account(
 
 async def issue_verification(uow: UnitOfWork, deps: Deps, user: User) -> None:
     """Store a new single-use verification token (hash only) and queue the mail event."""
-    secret = deps.tokens.new_secret()
-    token = UserToken(
-        id=deps.ids.new_id(),
-        organization_id=user.organization_id,
-        user_id=user.id,
-        purpose=TokenPurpose.EMAIL_VERIFICATION,
-        token_hash=hash_secret(secret),
-        expires_at=deps.clock.now() + deps.policy.verification_ttl,
+    token, expires_at = await issue_mail_token(
+        uow, deps, user, TokenPurpose.EMAIL_VERIFICATION, deps.policy.verification_ttl
     )
-    await uow.add(token)
     user.record(
         EmailVerificationRequested(
             organization_id=user.organization_id,
             user_id=user.id,
             email=user.email,
-            token=make_token(token.id.hex, secret),
-            expires_at=token.expires_at,
+            token=token,
+            expires_at=expires_at,
         )
     )

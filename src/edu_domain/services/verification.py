@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from edu_domain.errors import InvalidToken
 from edu_domain.model.events import EmailVerified
 from edu_domain.model.session import TokenPurpose, UserToken
 from edu_domain.model.user import User
 from edu_domain.query import Query
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
-from edu_domain.services.tokens import parse_uuid, secret_matches, split_token
+from edu_domain.services.mail_tokens import consume_mail_token
 from edu_domain.services.users import issue_verification
-
-_PURPOSE = "email verification"
 
 
 class VerificationService:
@@ -23,22 +20,9 @@ class VerificationService:
 
     async def verify_email(self, scope: Scope, token: str) -> User:
         """Consume a verification token and mark the address verified (PENDING -> ACTIVE)."""
-        token_id_hex, secret = split_token(token, _PURPOSE, 2)
-        token_id = parse_uuid(token_id_hex, _PURPOSE)
         now = self._d.clock.now()
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            stored = await uow.get(UserToken, token_id)
-            if (
-                stored is None
-                or stored.purpose is not TokenPurpose.EMAIL_VERIFICATION
-                or not stored.is_usable(now)
-                or not secret_matches(secret, stored.token_hash)
-            ):
-                raise InvalidToken(_PURPOSE)
-            user = await uow.get(User, stored.user_id)
-            if user is None:
-                raise InvalidToken(_PURPOSE)
-            stored.use(now)
+            user = await consume_mail_token(uow, token, TokenPurpose.EMAIL_VERIFICATION, now)
             if user.mark_email_verified(now):
                 user.record(EmailVerified(organization_id=user.organization_id, user_id=user.id))
             await uow.commit()
