@@ -535,5 +535,12 @@ def decode_cursor(cls: type[Entity], ordering: Sequence[Order], cursor: object) 
         return tuple(
             _decode_value(fields[o.field], v) for o, v in zip(ordering, values, strict=True)
         )
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, ValidationError):
+    except (
+        ValueError,
+        TypeError,
+        RecursionError,
+        binascii.Error,
+        UnicodeDecodeError,
+        ValidationError,
+    ):
         raise ValidationError("cursor", "not a cursor of this query") from None

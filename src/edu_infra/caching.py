@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import json
 import logging
 import secrets
 import time
@@ -520,21 +521,33 @@ def _new_generation() -> str:
 # -- cache_result -------------------------------------------------------------------------
 
 
-def _key_part(name: str, value: Any) -> str:
-    if value is None or isinstance(value, str | int | float | bool | UUID):
-        return f"{name}={value}"
+def _key_value(name: str, value: Any) -> Any:
+    """A type-tagged, JSON-able form of an argument: `"1"` and `1`, `None` and `"None"`,
+    `["a,b"]` and `["a", "b"]` must never share a key."""
+    if value is None or isinstance(value, bool):
+        return value
     if isinstance(value, Enum):
-        return f"{name}={value.value}"
+        return ["enum", type(value).__name__, _key_value(name, value.value)]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return ["num", repr(value)]
+    if isinstance(value, UUID):
+        return ["uuid", str(value)]
     if isinstance(value, datetime | date):
-        return f"{name}={value.isoformat()}"
+        return [type(value).__name__, value.isoformat()]
     if isinstance(value, tuple | list):
-        return f"{name}=[{','.join(_key_part('', v)[1:] for v in value)}]"
+        return ["seq", [_key_value(name, v) for v in value]]
     if isinstance(value, frozenset | set):
-        return f"{name}={{{','.join(sorted(_key_part('', v)[1:] for v in value))}}}"
+        return ["set", sorted((_key_value(name, v) for v in value), key=json.dumps)]
     raise TypeError(
         f"argument {name!r} ({type(value).__name__}) cannot be part of a cache key; "
         "list it in ignore=(...) if it does not change the result"
     )
+
+
+def _key_part(name: str, value: Any) -> str:
+    return f"{name}=" + json.dumps(_key_value(name, value), separators=(",", ":"))
 
 
 def cache_result(

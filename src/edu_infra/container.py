@@ -26,7 +26,7 @@ from edu_infra.memory import InMemoryStore, InMemoryUnitOfWorkFactory
 from edu_infra.memory.cache import InMemoryCache
 from edu_infra.notifier import LoggingNotifier
 from edu_infra.security import Argon2PasswordHasher
-from edu_infra.settings import ConfigurationError, Settings
+from edu_infra.settings import ConfigurationError, Settings, redact_url
 from edu_infra.system import SecretTokenGenerator, SystemClock, Uuid7Generator
 
 
@@ -151,28 +151,27 @@ async def migrate_schema(container: Container) -> None:
 
 
 async def shutdown(container: Container) -> None:
-    """Close what the container opened (the engine's pool, the Redis client), once."""
+    """Close what the container opened (the engine's pool, the Redis client), once.
+
+    Every closer runs even if an earlier one fails; the first failure is raised at the end.
+    """
     closables: list[Any] = container.closables()
+    first: BaseException | None = None
     while closables:
-        await closables.pop()()
+        try:
+            await closables.pop()()
+        except Exception as error:
+            first = first or error
+    if first is not None:
+        raise first
 
 
 def describe(settings: Settings) -> str:
     database = (
-        "in-memory store" if settings.uses_memory_database else _safe_url(settings.database_url)
+        "in-memory store" if settings.uses_memory_database else redact_url(settings.database_url)
     )
-    cache = "Redis " + _safe_url(settings.redis_url) if settings.redis_url else "in-memory cache"
+    cache = "Redis " + redact_url(settings.redis_url) if settings.redis_url else "in-memory cache"
     return f"{database} + {cache}"
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for logs and banners."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}{sep}{user}@{host}"
-    return url
 
 
 @asynccontextmanager

@@ -6,18 +6,29 @@ in-memory cache. A bad value fails fast with a `ConfigurationError` naming the v
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from attrs import frozen
+from attrs import field, frozen
 
 from edu_domain.services import SecurityPolicy
 
 T = TypeVar("T")
 
 MEMORY_URL = "memory://"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for reprs, logs and banners."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url
 
 
 class ConfigurationError(ValueError):
@@ -135,8 +146,8 @@ _KNOWN = {v.name: v for v in VARIABLES}
 class Settings:
     """Typed settings. Build with `Settings.from_env()` or `Settings.from_mapping({...})`."""
 
-    database_url: str
-    migration_database_url: str
+    database_url: str = field(repr=redact_url)
+    migration_database_url: str = field(repr=redact_url)
     database_app_role: str
     db_pool_size: int
     db_max_overflow: int
@@ -146,7 +157,7 @@ class Settings:
     db_connect_timeout: float
     db_command_timeout: float
     db_echo: bool
-    redis_url: str | None
+    redis_url: str | None = field(repr=lambda url: "None" if url is None else redact_url(url))
     cache_enabled: bool
     cache_ttls: Mapping[str, float]
     redis_connect_timeout_ms: float
@@ -211,11 +222,7 @@ class Settings:
             db_echo=env.flag("EDU_DB_ECHO"),
             redis_url=_redis_url(env.optional("EDU_REDIS_URL")),
             cache_enabled=env.flag("EDU_CACHE_ENABLED"),
-            cache_ttls={
-                "user": env.number("EDU_CACHE_TTL_USER", float, 0.001),
-                "content_slug": env.number("EDU_CACHE_TTL_CONTENT", float, 0.001),
-                "stats": env.number("EDU_CACHE_TTL_STATS", float, 0.001),
-            },
+            cache_ttls=_cache_ttls(env),
             redis_connect_timeout_ms=env.number("EDU_REDIS_CONNECT_TIMEOUT_MS", float, 1),
             redis_command_timeout_ms=env.number("EDU_REDIS_COMMAND_TIMEOUT_MS", float, 1),
             policy=SecurityPolicy(**policy_values),  # type: ignore[arg-type]
@@ -259,12 +266,32 @@ class _Reader:
             value = kind(raw)
         except ValueError:
             raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigurationError(f"{name} must be a finite number, not {raw}")
         if value < minimum:  # type: ignore[operator]
             raise ConfigurationError(f"{name} must be at least {minimum}, not {raw}")
         return value
 
     def optional_number(self, name: str, kind: Callable[[str], T], minimum: float) -> T | None:
         return None if self._raw(name) is None else self.number(name, kind, minimum)
+
+
+#: Cache generations live a day; an entry must expire well before its generation can.
+MAX_CACHE_TTL = 43_200.0
+
+
+def _cache_ttls(env: _Reader) -> dict[str, float]:
+    ttls = {}
+    for namespace, name in (
+        ("user", "EDU_CACHE_TTL_USER"),
+        ("content_slug", "EDU_CACHE_TTL_CONTENT"),
+        ("stats", "EDU_CACHE_TTL_STATS"),
+    ):
+        ttl = env.number(name, float, 0.001)
+        if ttl > MAX_CACHE_TTL:
+            raise ConfigurationError(f"{name} must be at most {MAX_CACHE_TTL:.0f} seconds")
+        ttls[namespace] = ttl
+    return ttls
 
 
 def _check_database_url(url: str) -> None:

@@ -543,3 +543,25 @@ async def test_too_many_failed_invalidations_bypass_the_cache_entirely() -> None
     load = Loader(2)
     assert await reads.fetch(CacheKey("stats", T2), load, int) == 2
     assert load.calls == 1
+
+
+async def test_cache_result_keys_never_collide_across_types_and_separators() -> None:
+    from uuid import uuid4
+
+    from edu_infra.caching import ReadThroughCache, cache_result
+    from edu_infra.memory.cache import InMemoryCache
+
+    reads = ReadThroughCache(InMemoryCache())
+    calls: list[object] = []
+
+    @cache_result(reads, prefix="collide", expire=60, type_=str)
+    async def echo(tenant: object, value: object) -> str:
+        calls.append(value)
+        return repr(value)
+
+    tenant = uuid4()
+    pairs = [(["a,b"], ["a", "b"]), ("1", 1), (None, "None")]
+    for left, right in pairs:
+        assert await echo(tenant, left) == repr(left)
+        assert await echo(tenant, right) == repr(right)
+    assert len(calls) == 6

@@ -135,3 +135,46 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert describe(
         Settings.from_mapping({"EDU_DATABASE_URL": "postgresql+asyncpg://u:secret@h/db"})
     ).startswith("postgresql+asyncpg://u@h/db")
+
+
+def test_settings_repr_hides_passwords() -> None:
+    settings = Settings.from_mapping(
+        {
+            "EDU_DATABASE_URL": "postgresql+asyncpg://app:db-secret@h/db",
+            "EDU_REDIS_URL": "redis://:redis-secret@cache:6379/0",
+        }
+    )
+    text = repr(settings)
+    assert "db-secret" not in text and "redis-secret" not in text
+    assert "postgresql+asyncpg://app@h/db" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EDU_DB_POOL_TIMEOUT", "nan"),
+        ("EDU_DB_POOL_TIMEOUT", "inf"),
+        ("EDU_CACHE_TTL_USER", "inf"),
+        ("EDU_CACHE_TTL_STATS", "50000"),
+    ],
+)
+def test_non_finite_or_too_long_values_are_configuration_errors(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_mapping({name: value})
+
+
+async def test_shutdown_runs_every_closer_even_when_one_fails() -> None:
+    container = build_container({"EDU_DATABASE_URL": "memory://"})
+    closed: list[str] = []
+
+    async def good() -> None:
+        closed.append("good")
+
+    async def bad() -> None:
+        raise RuntimeError("boom")
+
+    container.closables().extend([good, bad])
+    with pytest.raises(RuntimeError):
+        await shutdown(container)
+    assert closed == ["good"]
+    assert container.closables() == []

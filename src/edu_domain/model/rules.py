@@ -11,7 +11,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -264,7 +264,7 @@ def _check_json(field: str, value: object, depth: int) -> None:
     if isinstance(value, str):
         check_clean(field, value, multiline=True)
         return
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(field, "object keys must be strings")

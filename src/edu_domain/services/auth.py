@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from attrs import frozen
+from attrs import field, frozen
 
 from edu_domain.errors import (
     AccountLocked,
@@ -53,7 +53,7 @@ _SESSION = "session"
 @frozen
 class _Snapshot:
     user_id: UUID
-    hashed_password: str
+    hashed_password: str = field(repr=False)
 
 
 class AuthService:
@@ -209,6 +209,7 @@ class AuthService:
         """The tenant and user behind a session token; InvalidToken if it is not active."""
         org_hex, jti, secret = split_token(token, _SESSION, 3)
         organization_id = parse_uuid(org_hex, _SESSION)
+        parse_uuid(jti, _SESSION)  # a jti is a UUID's hex: anything else cannot match
         now = self._d.clock.now()
         async with self._d.uow(tenant=organization_id) as uow:
             session = await uow.first(LoginSession, Query.where(jti=jti))
@@ -282,6 +283,10 @@ class AuthService:
         Says nothing either way, so the endpoint cannot be used to probe for accounts.
         """
         if not isinstance(email, str) or len(email) > _LOGIN_MAX:
+            return
+        try:
+            check_clean("email", email)
+        except ValidationError:
             return
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             user = await uow.first(User, Query.where(email=normalize_email(email)))

@@ -152,9 +152,9 @@ class ContentService:
             check_version(content, expected_version)
             content.ensure_editable()
             for name, value in changes.items():
-                if name == "tags" and isinstance(value, Iterable) and not isinstance(value, str):
-                    value = tuple(value)
-                if name == "metadata" and isinstance(value, Mapping):
+                if name == "tags":
+                    value = as_tuple(value, "tags")
+                if name == "metadata" and isinstance(value, dict):
                     value = dict(value)
                 setattr(content, name, value)
             await uow.commit()
