@@ -186,3 +186,17 @@ async def test_hard_delete_of_an_author_is_refused(world: World) -> None:
         await world.core.users.delete(world.scope, teacher.id, hard=True)
     assert error.value.field == "author_id"
     assert (await world.core.users.get(world.scope, teacher.id)).status is UserStatus.ACTIVE
+
+
+async def test_a_new_email_must_be_verified_again(world: World) -> None:
+    alice = (await world.user("alice")).user
+    updated = await world.core.users.update(world.scope, alice.id, {"email": "Alice2@Example.org"})
+    assert updated.email == "alice2@example.org"
+    assert not updated.email_verified
+    assert updated.email_verified_at is None
+    mail = world.notifier.last("verify", "alice2@example.org")
+    same = await world.core.users.update(world.scope, alice.id, {"email": "ALICE2@example.org"})
+    assert world.notifier.last("verify", "alice2@example.org") is mail
+    assert not same.email_verified
+    verified = await world.core.verification.verify_email(world.scope, mail.token)
+    assert verified.email_verified

@@ -149,13 +149,19 @@ class UserService:
         """Partial update of the listed fields; all or nothing.
 
         `expected_version` (an HTTP If-Match) turns a lost update into ConcurrencyConflict.
+        A new email address is unverified until its owner follows the link mailed to it.
         """
         _check_fields(changes, USER_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             user = await uow.require(User, user_id)
             check_version(user, expected_version)
+            old_email = user.email
             for name, value in changes.items():
                 setattr(user, name, value)
+            if user.email != old_email:
+                user.email_verified = False
+                user.email_verified_at = None
+                await issue_verification(uow, self._d, user)
             await uow.commit()
         return user
 
