@@ -253,3 +253,18 @@ async def test_secrets_never_appear_in_reprs(world: World) -> None:
     assert alice.hashed_password not in texts
     assert result.token not in texts and result.session.token_hash not in texts
     assert result.token.split(".")[2] not in texts
+
+
+async def test_users_of_a_suspended_organization_cannot_sign_in(world: World) -> None:
+    from edu_domain.model import Organization
+
+    alice = (await world.user("alice")).user
+    async with world.core.deps.uow(tenant=world.org.id) as uow:
+        org = await uow.require(Organization, world.org.id)
+        org.suspend()
+        await uow.commit()
+    with pytest.raises(PermissionDenied):
+        await world.core.auth.authenticate(world.scope, "alice", PASSWORD)
+    with pytest.raises(PermissionDenied):
+        await world.core.auth.record_login(world.scope, alice.id)
+    assert await world.core.auth.count_active_sessions(world.scope) == 0

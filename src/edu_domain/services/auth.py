@@ -26,6 +26,7 @@ from edu_domain.model.events import (
     UserLockedOut,
     UserLoggedIn,
 )
+from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.rules import check_clean, normalize_email, normalize_username
 from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
 from edu_domain.model.user import User, UserStatus
@@ -166,6 +167,9 @@ class AuthService:
     async def _open_session(
         self, uow: UnitOfWork, user: User, ip_address: str | None, user_agent: str | None
     ) -> LoginResult:
+        org = await uow.get(Organization, user.organization_id)
+        if org is None or org.status is not OrganizationStatus.ACTIVE:
+            raise PermissionDenied("the organization is not active")
         secret = self._d.tokens.new_secret()
         session = LoginSession(
             id=self._d.ids.new_id(),
