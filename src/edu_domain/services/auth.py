@@ -151,12 +151,20 @@ class AuthService:
                 assert user.locked_until is not None
                 raise AccountLocked(user.locked_until)
             self._check_may_sign_in(user)
+            await self._check_organization_active(uow, user)
             if self._d.hasher.needs_rehash(user.hashed_password):
                 user.hashed_password = self._d.hasher.hash(password)
             user.record_successful_login(now)
             result = await self._open_session(uow, user, ip_address, user_agent)
             await uow.commit()
         return result
+
+    @staticmethod
+    async def _check_organization_active(uow: UnitOfWork, user: User) -> None:
+        """Read before any change to the user, so nothing is flushed by this read."""
+        org = await uow.get(Organization, user.organization_id)
+        if org is None or org.status is not OrganizationStatus.ACTIVE:
+            raise PermissionDenied("the organization is not active")
 
     def _check_may_sign_in(self, user: User) -> None:
         if user.status in (UserStatus.SUSPENDED, UserStatus.DEACTIVATED):
@@ -167,9 +175,6 @@ class AuthService:
     async def _open_session(
         self, uow: UnitOfWork, user: User, ip_address: str | None, user_agent: str | None
     ) -> LoginResult:
-        org = await uow.get(Organization, user.organization_id)
-        if org is None or org.status is not OrganizationStatus.ACTIVE:
-            raise PermissionDenied("the organization is not active")
         secret = self._d.tokens.new_secret()
         session = LoginSession(
             id=self._d.ids.new_id(),
@@ -202,6 +207,7 @@ class AuthService:
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             user = await uow.require(User, user_id)
             self._check_may_sign_in(user)
+            await self._check_organization_active(uow, user)
             user.record_successful_login(self._d.clock.now())
             result = await self._open_session(uow, user, ip_address, user_agent)
             await uow.commit()
