@@ -354,3 +354,24 @@ async def test_listeners_hear_nothing_without_a_change_or_after_rollback(
         (await uow.require(User, user.id)).rename("Dropped again")
     assert harness.listener.commits == []
     assert harness.publisher.events == []
+
+
+async def test_a_stale_change_flushed_by_a_later_read_is_a_concurrency_conflict(
+    harness: Harness,
+) -> None:
+    from edu_domain.errors import ConcurrencyConflict
+    from edu_domain.model import Organization
+
+    org = await harness.make_org()
+    user = await harness.make_user(org, full_name="Old")
+    async with harness.uow(org) as slow:
+        mine = await slow.require(User, user.id)
+        async with harness.uow(org) as fast:
+            (await fast.require(User, user.id)).rename("Fast")
+            await fast.commit()
+        mine.rename("Slow")
+        with pytest.raises(ConcurrencyConflict):
+            await slow.get(Organization, org.id)
+        assert await slow.get(Organization, org.id) is not None
+    async with harness.uow(org) as check:
+        assert (await check.require(User, user.id)).full_name == "Fast"

@@ -538,6 +538,11 @@ class SqlUnitOfWork(UnitOfWork):
         self._restore_values()
 
     async def _read(self, op: Callable[[], Awaitable[T]]) -> T:
+        sync = self._session.sync_session
+        if sync.new or sync.deleted or sync.dirty:
+            # Flush through the write path, so a stale or unique error of pending changes is
+            # translated like any write (not as a failed read inside autoflush).
+            await self._write(self._session.flush)
         self._captured = []
         try:
             return await op()
