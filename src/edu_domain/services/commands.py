@@ -8,7 +8,8 @@ from uuid import UUID
 
 from attrs import field, frozen
 
-from edu_domain.errors import ValidationError
+from edu_domain.errors import ConcurrencyConflict, ValidationError
+from edu_domain.model.base import Entity
 from edu_domain.model.content import ContentType, DifficultyLevel
 from edu_domain.model.user import UserRole, UserStatus
 
@@ -74,3 +75,20 @@ def as_tuple(value: object, name: str) -> tuple[Any, ...]:
 def as_dict(value: object) -> Any:
     """A copy of a mapping; anything else is left for the entity's validator to refuse."""
     return dict(value) if isinstance(value, Mapping) else value
+
+
+def check_changes(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """A partial update names only fields its use case may change."""
+    if not isinstance(changes, Mapping):
+        raise ValidationError("changes", "must be a mapping of field names to values")
+    unknown = sorted(str(name) for name in changes if name not in allowed)
+    if unknown:
+        raise ValidationError(
+            unknown[0], f"cannot be changed here (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def check_version(entity: Entity, expected_version: int | None) -> None:
+    """An If-Match check: the caller edited what it saw at `expected_version`."""
+    if expected_version is not None and entity.version != expected_version:
+        raise ConcurrencyConflict(type(entity).__name__, entity.id)

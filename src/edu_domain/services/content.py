@@ -20,11 +20,12 @@ from edu_domain.services.commands import (
     NewContent,
     as_dict,
     as_tuple,
+    check_changes,
+    check_version,
     require_command,
 )
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
-from edu_domain.services.users import _check_fields, check_version
 
 _SLUG_ATTEMPTS = 5
 
@@ -146,7 +147,7 @@ class ContentService:
         *,
         expected_version: int | None = None,
     ) -> EducationalContent:
-        _check_fields(changes, CONTENT_UPDATABLE)
+        check_changes(changes, CONTENT_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             content = await uow.require(EducationalContent, content_id)
             check_version(content, expected_version)

@@ -8,8 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from edu_domain.caching import CacheKey
-from edu_domain.errors import ConcurrencyConflict, NotFound, ValidationError
-from edu_domain.model.base import Entity
+from edu_domain.errors import NotFound, ValidationError
 from edu_domain.model.events import (
     EmailVerificationRequested,
     UserDeleted,
@@ -27,6 +26,8 @@ from edu_domain.services.commands import (
     USER_UPDATABLE,
     NewUser,
     as_tuple,
+    check_changes,
+    check_version,
     require_command,
 )
 from edu_domain.services.context import Scope
@@ -151,7 +152,7 @@ class UserService:
         `expected_version` (an HTTP If-Match) turns a lost update into ConcurrencyConflict.
         A new email address is unverified until its owner follows the link mailed to it.
         """
-        _check_fields(changes, USER_UPDATABLE)
+        check_changes(changes, USER_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             user = await uow.require(User, user_id)
             check_version(user, expected_version)
@@ -168,7 +169,7 @@ class UserService:
     async def update_profile(
         self, scope: Scope, user_id: UUID, changes: Mapping[str, Any]
     ) -> UserProfile:
-        _check_fields(changes, PROFILE_UPDATABLE)
+        check_changes(changes, PROFILE_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await uow.require(User, user_id)
             profile = await uow.first(UserProfile, Query.where(user_id=user_id))
@@ -258,22 +259,6 @@ class UserService:
 
 
 # ---------------------------------------------------------------------- shared helpers
-
-
-def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    if not isinstance(changes, Mapping):
-        raise ValidationError("changes", "must be a mapping of field names to values")
-    unknown = sorted(str(name) for name in changes if name not in allowed)
-    if unknown:
-        raise ValidationError(
-            unknown[0], f"cannot be changed here (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def check_version(entity: Entity, expected_version: int | None) -> None:
-    """An If-Match check: the caller edited what it saw at `expected_version`."""
-    if expected_version is not None and entity.version != expected_version:
-        raise ConcurrencyConflict(type(entity).__name__, entity.id)
 
 
 async def _require_active_org(uow: UnitOfWork, organization_id: UUID) -> Organization:
