@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from edu_domain.model import EducationalContent, Organization, User, UserStatus
 from edu_domain.query import F, Query
@@ -127,23 +128,28 @@ async def _seed(harness: Harness, owner: Database) -> Organization:
 
 
 async def _plan(uow: Any, run: Callable[[], Awaitable[object]]) -> str:
-    """The EXPLAIN output of the statement `run` sends, with its real parameters."""
-    session = uow.session
-    connection = await session.connection()
+    """The EXPLAIN output of the statement `run` sends, with its real arguments.
+
+    Reads go to asyncpg directly (not through SQLAlchemy's cursor), so the statement is
+    captured by asyncpg's own query logger on the unit of work's connection.
+    """
+    connection = await uow.session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
     captured: list[tuple[str, Any]] = []
 
-    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT USERS") or "FROM" in statement:
-            captured.append((statement, params))
+    def capture(record: Any) -> None:
+        if "FROM" in record.query and not record.query.startswith("BEGIN"):
+            captured.append((record.query, record.args))
 
-    event.listen(connection.sync_connection, "before_cursor_execute", capture)
+    driver.add_query_logger(capture)
     try:
         await run()
+        await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
     finally:
-        event.remove(connection.sync_connection, "before_cursor_execute", capture)
-    statement, params = captured[-1]
-    await session.execute(text("SET LOCAL enable_seqscan = off"))
-    rows = await connection.exec_driver_sql(f"EXPLAIN {statement}", params)
+        driver.remove_query_logger(capture)
+    statement, args = captured[-1]
+    await driver.execute("SET LOCAL enable_seqscan = off")
+    rows = await driver.fetch(f"EXPLAIN {statement}", *args)
     return "\n".join(row[0] for row in rows)
 
 

@@ -22,8 +22,11 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    String,
     and_,
+    any_,
     bindparam,
     collate,
     false,
@@ -49,7 +52,8 @@ from edu_domain.query import (
     describe,
     field_info,
 )
-from edu_infra.sqlalchemy.mapping import column_of
+from edu_infra.sqlalchemy.mapping import column_of, table_of
+from edu_infra.sqlalchemy.params import Param
 from edu_infra.sqlalchemy.session import ENTITY
 from edu_infra.sqlalchemy.types import Tags
 
@@ -57,7 +61,12 @@ Column = ColumnElement[Any]
 
 
 class QueryCompiler:
-    """Turns bound filters, orderings and keyset positions into SQL for one dialect."""
+    """Turns bound filters, orderings and keyset positions into SQL for one dialect.
+
+    Values are literals (bound as anonymous parameters) or `Param` markers of a template
+    (`edu_infra.sqlalchemy.params`), which become named parameters: a template compiles
+    once and runs with any values of its shape.
+    """
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
@@ -68,27 +77,33 @@ class QueryCompiler:
 
     # ------------------------------------------------------------------ statements
 
-    def select_page(self, bound: BoundQuery) -> Select[Any]:
-        """`SELECT entity` with filter, keyset position, order and one row past the page."""
+    def select_page(self, bound: BoundQuery, *, core: bool = False) -> Select[Any]:
+        """`SELECT entity` with filter, keyset position, order and one row past the page.
+
+        `core`: select the table's columns instead of the mapped entity.
+        """
         cls = bound.entity
-        stmt = select(cls)
+        stmt = select(table_of(cls)) if core else select(cls)
         if bound.filter is not None:
             stmt = stmt.where(self.filter(cls, bound.filter))
         if bound.after is not None:
             stmt = stmt.where(self.after(cls, bound.ordering, bound.after))
         stmt = stmt.order_by(*self.order_by(cls, bound.ordering))
-        if bound.skip:
-            stmt = stmt.offset(bound.skip)
-        if bound.limit is not None:
-            stmt = stmt.limit(bound.limit + 1)
+        skip: Any = bound.skip
+        limit: Any = bound.limit
+        if isinstance(skip, Param):
+            stmt = stmt.offset(bindparam(skip.name, type_=Integer()))
+        elif skip:
+            stmt = stmt.offset(skip)
+        if isinstance(limit, Param):  # the template's value is already limit + 1
+            stmt = stmt.limit(bindparam(limit.name, type_=Integer()))
+        elif limit is not None:
+            stmt = stmt.limit(limit + 1)
         return stmt
 
-    def select_count(self, bound: BoundQuery) -> Select[Any]:
-        stmt = (
-            select(func.count())
-            .select_from(bound.entity)
-            .execution_options(**{ENTITY: bound.entity})
-        )
+    def select_count(self, bound: BoundQuery, *, core: bool = False) -> Select[Any]:
+        source: Any = table_of(bound.entity) if core else bound.entity
+        stmt = select(func.count()).select_from(source).execution_options(**{ENTITY: bound.entity})
         if bound.filter is not None:
             stmt = stmt.where(self.filter(bound.entity, bound.filter))
         return stmt
@@ -99,13 +114,16 @@ class QueryCompiler:
         by: Sequence[str],
         flt: Filter | None,
         measures: Sequence[Filter],
+        *,
+        core: bool = False,
     ) -> Select[Any]:
         """One statement: GROUP BY the fields, count(*), and count(*) FILTER per measure."""
         keys = [column_of(cls, name) for name in by]
         labelled = [key.label(f"key_{i}") for i, key in enumerate(keys)]
         counts = [func.count().filter(self.filter(cls, m)) for m in measures]
         columns: list[Any] = [*labelled, func.count(), *counts]
-        stmt = select(*columns).select_from(cls).execution_options(**{ENTITY: cls})
+        source: Any = table_of(cls) if core else cls
+        stmt = select(*columns).select_from(source).execution_options(**{ENTITY: cls})
         if flt is not None:
             stmt = stmt.where(self.filter(cls, flt))
         if keys:
@@ -123,8 +141,8 @@ class QueryCompiler:
 
     def condition(self, cls: type[Entity], cond: Condition) -> ColumnElement[bool]:
         col: Column = column_of(cls, cond.field)
-        value = cond.value
         op = cond.op
+        value = _arg(col, cond.value) if op in _PLAIN else cond.value
         if op is Op.IS_NULL:
             return col.is_(None) if value else col.is_not(None)
         if op is Op.EQ:
@@ -141,6 +159,9 @@ class QueryCompiler:
         if op is Op.GE:
             return _bool(col >= value)
         if op is Op.IN:
+            if isinstance(value, Param):  # one array parameter, whatever the list's length
+                items = bindparam(value.name, type_=postgresql.ARRAY(col.type))
+                return _bool(col == any_(items))
             return col.in_(list(value)) if value else false()
         if op is Op.STARTSWITH:
             return self._startswith(col, value)
@@ -150,18 +171,28 @@ class QueryCompiler:
             return self._contains_all(col, value)
         raise ValidationError(cond.field, f"operator {op!s} is not supported")
 
-    def _startswith(self, col: Column, prefix: str) -> ColumnElement[bool]:
+    def _startswith(self, col: Column, prefix: str | Param) -> ColumnElement[bool]:
+        if isinstance(prefix, Param):  # the template's value is the escaped LIKE pattern
+            return col.like(bindparam(prefix.name, type_=col.type), escape="/")
         if self.postgres:
             return col.startswith(prefix, autoescape=True)
         return func.substr(col, 1, len(prefix)) == prefix
 
-    def _icontains(self, col: Column, text: str) -> ColumnElement[bool]:
+    def _icontains(self, col: Column, text: str | Param) -> ColumnElement[bool]:
         target = collate(col, "default") if self.postgres else col
         name = "strpos" if self.postgres else "instr"
-        needle: ColumnElement[str] = bindparam(None, text, unique=True)
+        needle: ColumnElement[str] = (
+            bindparam(text.name, type_=String())  # no column collation: lower() uses "default"
+            if isinstance(text, Param)
+            else bindparam(None, text, unique=True)
+        )
         return _bool(getattr(func, name)(func.lower(target), func.lower(needle)) > 0)
 
-    def _contains_all(self, col: Column, values: Sequence[str]) -> ColumnElement[bool]:
+    def _contains_all(self, col: Column, values: Sequence[str] | Param) -> ColumnElement[bool]:
+        if isinstance(values, Param):
+            array = postgresql.ARRAY(postgresql.TEXT())
+            wanted = bindparam(values.name, type_=array)
+            return type_coerce(col, array).contains(wanted)
         if self.postgres:
             array = postgresql.ARRAY(postgresql.TEXT())
             wanted = bindparam(None, list(values), type_=array, unique=True)
@@ -215,7 +246,17 @@ class QueryCompiler:
 
 def _bound(col: Column, value: Any) -> ColumnElement[Any]:
     """`value` as a parameter of the column's type (booleans included: `col > true`)."""
+    if isinstance(value, Param):
+        return bindparam(value.name, type_=col.type)
     return bindparam(None, value, type_=col.type, unique=True)
+
+
+#: Operators whose value is compared as is (a `Param` becomes a parameter of the column's type).
+_PLAIN = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
+
+
+def _arg(col: Column, value: Any) -> Any:
+    return bindparam(value.name, type_=col.type) if isinstance(value, Param) else value
 
 
 def _bool(expression: Any) -> ColumnElement[bool]:

@@ -71,14 +71,23 @@ class Database:
         return self.dialect == "postgresql"
 
     async def health_check(self) -> bool:
-        """True when a connection can be checked out and answers `SELECT 1`."""
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:  # a failed health check is an answer, not an error
-            log.warning("database health check failed", exc_info=True)
-            return False
-        return True
+        """True when a connection can be checked out and answers `SELECT 1`.
+
+        Tried twice: on PostgreSQL the pool does not ping (units of work check a connection
+        with their first statement), so the first try may meet a connection the server
+        dropped while it sat in the pool; that failure invalidates the pool's old connections.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception:  # a failed health check is an answer, not an error
+                if attempt == 2:
+                    log.warning("database health check failed", exc_info=True)
+                    return False
+            else:
+                return True
+        return False
 
     def pool_status(self) -> Mapping[str, int | str]:
         """Pool counters for troubleshooting (size, checked out, overflow)."""
@@ -100,11 +109,7 @@ class Database:
 def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     backend = url.get_backend_name()
     # bound values include password and token hashes: never format them into errors or logs
-    options: dict[str, Any] = {
-        "echo": settings.echo,
-        "pool_pre_ping": settings.pool_pre_ping,
-        "hide_parameters": True,
-    }
+    options: dict[str, Any] = {"echo": settings.echo, "hide_parameters": True}
     if backend == "postgresql":
         if url.get_driver_name() != "asyncpg":
             raise ValidationError("database_url", "PostgreSQL needs postgresql+asyncpg://")
@@ -115,7 +120,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             connect_args["statement_cache_size"] = settings.statement_cache_size
             if settings.statement_cache_size == 0:
                 url = url.update_query_dict({"prepared_statement_cache_size": "0"})
-        engine = create_async_engine(
+        return create_async_engine(
             url,
             json_serializer=dump_json,
             json_deserializer=load_json,
@@ -124,10 +129,11 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
             pool_recycle=settings.pool_recycle,
+            # units of work check a pooled connection with their first statement (BEGIN and
+            # the tenant settings) and retry on a fresh one: no round trip of its own
+            pool_pre_ping=False,
             **options,
         )
-        _ping_in_one_round_trip(engine)
-        return engine
     if backend == "sqlite":
         if url.get_driver_name() != "aiosqlite":
             raise ValidationError("database_url", "SQLite needs sqlite+aiosqlite://")
@@ -141,35 +147,12 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
+            pool_pre_ping=settings.pool_pre_ping,
             **options,
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     raise ValidationError("database_url", f"unsupported database {backend!r}")
-
-
-def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
-    """Pre-ping with one simple-protocol `SELECT 1` per checkout.
-
-    SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK: three round trips on
-    every checkout (for PgBouncer's transaction mode). A simple-protocol query needs neither
-    a transaction nor a prepared statement, so it is safe behind PgBouncer too. Failures go
-    through the adapter's own error translation, so the pool still recognises a dead
-    connection and replaces it.
-    """
-
-    def do_ping(dbapi_connection: Any) -> bool:
-        try:
-            dbapi_connection.run_async(_select_one)
-        except Exception as error:
-            dbapi_connection._handle_exception(error)
-        return True
-
-    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010 - this engine only
-
-
-async def _select_one(driver_connection: Any) -> None:
-    await driver_connection.execute("SELECT 1")
 
 
 def _int_or_float(text: str) -> int | float:

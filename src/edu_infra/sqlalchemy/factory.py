@@ -10,6 +10,7 @@ from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.mapping import start_mappers
+from edu_infra.sqlalchemy.reads import PgReads
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock
 
@@ -31,6 +32,10 @@ class SqlUnitOfWorkFactory:
         self.publisher = publisher
         self.listeners = tuple(listeners)
         self.compiler = QueryCompiler(database.dialect)
+        #: PostgreSQL reads run precompiled on the driver; SQLite reads go through the ORM
+        self.reads = (
+            PgReads(database.engine.dialect, self.compiler) if database.is_postgres else None
+        )
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
         if not isinstance(tenant, UUID):

@@ -52,7 +52,20 @@ _LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms")
 
 
 class UowSession(Session):
-    """A plain Session; its class is what the unit-of-work listeners are attached to."""
+    """The unit of work's Session: the class the listeners are attached to.
+
+    On PostgreSQL a unit of work holds one connection for its whole life (its reads run on
+    the driver directly, see `reads.py`); the session writes through that same connection
+    and transaction instead of checking out one of its own.
+    """
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Any:
+        uow = uow_of(self)
+        if uow is not None:
+            connection = uow.sync_bind()
+            if connection is not None:
+                return connection
+        return super().get_bind(mapper, **kw)
 
 
 def uow_of(session: Session) -> SqlUnitOfWork | None:
@@ -124,18 +137,37 @@ def _filter_by_value(
         state.statement = state.statement.options(*options)
 
 
+def transaction_settings(uow: SqlUnitOfWork) -> dict[str, str]:
+    """The transaction-local settings of `uow`: its tenant (or unscoped) and lock timeout."""
+    tenant = str(uow.tenant) if uow.tenant is not None else ""
+    lock_timeout = uow.lock_timeout_ms
+    return {
+        "tenant": tenant,
+        "unscoped": "off" if tenant else "on",
+        "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
+    }
+
+
+def begin_query(settings: dict[str, str]) -> str | None:
+    """BEGIN and the settings as one simple-protocol query (literals), or None if unsafe."""
+    if not all(_LITERAL.fullmatch(value) for value in settings.values()):
+        return None
+    return (
+        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
+        " set_config('app.unscoped', '{unscoped}', true),"
+        " set_config('lock_timeout', '{lock_timeout}', true)"
+    ).format(**settings)
+
+
 @event.listens_for(UowSession, "after_begin")
 def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
     uow = uow_of(session)
     if uow is None or connection.dialect.name != "postgresql":
         return
-    tenant = str(uow.tenant) if uow.tenant is not None else ""
-    lock_timeout = uow.lock_timeout_ms
-    settings = {
-        "tenant": tenant,
-        "unscoped": "off" if tenant else "on",
-        "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
-    }
+    adapter: Any = connection.connection.dbapi_connection
+    if adapter is not None and uow.begun_with_settings(adapter):
+        return  # the unit of work's own read path has begun this transaction already
+    settings = transaction_settings(uow)
     if _begin_with_settings(connection, settings):
         return
     connection.execute(
@@ -148,8 +180,8 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
     )
 
 
-class _BegunTransaction:
-    """The transaction `_begin_with_settings` opened, as SQLAlchemy's asyncpg adapter sees it."""
+class BegunTransaction:
+    """A transaction opened by `BEGIN; ...` on the driver, as SQLAlchemy's asyncpg adapter sees it."""
 
     def __init__(self, driver_connection: Any) -> None:
         self._driver = driver_connection
@@ -159,6 +191,16 @@ class _BegunTransaction:
 
     async def rollback(self) -> None:
         await self._driver.execute("ROLLBACK")
+
+
+def adapter_idle(adapter: Any) -> bool:
+    """True when the asyncpg adapter has no transaction and runs at the server's defaults."""
+    return (
+        getattr(adapter, "_transaction", False) is None
+        and getattr(adapter, "isolation_level", "") is None
+        and not getattr(adapter, "readonly", True)
+        and not getattr(adapter, "deferrable", True)
+    )
 
 
 def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bool:
@@ -173,22 +215,12 @@ def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bo
     back to the bound, separate statement.
     """
     adapter: Any = connection.connection.dbapi_connection
-    if (
-        getattr(adapter, "_transaction", False) is not None
-        or getattr(adapter, "isolation_level", "") is not None
-        or getattr(adapter, "readonly", True)
-        or getattr(adapter, "deferrable", True)
-        or not all(_LITERAL.fullmatch(value) for value in settings.values())
-    ):
+    query = begin_query(settings)
+    if query is None or not adapter_idle(adapter):
         return False
-    query = (
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
-        " set_config('app.unscoped', '{unscoped}', true),"
-        " set_config('lock_timeout', '{lock_timeout}', true)"
-    ).format(**settings)
     driver = adapter.driver_connection
     # handed over first: if the query fails after its BEGIN, the rollback still goes out
-    adapter._transaction = _BegunTransaction(driver)
+    adapter._transaction = BegunTransaction(driver)
     try:
         adapter.run_async(lambda conn: conn.execute(query))
     except Exception as error:
@@ -231,4 +263,14 @@ def _collect_changes(session: Session, _flush: UOWTransaction) -> None:
             uow.record_change(obj, ChangeKind.DELETE)
 
 
-__all__ = ["ENTITY", "INCLUDE_DELETED", "UOW_KEY", "UowSession", "uow_of"]
+__all__ = [
+    "ENTITY",
+    "INCLUDE_DELETED",
+    "UOW_KEY",
+    "BegunTransaction",
+    "UowSession",
+    "adapter_idle",
+    "begin_query",
+    "transaction_settings",
+    "uow_of",
+]

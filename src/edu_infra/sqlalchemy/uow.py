@@ -10,6 +10,10 @@ Why it looks the way it does:
   worse than none. The unit of work stays usable for a fresh transaction.
 - `Session.get` answers identity-map hits without SQL, so loader criteria never see
   them: `get` checks tenant and soft delete again in Python.
+- On PostgreSQL the unit of work holds one connection (`pgconnection.UowConnection`);
+  get, find, count and count_by run precompiled SQL on the driver (`reads.py`), and the
+  entities they load wait, detached with their identity, until the session is needed:
+  then they are attached (no SQL) and any change made to them is flushed as the ORM would.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from uuid import UUID
 
 import attrs
 from sqlalchemy import ColumnElement, and_, func, select, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.base import instance_state
@@ -47,7 +52,15 @@ from edu_infra.sqlalchemy.errors import (
     to_domain_error,
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
-from edu_infra.sqlalchemy.session import INCLUDE_DELETED, UOW_KEY, UowSession
+from edu_infra.sqlalchemy.pgconnection import UowConnection
+from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads
+from edu_infra.sqlalchemy.session import (
+    INCLUDE_DELETED,
+    UOW_KEY,
+    UowSession,
+    begin_query,
+    transaction_settings,
+)
 
 if TYPE_CHECKING:
     from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
@@ -69,13 +82,22 @@ class SqlUnitOfWork(UnitOfWork):
         self._clock: Clock = factory.clock
         self.lock_timeout_ms = factory.database.settings.lock_timeout_ms
         self._compiler: QueryCompiler = factory.compiler
-        self._session = AsyncSession(
-            factory.database.engine,
-            sync_session_class=UowSession,
-            expire_on_commit=False,
-            autoflush=True,
-        )
-        self._session.info[UOW_KEY] = self
+        self._session_obj: AsyncSession | None = None
+        self._reads: PgReads | None = factory.reads
+        self._holder: UowConnection | None = None
+        if self._reads is not None:
+            database = factory.database
+            query = begin_query(transaction_settings(self))
+            if query is None:
+                raise ValidationError("tenant", "cannot be written as a setting")
+            self._holder = UowConnection(
+                database.engine,
+                query,
+                ping=database.settings.pool_pre_ping,
+                attempts=database.settings.pool_size + database.settings.max_overflow + 1,
+            )
+        #: entities the driver-level reads loaded, detached, until the session is needed
+        self._loaded: dict[Any, Entity] = {}
         self._callbacks: list[AfterCommit] = []
         self._changes: dict[tuple[type[Entity], UUID], Change] = {}
         self._tracked: dict[int, Entity] = {}
@@ -90,7 +112,60 @@ class SqlUnitOfWork(UnitOfWork):
     def session(self) -> AsyncSession:
         """The underlying session (for adapters and tests; raw SQL stays under RLS)."""
         self._ensure_open()
+        self._attach_loaded()
         return self._session
+
+    @property
+    def _session(self) -> AsyncSession:
+        """The session, made on first use (a read-only PostgreSQL unit of work never needs one)."""
+        if self._session_obj is None:
+            session = AsyncSession(
+                self._factory.database.engine,
+                sync_session_class=UowSession,
+                expire_on_commit=False,
+                autoflush=True,
+            )
+            session.info[UOW_KEY] = self
+            self._session_obj = session
+        return self._session_obj
+
+    def sync_bind(self) -> Connection | None:
+        """The connection the session must use (PostgreSQL: the unit of work's own)."""
+        return self._holder.sync_connection() if self._holder is not None else None
+
+    def begun_with_settings(self, adapter: Any) -> bool:
+        """True when this unit of work's read path has begun `adapter`'s transaction."""
+        return self._holder is not None and self._holder.begun_here(adapter)
+
+    def _attach_loaded(self) -> None:
+        """Hand the entities the driver-level reads loaded to the session (persistent, no SQL)."""
+        if self._loaded:
+            loaded, self._loaded = self._loaded, {}
+            sync = self._session.sync_session
+            for obj in loaded.values():
+                sync.add(obj)
+
+    def _known(self, identity: Any) -> Entity | None:
+        found = self._loaded.get(identity)
+        if found is None and self._session_obj is not None:
+            found = self._session_obj.sync_session.identity_map.get(identity)
+        return found
+
+    def _adopt(self, loader: EntityLoader, record: Any, *, refresh: bool) -> Entity:
+        """The unit of work's entity for a row: the one it already holds, or a new one."""
+        identity = loader.identity(record[loader.id_index])
+        existing = self._known(identity)
+        if existing is not None:
+            if refresh:
+                loader.refresh(existing, record)
+            return existing
+        obj = loader.build(record)
+        self._loaded[identity] = obj
+        return obj
+
+    async def _driver(self) -> Any:
+        assert self._holder is not None
+        return await self._holder.begin()
 
     async def begin(self) -> None:
         self._ensure_open()
@@ -103,9 +178,12 @@ class SqlUnitOfWork(UnitOfWork):
         finally:
             self._closed = True
             try:
-                await self._session.close()
+                if self._session_obj is not None:
+                    await self._session_obj.close()
             except Exception:  # closing must not fail: the connection is discarded
                 log.warning("closing the unit of work's session failed", exc_info=True)
+            if self._holder is not None:
+                await self._holder.close()
 
     async def rollback(self) -> None:
         self._ensure_open()
@@ -116,16 +194,38 @@ class SqlUnitOfWork(UnitOfWork):
         self._callbacks.append(callback)
 
     async def flush(self) -> None:
-        await self._write(self._session.flush)
+        self._ensure_open()
+        if self._has_pending():
+            await self._write(self._flush)
 
     async def commit(self) -> None:
-        await self._write(self._session.flush)
+        self._ensure_open()
+        if self._has_pending():
+            await self._write(self._flush)
         events = self._pull_events()
-        await self._write(self._session.commit)
+        await self._write(self._commit_transaction, begin=False)
         callbacks, self._callbacks = self._callbacks, []
         changes, self._changes = list(self._changes.values()), {}
         self._hard_deleted = []
         await self._after_commit(callbacks, events, changes)
+
+    async def _flush(self) -> None:
+        await self._session.flush()
+
+    async def _commit_transaction(self) -> None:
+        if self._session_obj is not None:
+            await self._session_obj.commit()
+        if self._holder is not None:
+            await self._holder.commit()
+
+    def _has_pending(self) -> bool:
+        """True when a flush has work: session changes, or changed entities not yet attached."""
+        if any(instance_state(obj).modified for obj in self._loaded.values()):
+            return True
+        if self._session_obj is None:
+            return False
+        sync = self._session_obj.sync_session
+        return bool(sync.new or sync.deleted or sync.dirty)
 
     async def _after_commit(
         self, callbacks: Sequence[AfterCommit], events: list[DomainEvent], changes: list[Change]
@@ -155,6 +255,8 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
         table_of(cls)
         key = _as_uuid(id)
+        if self._reads is not None:
+            return await self._get_lean(self._reads, cls, key, include_deleted, lock)
         options = {INCLUDE_DELETED: include_deleted}
         obj = await self._read(
             lambda: self._session.get(
@@ -169,25 +271,67 @@ class SqlUnitOfWork(UnitOfWork):
             return None
         return self._track(obj)
 
+    async def _get_lean(
+        self, reads: PgReads, cls: type[E], key: UUID, include_deleted: bool, lock: bool
+    ) -> E | None:
+        loader = reads.loader(cls)
+        existing = self._known(loader.identity(key))
+        if existing is not None and not lock:
+            return self._track(existing) if self._visible(existing, include_deleted) else None  # type: ignore[return-value]
+        prepared = self._compile(
+            lambda: reads.get(
+                cls, scoped=self.tenant is not None, include_deleted=include_deleted, lock=lock
+            )
+        )
+        args = prepared.args({ID: key, TENANT: self.tenant})
+
+        async def fetch() -> Any:
+            return await (await self._driver()).fetchrow(prepared.sql, *args)
+
+        record = await self._read(fetch)
+        if record is None:
+            return None
+        obj = self._adopt(loader, record, refresh=lock)
+        if not self._visible(obj, include_deleted):
+            return None
+        return self._track(obj)  # type: ignore[return-value]
+
+    async def _fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        driver = await self._driver()
+        return list(await driver.fetch(sql, *args))
+
     async def find(
         self, cls: type[E], query: Any = None, *, include_deleted: bool = False
     ) -> Page[E]:
         self._ensure_open()
         table_of(cls)
         bound = bind(cls, query)
-        stmt = self._compile(
-            lambda: self._compiler.select_page(bound).execution_options(
-                **{INCLUDE_DELETED: include_deleted}
+        items: list[E]
+        if self._reads is not None:
+            reads = self._reads
+            prepared, values = self._compile(
+                lambda: reads.page(
+                    bound, scoped=self.tenant is not None, include_deleted=include_deleted
+                )
             )
-        )
-        rows: Sequence[E] = await self._read(lambda: _scalars(self._session, stmt))
-        items = list(rows)
+            args = prepared.args({**values, TENANT: self.tenant})
+            records = await self._read(lambda: self._fetch(prepared.sql, args))
+            loader = reads.loader(cls)
+            items = [self._adopt(loader, r, refresh=False) for r in records]  # type: ignore[misc]
+        else:
+            stmt = self._compile(
+                lambda: self._compiler.select_page(bound).execution_options(
+                    **{INCLUDE_DELETED: include_deleted}
+                )
+            )
+            rows: Sequence[E] = await self._read(lambda: _scalars(self._session, stmt))
+            items = list(rows)
         next_cursor = None
         if bound.limit is not None and len(items) > bound.limit:
             items = items[: bound.limit]
             last = items[-1]
-            values = [getattr(last, order.field) for order in bound.ordering]
-            next_cursor = encode_cursor(cls, bound.ordering, values)
+            position = [getattr(last, order.field) for order in bound.ordering]
+            next_cursor = encode_cursor(cls, bound.ordering, position)
         for item in items:
             self._track(item)
         return Page(tuple(items), next_cursor)
@@ -200,6 +344,7 @@ class SqlUnitOfWork(UnitOfWork):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError("batch_size", "must be a positive integer")
         bound = attrs.evolve(bind(cls, query), skip=0, limit=None, after=None)
+        self._attach_loaded()
         stmt = self._compile(
             lambda: self._compiler.select_page(bound).execution_options(yield_per=batch_size)
         )
@@ -220,6 +365,19 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
         table_of(cls)
         bound = bind(cls, query)
+        if self._reads is not None:
+            reads = self._reads
+            prepared, values = self._compile(
+                lambda: reads.count(
+                    bound, scoped=self.tenant is not None, include_deleted=include_deleted
+                )
+            )
+            args = prepared.args({**values, TENANT: self.tenant})
+
+            async def fetch() -> Any:
+                return await (await self._driver()).fetchval(prepared.sql, *args)
+
+            return int(await self._read(fetch) or 0)
         stmt = self._compile(
             lambda: self._compiler.select_count(bound).execution_options(
                 **{INCLUDE_DELETED: include_deleted}
@@ -245,10 +403,22 @@ class SqlUnitOfWork(UnitOfWork):
             if not isinstance(name, str) or not name:
                 raise ValidationError("measures", "measure names must be non-empty strings")
         filters = [bind_filter(cls, flt) for _, flt in measure_items]
-        stmt = self._compile(
-            lambda: self._compiler.select_groups(cls, names, bound.filter, filters)
-        )
-        rows = await self._read(lambda: _rows(self._session, stmt))
+        rows: Sequence[Any]
+        if self._reads is not None:
+            reads = self._reads
+            prepared, values = self._compile(
+                lambda: reads.groups(
+                    cls, names, bound.filter, filters, scoped=self.tenant is not None
+                )
+            )
+            args = prepared.args({**values, TENANT: self.tenant})
+            records = await self._read(lambda: self._fetch(prepared.sql, args))
+            rows = [prepared.row(record) for record in records]
+        else:
+            stmt = self._compile(
+                lambda: self._compiler.select_groups(cls, names, bound.filter, filters)
+            )
+            rows = await self._read(lambda: _rows(self._session, stmt))
         width = len(names)
         groups = [
             Group(
@@ -474,11 +644,13 @@ class SqlUnitOfWork(UnitOfWork):
     def _pull_events(self) -> list[DomainEvent]:
         events, self._copied_events = self._copied_events, []
         seen: set[int] = set()
-        candidates = [
+        candidates: list[object] = [
             *self._tracked.values(),
-            *self._session.sync_session.identity_map.values(),
+            *self._loaded.values(),
             *self._hard_deleted,
         ]
+        if self._session_obj is not None:
+            candidates.extend(self._session_obj.sync_session.identity_map.values())
         for obj in candidates:
             if isinstance(obj, Entity) and id(obj) not in seen:
                 seen.add(id(obj))
@@ -487,23 +659,37 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def _reset(self) -> None:
         """Forget everything since the last commit; handed-out objects keep their values."""
-        for obj in [*self._tracked.values(), *self._session.sync_session.identity_map.values()]:
+        session = self._session_obj
+        held: list[object] = [*self._tracked.values(), *self._loaded.values()]
+        if session is not None:
+            held.extend(session.sync_session.identity_map.values())
+        for obj in held:
             if isinstance(obj, Entity):
                 obj.pull_events()
-        self._session.expunge_all()
+        self._loaded = {}
         self._callbacks = []
         self._changes = {}
         self._tracked = {}
         self._copied_events = []
         self._hard_deleted = []
         try:
-            await self._session.rollback()
+            if session is not None:
+                session.expunge_all()
+                await session.rollback()
+            if self._holder is not None:
+                await self._holder.rollback()
         except Exception:
             log.warning("rollback failed; discarding the connection", exc_info=True)
-            try:
-                await self._session.invalidate()
-            except Exception:
-                log.debug("invalidating the connection failed", exc_info=True)
+            await self._invalidate()
+
+    async def _invalidate(self) -> None:
+        try:
+            if self._session_obj is not None:
+                await self._session_obj.invalidate()
+        except Exception:
+            log.debug("invalidating the connection failed", exc_info=True)
+        if self._holder is not None:
+            await self._holder.invalidate()
 
     def capture_values(self) -> None:
         """Keep the attribute values of every object in play (called at rollback).
@@ -530,19 +716,15 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def _fail(self, *, disconnect: bool = False) -> None:
         if disconnect:  # never hand a broken connection back to the pool
-            try:
-                await self._session.invalidate()
-            except Exception:
-                log.debug("invalidating a lost connection failed", exc_info=True)
+            await self._invalidate()
         await self._reset()
         self._restore_values()
 
     async def _read(self, op: Callable[[], Awaitable[T]]) -> T:
-        sync = self._session.sync_session
-        if sync.new or sync.deleted or sync.dirty:
+        if self._has_pending():
             # Flush through the write path, so a stale or unique error of pending changes is
             # translated like any write (not as a failed read inside autoflush).
-            await self._write(self._session.flush)
+            await self._write(self._flush)
         self._captured = []
         try:
             return await op()
@@ -564,8 +746,10 @@ class SqlUnitOfWork(UnitOfWork):
         subject: Entity | None = None,
         operation: Literal["write", "delete"] = "write",
         also: Sequence[Entity] = (),
+        begin: bool = True,
     ) -> None:
         self._ensure_open()
+        self._attach_loaded()
         sync = self._session.sync_session
         pending = [o for o in [*sync.new, *sync.dirty] if isinstance(o, Entity)]
         deleting = [o for o in sync.deleted if isinstance(o, Entity)]
@@ -574,6 +758,8 @@ class SqlUnitOfWork(UnitOfWork):
         pending.extend(e for e in also if isinstance(e, Entity))
         self._captured = []
         try:
+            if begin and self._holder is not None:
+                await self._driver()  # begin here: a dead pooled connection is replaced
             await op()
         except DomainError:
             await self._fail()

@@ -1,0 +1,218 @@
+"""The read path of PostgreSQL units of work: precompiled SQL run on the driver itself.
+
+A get through the ORM spends most of its time outside the database: building and
+compiling the statement, loader criteria, the Result machinery and the greenlet bridge
+(about 1 ms of Python against 0.1 ms of round trip). Reads here are compiled once per
+shape (`params.template`), sent through asyncpg's own prepared-statement cache, and their
+rows turned into entities directly.
+
+Every guarantee of the ORM path is written into the SQL: the tenant filter (a parameter,
+never part of the cached text), the soft-delete filter, and the row-level security the
+transaction's settings select. Entities come out as the ORM would load them: instrumented,
+with their identity key, so the unit of work can attach them to its session for writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from attrs import frozen
+from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import class_mapper
+from sqlalchemy.orm.base import instance_state
+
+from edu_domain.model import Entity
+from edu_domain.query import BoundQuery, Filter
+from edu_infra.sqlalchemy.compiler import QueryCompiler
+from edu_infra.sqlalchemy.mapping import table_of, tenant_column
+from edu_infra.sqlalchemy.params import Param, filter_template, template
+
+TENANT = "edu_tenant"
+ID = "edu_id"
+Processor = Callable[[Any], Any] | None
+
+
+@frozen
+class Prepared:
+    """One compiled statement: its SQL and how to turn named values into its arguments."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Processor, ...]
+    constants: Mapping[str, Any]
+    results: tuple[Processor, ...] = ()
+
+    def row(self, record: Sequence[Any]) -> tuple[Any, ...]:
+        """A result row with each column's result processing (e.g. text -> enum member)."""
+        return tuple(
+            process(value) if process is not None else value
+            for process, value in zip(self.results, record, strict=True)
+        )
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        out = []
+        constants = self.constants
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = constants[name] if name in constants else values[name]
+            out.append(process(value) if process is not None and value is not None else value)
+        return out
+
+
+class EntityLoader:
+    """Rows of one table -> instrumented entities, as the ORM loads them (no `__init__`)."""
+
+    def __init__(self, cls: type[Entity], dialect: Dialect) -> None:
+        table = table_of(cls)
+        self.cls = cls
+        self._mapper = class_mapper(cls)
+        self._manager = self._mapper.class_manager
+        self.names = tuple(str(c.key) for c in table.columns)
+        self.id_index = self.names.index("id")
+        self._converted = tuple(
+            (i, name, process)
+            for i, (name, column) in enumerate(zip(self.names, table.columns, strict=True))
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            is not None
+        )
+        self._on_load = self._manager.dispatch.load
+
+    def identity(self, id: Any) -> Any:
+        return self._mapper.identity_key_from_primary_key((id,))
+
+    def build(self, record: Sequence[Any]) -> Entity:
+        obj: Entity = self._manager.new_instance()
+        values = obj.__dict__
+        values.update(zip(self.names, record, strict=True))
+        for i, name, process in self._converted:
+            values[name] = process(record[i])
+        state = instance_state(obj)
+        state.key = self.identity(record[self.id_index])
+        if self._on_load:  # e.g. mutable JSON columns start tracking their parent
+            self._on_load(state, None)
+        return obj
+
+    def refresh(self, obj: Entity, record: Sequence[Any]) -> None:
+        """Overwrite a loaded entity with a fresh row (a locking read), as populate_existing."""
+        fresh = self.build(record)
+        state = instance_state(obj)
+        values = {k: v for k, v in fresh.__dict__.items() if k != "_sa_instance_state"}
+        obj.__dict__.update(values)
+        state._commit_all(obj.__dict__)
+        if self._on_load:
+            self._on_load(state, None)
+
+
+class PgReads:
+    """The compiled reads of one database, cached by shape (bounded by the query language)."""
+
+    def __init__(self, dialect: Dialect, compiler: QueryCompiler) -> None:
+        self.dialect = dialect
+        self.compiler = compiler
+        self._statements: dict[Any, Prepared] = {}
+        self._loaders: dict[type[Entity], EntityLoader] = {}
+
+    def loader(self, cls: type[Entity]) -> EntityLoader:
+        found = self._loaders.get(cls)
+        if found is None:
+            found = self._loaders[cls] = EntityLoader(cls, self.dialect)
+        return found
+
+    # ------------------------------------------------------------------ statements
+
+    def get(
+        self, cls: type[Entity], *, scoped: bool, include_deleted: bool, lock: bool
+    ) -> Prepared:
+        key = ("get", cls, scoped, include_deleted, lock)
+        found = self._statements.get(key)
+        if found is None:
+            table = table_of(cls)
+            stmt = select(table).where(table.c.id == bindparam(ID, type_=table.c.id.type))
+            stmt = stmt.where(*_guards(cls, scoped, include_deleted))
+            if lock:
+                stmt = stmt.with_for_update()
+            found = self._statements[key] = self._prepare(stmt)
+        return found
+
+    def page(
+        self, bound: BoundQuery, *, scoped: bool, include_deleted: bool
+    ) -> tuple[Prepared, dict[str, Any]]:
+        shape, values = template(bound)
+        key = ("page", shape, scoped, include_deleted)
+        found = self._statements.get(key)
+        if found is None:
+            stmt = self.compiler.select_page(shape, core=True)
+            stmt = stmt.where(*_guards(bound.entity, scoped, include_deleted))
+            found = self._statements[key] = self._prepare(stmt)
+        return found, _named(values)
+
+    def count(
+        self, bound: BoundQuery, *, scoped: bool, include_deleted: bool
+    ) -> tuple[Prepared, dict[str, Any]]:
+        shape, values = template(bound)
+        key = ("count", shape.entity, shape.filter, scoped, include_deleted)
+        found = self._statements.get(key)
+        if found is None:
+            stmt = self.compiler.select_count(shape, core=True)
+            stmt = stmt.where(*_guards(bound.entity, scoped, include_deleted))
+            found = self._statements[key] = self._prepare(stmt)
+        return found, _named(values)
+
+    def groups(
+        self,
+        cls: type[Entity],
+        by: Sequence[str],
+        flt: Filter | None,
+        measures: Sequence[Filter],
+        *,
+        scoped: bool,
+    ) -> tuple[Prepared, dict[str, Any]]:
+        values: list[Any] = []
+        shape = filter_template(flt, values) if flt is not None else None
+        measure_shapes = tuple(filter_template(m, values) for m in measures)
+        key = ("groups", cls, tuple(by), shape, measure_shapes, scoped)
+        found = self._statements.get(key)
+        if found is None:
+            stmt = self.compiler.select_groups(cls, by, shape, measure_shapes, core=True)
+            stmt = stmt.where(*_guards(cls, scoped, include_deleted=False))
+            found = self._statements[key] = self._prepare(stmt)
+        return found, _named(values)
+
+    def _prepare(self, stmt: Select[Any]) -> Prepared:
+        compiled = stmt.compile(dialect=self.dialect)
+        names = tuple(compiled.positiontup or ())
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            for name in names
+        )
+        # literals the compiler bound itself (`strpos(...) > 0`) are part of the shape
+        constants = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not (name.startswith("edu_p") or name in (TENANT, ID))
+        }
+        results = tuple(
+            column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
+            for column in stmt.selected_columns
+        )
+        return Prepared(compiled.string, names, processors, constants, results)
+
+
+def _guards(cls: type[Entity], scoped: bool, include_deleted: bool) -> list[ColumnElement[bool]]:
+    """The unit of work's global filter: its tenant and, unless asked, live rows only."""
+    table = table_of(cls)
+    parts: list[ColumnElement[bool]] = []
+    if scoped:
+        tenant = tenant_column(cls)
+        parts.append(tenant == bindparam(TENANT, type_=tenant.type))
+    if not include_deleted:
+        parts.append(table.c.deleted_at.is_(None))
+    return parts
+
+
+def _named(values: list[Any]) -> dict[str, Any]:
+    return {Param(i).name: value for i, value in enumerate(values)}
+
+
+__all__ = ["ID", "TENANT", "EntityLoader", "PgReads", "Prepared"]
