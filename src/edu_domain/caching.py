@@ -94,6 +94,17 @@ class Cache(Protocol):
 
     async def set_many(self, items: Mapping[str, Any], expire: float | None = None) -> bool: ...
 
+    async def get_versioned(
+        self, generation_keys: Sequence[str], base: str
+    ) -> tuple[list[Any | None], Any | None] | None:
+        """The generations under `generation_keys` and the value of the key they select.
+
+        That key is `base@<g1>.<g2>...`, each generation written as its string, "0" when
+        absent. One backend round trip on Redis (a cached read's hit path); None when the
+        backend could not answer.
+        """
+        ...
+
     async def health_check(self) -> bool: ...
 
     def stats(self) -> CacheStats: ...

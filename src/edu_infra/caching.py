@@ -60,6 +60,7 @@ __all__ = [
     "RateLimitedLog",
     "ReadThroughCache",
     "cache_result",
+    "versioned_key",
 ]
 
 
@@ -245,10 +246,12 @@ class ReadThroughCache:
 
     def storage_key(self, key: CacheKey, generations: Sequence[Any | None]) -> str:
         """Where `key`'s value lives under the given (namespace, item) generations."""
-        ns_gen, item_gen = (_generation(g) for g in generations)
+        return versioned_key(self._storage_base(key), generations)
+
+    def _storage_base(self, key: CacheKey) -> str:
         parts = ":".join(_escape(p) for p in key.parts)
         base = f"{self.tenant_tag(key.tenant)}:{_escape(key.namespace)}"
-        return f"{base}:{parts}@{ns_gen}.{item_gen}" if parts else f"{base}@{ns_gen}.{item_gen}"
+        return f"{base}:{parts}" if parts else base
 
     def ttl_of(self, namespace: str) -> float:
         return self.ttls.get(namespace, self.default_ttl)
@@ -283,11 +286,11 @@ class ReadThroughCache:
             return await load()
         gen_keys = [self.namespace_generation_key(key.tenant, key.namespace)]
         gen_keys.append(self.item_generation_key(key))
-        generations = await self.cache.try_get_many(gen_keys)
-        if generations is None:
+        found = await self.cache.get_versioned(gen_keys, self._storage_base(key))
+        if found is None:
             return await self._single_flight(f"?{gen_keys[1]}", load, type_, store=None)
+        generations, data = found
         storage_key = self.storage_key(key, generations)
-        data = await self.cache.get(storage_key)
         if data is not None:
             try:
                 return cast(T, from_json(data, type_))
@@ -511,6 +514,11 @@ class ReadThroughCache:
 
 def _generation(value: Any | None) -> str:
     return _NO_GENERATION if value is None else str(value)
+
+
+def versioned_key(base: str, generations: Sequence[Any | None]) -> str:
+    """`base@<g1>.<g2>...`: where a value lives under these generations (see `Cache`)."""
+    return base + "@" + ".".join(_generation(g) for g in generations)
 
 
 def _new_generation() -> str:

@@ -214,3 +214,33 @@ async def test_counts_hits_misses_sets_and_latency(harness: CacheHarness) -> Non
     assert stats.latency_total_ms > 0
     assert 0 < stats.latency_avg_ms <= stats.latency_max_ms
     assert stats.hit_ratio == pytest.approx(0.6)
+
+
+async def test_get_versioned_reads_generations_and_the_key_they_select(
+    harness: CacheHarness,
+) -> None:
+    cache = harness.cache
+    tag = "{" + str(uuid.uuid4()) + "}"  # one cluster slot, as the read-through cache keys
+    gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
+    assert await cache.get_versioned(gens, base) == ([None, None], None)
+    await cache.set(f"{base}@0.0", {"v": 0})
+    assert await cache.get_versioned(gens, base) == ([None, None], {"v": 0})
+    await cache.set(gens[0], "a1b2")
+    assert await cache.get_versioned(gens, base) == (["a1b2", None], None)
+    await cache.set(f"{base}@a1b2.0", {"v": 1})
+    await cache.set(gens[1], "c3")
+    await cache.set(f"{base}@a1b2.c3", {"v": 2})
+    assert await cache.get_versioned(gens, base) == (["a1b2", "c3"], {"v": 2})
+
+
+async def test_get_versioned_agrees_with_plain_reads_for_odd_generations(
+    harness: CacheHarness,
+) -> None:
+    """A generation that is not a JSON string still selects the key Python would build."""
+    cache = harness.cache
+    tag = "{" + str(uuid.uuid4()) + "}"
+    gens, base = [f"{tag}:g1", f"{tag}:g2"], f"{tag}:item"
+    await cache.set(gens[0], 7)
+    await cache.set(gens[1], "x@y.z")
+    await cache.set(f"{base}@7.x@y.z", "found")
+    assert await cache.get_versioned(gens, base) == ([7, "x@y.z"], "found")

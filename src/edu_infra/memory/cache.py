@@ -17,7 +17,7 @@ from typing import Any
 
 from edu_domain.caching import CacheStats
 from edu_domain.ports import Clock
-from edu_infra.caching import CacheMetrics
+from edu_infra.caching import CacheMetrics, versioned_key
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.system import SystemClock
 
@@ -87,6 +87,16 @@ class InMemoryCache:
 
     async def try_get_many(self, keys: Sequence[str]) -> list[Any | None] | None:
         return await self.get_many(keys)
+
+    async def get_versioned(
+        self, generation_keys: Sequence[str], base: str
+    ) -> tuple[list[Any | None], Any | None] | None:
+        started = time.perf_counter()
+        generations = [self._get(self.prefix + key) for key in generation_keys]
+        key = versioned_key(base, generations)
+        value = self._get(self.prefix + key)
+        self._metrics.observe(started)
+        return generations, value
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         return self._store({key: value}, expire, only_if_absent=False)

@@ -29,7 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import DataError, ResponseError
 
 from edu_domain.caching import CacheStats
-from edu_infra.caching import CacheMetrics, RateLimitedLog
+from edu_infra.caching import CacheMetrics, RateLimitedLog, versioned_key
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.redis.breaker import CircuitBreaker
 
@@ -41,6 +41,27 @@ _TRUE = {"1", "true", "yes", "on"}
 _SCAN_COUNT = 500
 _DELETE_BATCH = 500
 _CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
+
+#: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
+#: selected key and its raw value (see `RedisCache.get_versioned`).
+_VERSIONED_LUA = """
+local out = {}
+local key = ARGV[1] .. '@'
+for i, name in ipairs(KEYS) do
+  local raw = redis.call('GET', name)
+  out[i] = raw
+  local generation = '0'
+  if raw then
+    local ok, value = pcall(cjson.decode, raw)
+    if ok and type(value) == 'string' then generation = value else generation = '?' end
+  end
+  if i > 1 then key = key .. '.' end
+  key = key .. generation
+end
+out[#KEYS + 1] = key
+out[#KEYS + 2] = redis.call('GET', key)
+return out
+"""
 
 
 def _escape_glob(text: str) -> str:
@@ -112,6 +133,7 @@ class RedisCache:
         self.breaker = breaker or CircuitBreaker()
         self._metrics = CacheMetrics(log_interval=log_interval)
         self._log = RateLimitedLog(log, log_interval)
+        self._versioned_script: Any = None
 
     @classmethod
     def from_url(
@@ -264,6 +286,41 @@ class RedisCache:
     async def get_many(self, keys: Sequence[str]) -> list[Any | None]:
         values = await self.try_get_many(keys)
         return [None] * len(keys) if values is None else values
+
+    async def get_versioned(
+        self, generation_keys: Sequence[str], base: str
+    ) -> tuple[list[Any | None], Any | None] | None:
+        """One EVALSHA: read the generations, build the key they select, read its value.
+
+        The selected key shares the generation keys' hash tag (the tenant), so the script
+        touches one cluster slot. The script decodes JSON-string generations as the codec
+        does; if it read the generations differently, the value is fetched again under the
+        key Python computes, so a disagreement costs a round trip, never a wrong value.
+        """
+        full = [self.prefix + k for k in generation_keys]
+        script = self._versioned_script
+        if script is None:
+            script = self._versioned_script = self.client.register_script(_VERSIONED_LUA)
+        raws, ok = await self._run(
+            "get_versioned", lambda: script(keys=full, args=[self.prefix + base])
+        )
+        if not ok or not isinstance(raws, list) or len(raws) != len(full) + 2:
+            self._metrics.miss(len(full) + 1)
+            return None
+        generations = [self._decode(k, raw) for k, raw in zip(full, raws, strict=False)]
+        corrupt = [k for k, v in zip(full, generations, strict=True) if v is _CORRUPT]
+        if corrupt:
+            await self._drop_corrupt(corrupt)
+            generations = [None if v is _CORRUPT else v for v in generations]
+        expected = versioned_key(base, generations)
+        selected = raws[-2].decode() if isinstance(raws[-2], bytes) else str(raws[-2])
+        if selected != self.prefix + expected:
+            return generations, await self.get(expected)
+        value = self._decode(selected, raws[-1])
+        if value is _CORRUPT:
+            await self._drop_corrupt([selected])
+            return generations, None
+        return generations, value
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         px, raw = _millis(expire), self._encode(value)
