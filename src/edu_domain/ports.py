@@ -20,9 +20,9 @@ from uuid import UUID
 import attrs
 from attrs import frozen
 
-from edu_domain.errors import NotFound
+from edu_domain.errors import NotFound, ValidationError
 from edu_domain.model.base import DomainEvent, Entity
-from edu_domain.query import Filter, Group, Page, Query
+from edu_domain.query import Filter, Group, Page, Query, Tally
 
 E = TypeVar("E", bound=Entity)
 AfterCommit = Callable[[], Awaitable[None]]
@@ -103,6 +103,26 @@ class UnitOfWork(abc.ABC):
         One statement on SQL adapters. Groups come sorted by key; empty groups are absent.
         """
 
+    async def tally(
+        self,
+        cls: type[E],
+        by: Sequence[str],
+        query: Query | None = None,
+        *,
+        measures: Mapping[str, Filter] | None = None,
+        totals: Mapping[str, tuple[type[Entity], Query | None]] | None = None,
+    ) -> Tally:
+        """`count_by`, plus the count of each of `totals` (name -> entity class, query).
+
+        A report reads all its numbers at once: the SQL adapters send one statement (a
+        second only when `cls` has no rows at all). This default runs `count_by` and one
+        `count` per total.
+        """
+        checked = check_totals(totals)
+        groups = await self.count_by(cls, by, query, measures=measures)
+        counted = {name: await self.count(other, q) for name, other, q in checked}
+        return Tally(tuple(groups), counted)
+
     @abc.abstractmethod
     async def add(self, entity: Entity) -> None:
         """Insert a new entity now; stamps created_at/by and the version."""
@@ -175,6 +195,29 @@ class CommitListener(Protocol):
     """
 
     async def committed(self, changes: Sequence[Change]) -> None: ...
+
+
+def check_totals(
+    totals: Mapping[str, tuple[type[Entity], Query | None]] | None,
+) -> list[tuple[str, type[Entity], Query | None]]:
+    """`tally`'s totals as (name, class, query), or ValidationError."""
+    if totals is None:
+        return []
+    if not isinstance(totals, Mapping):
+        raise ValidationError("totals", "must map names to (entity class, query)")
+    checked: list[tuple[str, type[Entity], Query | None]] = []
+    for name, spec in totals.items():
+        if not isinstance(name, str) or not name:
+            raise ValidationError("totals", "total names must be non-empty strings")
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise ValidationError("totals", f"{name}: expects (entity class, query)")
+        other, query = spec
+        if not (isinstance(other, type) and issubclass(other, Entity)):
+            raise ValidationError("totals", f"{name}: not an entity class")
+        if query is not None and not isinstance(query, Query):
+            raise ValidationError("totals", f"{name}: must be a Query")
+        checked.append((name, other, query))
+    return checked
 
 
 class UnitOfWorkFactory(Protocol):

@@ -255,6 +255,14 @@ class Group:
     measures: Mapping[str, int] = field(factory=dict)
 
 
+@frozen
+class Tally:
+    """A grouped count and the counts of other entities read with it (`UnitOfWork.tally`)."""
+
+    groups: tuple[Group, ...]
+    totals: Mapping[str, int] = field(factory=dict)
+
+
 # --------------------------------------------------------------------------- fields
 
 

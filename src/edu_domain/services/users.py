@@ -230,15 +230,16 @@ class UserService:
     async def _statistics(self, scope: Scope) -> UserStatistics:
         now = self._d.clock.now()
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            groups = await uow.count_by(
+            tally = await uow.tally(
                 User,
                 ("role", "status"),
                 measures={
                     "verified": F("email_verified").eq(True),
                     "new": F("created_at").ge(now - timedelta(days=30)),
                 },
+                totals={"sessions": (LoginSession, active_sessions_query(now))},
             )
-            sessions = await uow.count(LoginSession, active_sessions_query(now))
+        groups, sessions = tally.groups, tally.totals["sessions"]
         by_role: dict[str, int] = {}
         by_status: dict[str, int] = {}
         for group in groups:

@@ -58,6 +58,8 @@ from edu_infra.sqlalchemy.session import ENTITY
 from edu_infra.sqlalchemy.types import Tags
 
 Column = ColumnElement[Any]
+#: Another entity counted alongside a grouped count: its class, filter and global filter.
+Other = tuple[type[Entity], Filter | None, Sequence[ColumnElement[bool]]]
 
 
 class QueryCompiler:
@@ -116,12 +118,19 @@ class QueryCompiler:
         measures: Sequence[Filter],
         *,
         core: bool = False,
+        others: Sequence[Other] = (),
     ) -> Select[Any]:
-        """One statement: GROUP BY the fields, count(*), and count(*) FILTER per measure."""
+        """One statement: GROUP BY the fields, count(*), count(*) FILTER per measure, and a
+        scalar count per other entity (`others`: class, filter, the caller's guards)."""
         keys = [column_of(cls, name) for name in by]
         labelled = [key.label(f"key_{i}") for i, key in enumerate(keys)]
         counts = [func.count().filter(self.filter(cls, m)) for m in measures]
         columns: list[Any] = [*labelled, func.count(), *counts]
+        for other, other_filter, guards in others:
+            sub = select(func.count()).select_from(table_of(other)).where(*guards)
+            if other_filter is not None:
+                sub = sub.where(self.filter(other, other_filter))
+            columns.append(sub.scalar_subquery())
         source: Any = table_of(cls) if core else cls
         stmt = select(*columns).select_from(source).execution_options(**{ENTITY: cls})
         if flt is not None:

@@ -199,14 +199,21 @@ class PgReads:
         measures: Sequence[Filter],
         *,
         scoped: bool,
+        others: Sequence[tuple[type[Entity], Filter | None]] = (),
     ) -> tuple[Prepared, dict[str, Any]]:
         values: list[Any] = []
         shape = filter_template(flt, values) if flt is not None else None
         measure_shapes = tuple(filter_template(m, values) for m in measures)
-        key = ("groups", cls, tuple(by), shape, measure_shapes, scoped)
+        other_shapes = tuple(
+            (other, filter_template(f, values) if f is not None else None) for other, f in others
+        )
+        key = ("groups", cls, tuple(by), shape, measure_shapes, other_shapes, scoped)
         found = self._statements.get(key)
         if found is None:
-            stmt = self.compiler.select_groups(cls, by, shape, measure_shapes, core=True)
+            guarded = [(o, f, _guards(o, scoped, include_deleted=False)) for o, f in other_shapes]
+            stmt = self.compiler.select_groups(
+                cls, by, shape, measure_shapes, core=True, others=guarded
+            )
             stmt = stmt.where(*_guards(cls, scoped, include_deleted=False))
             found = self._statements[key] = self._prepare(stmt)
         return found, _named(values)

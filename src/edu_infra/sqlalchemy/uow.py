@@ -40,8 +40,17 @@ from edu_domain.errors import (
     ValidationError,
 )
 from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
-from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork
-from edu_domain.query import Filter, Group, Page, bind, bind_filter, encode_cursor
+from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork, check_totals
+from edu_domain.query import (
+    Filter,
+    Group,
+    Page,
+    Query,
+    Tally,
+    bind,
+    bind_filter,
+    encode_cursor,
+)
 from edu_infra.sqlalchemy.bulk import attach_persistent, copy_insert
 from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
 from edu_infra.sqlalchemy.errors import (
@@ -394,6 +403,33 @@ class SqlUnitOfWork(UnitOfWork):
         *,
         measures: Mapping[str, Filter] | None = None,
     ) -> list[Group]:
+        groups, _ = await self._grouped(cls, by, query, measures, [])
+        return groups
+
+    async def tally(
+        self,
+        cls: type[E],
+        by: Sequence[str],
+        query: Any = None,
+        *,
+        measures: Mapping[str, Filter] | None = None,
+        totals: Mapping[str, tuple[type[Entity], Query | None]] | None = None,
+    ) -> Tally:
+        checked = check_totals(totals)
+        groups, counted = await self._grouped(cls, by, query, measures, checked)
+        if counted is None:  # no row of `cls` at all: the totals were not read
+            counted = {name: await self.count(other, q) for name, other, q in checked}
+        return Tally(tuple(groups), counted)
+
+    async def _grouped(
+        self,
+        cls: type[E],
+        by: Sequence[str],
+        query: Any,
+        measures: Mapping[str, Filter] | None,
+        totals: list[tuple[str, type[Entity], Query | None]],
+    ) -> tuple[list[Group], dict[str, int] | None]:
+        """Groups (one statement), and the totals when the statement could carry them."""
         self._ensure_open()
         table_of(cls)
         names = check_group_fields(cls, by)
@@ -403,23 +439,38 @@ class SqlUnitOfWork(UnitOfWork):
             if not isinstance(name, str) or not name:
                 raise ValidationError("measures", "measure names must be non-empty strings")
         filters = [bind_filter(cls, flt) for _, flt in measure_items]
+        others = [(other, bind(other, q).filter) for _, other, q in totals]
+        for other, _ in others:
+            table_of(other)
         rows: Sequence[Any]
         if self._reads is not None:
             reads = self._reads
             prepared, values = self._compile(
                 lambda: reads.groups(
-                    cls, names, bound.filter, filters, scoped=self.tenant is not None
+                    cls,
+                    names,
+                    bound.filter,
+                    filters,
+                    scoped=self.tenant is not None,
+                    others=others,
                 )
             )
             args = prepared.args({**values, TENANT: self.tenant})
             records = await self._read(lambda: self._fetch(prepared.sql, args))
             rows = [prepared.row(record) for record in records]
         else:
+            guarded = [
+                (other, flt, _criteria_list(self.read_criteria(other, include_deleted=False)))
+                for other, flt in others
+            ]
             stmt = self._compile(
-                lambda: self._compiler.select_groups(cls, names, bound.filter, filters)
+                lambda: self._compiler.select_groups(
+                    cls, names, bound.filter, filters, others=guarded
+                )
             )
             rows = await self._read(lambda: _rows(self._session, stmt))
         width = len(names)
+        first_total = width + 1 + len(measure_items)
         groups = [
             Group(
                 key=tuple(row[:width]),
@@ -430,7 +481,12 @@ class SqlUnitOfWork(UnitOfWork):
             )
             for row in rows
         ]
-        return [g for g in groups if g.count > 0]
+        counted = (
+            {name: int(rows[0][first_total + j] or 0) for j, (name, _, _) in enumerate(totals)}
+            if rows
+            else None
+        )
+        return [g for g in groups if g.count > 0], counted
 
     @staticmethod
     def _compile(build: Callable[[], T]) -> T:
@@ -916,6 +972,10 @@ def _cascades_from(loaded: Entity, deleted: Entity) -> bool:
         and _tenant_of(loaded) == _tenant_of(deleted)
         for ref in type(loaded).__references__
     )
+
+
+def _criteria_list(criteria: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    return [] if criteria is None else [criteria]
 
 
 async def _scalars(session: AsyncSession, stmt: Any) -> Sequence[Any]:
