@@ -599,3 +599,33 @@ async def test_organizations_are_unique_by_slug(harness: Harness) -> None:
         with pytest.raises(AlreadyExists) as caught:
             await uow.add(Organization(name="Other", slug="acme"))
     assert (caught.value.entity, caught.value.field) == ("Organization", "slug")
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+async def test_a_dict_changed_in_place_is_validated_again_at_the_write(
+    harness: Harness, bulk: bool
+) -> None:
+    """attrs validates at construction and assignment; an in-place change escapes both."""
+    org = await harness.make_org()
+    author = await harness.make_user(org)
+    content = new_content(org, author)
+    content.metadata["bad"] = {1, 2}  # a set is not JSON
+    async with harness.uow(org) as uow:
+        write = uow.add_all([content]) if bulk else uow.add(content)
+        with pytest.raises(ValidationError):
+            await write
+        assert await uow.count(EducationalContent) == 0
+
+
+async def test_a_dict_changed_in_place_is_validated_again_at_an_update(harness: Harness) -> None:
+    org = await harness.make_org()
+    author = await harness.make_user(org)
+    content = await harness.make_content(org, author)
+    async with harness.uow(org) as uow:
+        stored = await uow.require(EducationalContent, content.id)
+        stored.metadata["bad"] = {1, 2}
+        with pytest.raises(ValidationError):
+            await uow.commit()
+    async with harness.uow(org) as uow:
+        again = await uow.require(EducationalContent, content.id)
+    assert "bad" not in again.metadata and again.version == content.version

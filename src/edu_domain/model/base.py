@@ -160,3 +160,17 @@ class TenantEntity(Entity):
 
 
 E = TypeVar("E", bound=Entity)
+
+
+def validate_contents(entity: Entity) -> None:
+    """Re-run the validators of fields that hold mutable containers (adapters, at a write).
+
+    attrs validates every field when an entity is built and on every assignment; what can
+    change without either is the content of a dict or list, so that is what a write checks
+    again (a full `attrs.validate` would double the cost of a bulk insert).
+    """
+    values = entity.__dict__
+    for attribute in attrs.fields(type(entity)):
+        value = values.get(attribute.name)
+        if isinstance(value, (dict, list, set, bytearray)) and attribute.validator is not None:
+            attribute.validator(entity, attribute, value)

@@ -26,7 +26,7 @@ from edu_domain.errors import (
     TenantViolation,
     ValidationError,
 )
-from edu_domain.model.base import DomainEvent, Entity
+from edu_domain.model.base import DomainEvent, Entity, validate_contents
 from edu_domain.ports import (
     AfterCommit,
     Change,
@@ -351,9 +351,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         written: list[Key] = []
         for key, tracked in self._tracked.items():
             row = snapshot(tracked.entity)
+            if tracked.flushed is not None and row == tracked.flushed:
+                continue
+            validate_contents(tracked.entity)  # as the SQL adapters do at every write
             if tracked.flushed is not None:
-                if row == tracked.flushed:
-                    continue
                 self._check_identity(key, row, tracked.flushed)
                 self._check_not_stale(key, tracked)
                 now = now or self._clock.now()

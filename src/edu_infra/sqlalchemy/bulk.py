@@ -7,23 +7,25 @@ staging table (`LIKE` the real one; temp tables have no RLS) and moved with one
 `INSERT ... SELECT`, which the RLS `WITH CHECK` policy and every constraint still check.
 Constraint errors surface as asyncpg exceptions, translated like any other.
 
-The inserted objects are then attached to the session as persistent, without a SELECT
-(`make_transient_to_detached` + `Session.add`), exactly as if a query had loaded them.
+The unit of work then marks the inserted objects persistent (their identity key, no
+SELECT), exactly as if a query had loaded them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import JSON
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from edu_domain.model import Entity
 from edu_infra.sqlalchemy.engine import dump_json
 from edu_infra.sqlalchemy.mapping import table_of
+from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 
 _STAGE_PREFIX = "edu_stage_"
 
@@ -48,38 +50,44 @@ async def copy_insert(session: AsyncSession, entities: Sequence[Entity]) -> None
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS"
     )
     await driver.copy_records_to_table(_STAGE_PREFIX + table.name, records=records, columns=columns)
+    # one round trip: move the rows (RLS and constraints check them), empty the stage
     await driver.execute(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}"  # noqa: S608 - schema names
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}; TRUNCATE {stage}"  # noqa: S608 - schema names
     )
-    await driver.execute(f"TRUNCATE {stage}")
 
 
 def _record(
-    processors: Sequence[tuple[str, Callable[[Any], Any]]], entity: Entity
+    processors: Sequence[tuple[str, Callable[[Any], Any] | None]], entity: Entity
 ) -> tuple[Any, ...]:
     """One COPY row: values read from the instance dict (where a new entity keeps them all)."""
     values = entity.__dict__
     return tuple(
-        process(values[name] if name in values else getattr(entity, name))
+        (value if process is None or value is None else process(value))
         for name, process in processors
+        for value in (values[name] if name in values else getattr(entity, name),)
     )
 
 
-def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any]:
+def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a column's value is written for COPY (None: as it is; None values pass as NULL)."""
     impl = type_.dialect_impl(dialect)
     if isinstance(impl, JSON) or isinstance(getattr(impl, "impl", None), JSON):
-        return lambda value: None if value is None else dump_json(dict(value))
+        return lambda value: dump_json(dict(value))
+    if isinstance(type_, EnumText):
+        return _enum_value
+    if isinstance(type_, UtcDateTime):
+        slow = type_.process_bind_param
+        return lambda value: (
+            value if value.tzinfo is UTC else slow(value, dialect)  # asyncpg wants aware UTC
+        )
     process = getattr(type_, "process_bind_param", None)
     if process is not None:
         return lambda value: process(value, dialect)
-    return lambda value: value
+    return None
 
 
-def attach_persistent(session: AsyncSession, entities: Sequence[Entity]) -> None:
-    """Make inserted objects persistent in the session as if loaded (no SQL)."""
-    for entity in entities:
-        make_transient_to_detached(entity)
-        session.add(entity)
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
-__all__ = ["attach_persistent", "copy_insert"]
+__all__ = ["copy_insert"]

@@ -38,6 +38,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.util import LoaderCriteriaOption
 
 from edu_domain.model import Entity
+from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.mapping import column_of, tenant_column
 
@@ -244,6 +245,7 @@ def _stamp_changes(session: Session, _flush: UOWTransaction, _instances: Any) ->
     for obj in list(session.dirty):
         if isinstance(obj, Entity) and session.is_modified(obj, include_collections=False):
             uow.check_write(obj)
+            validate_contents(obj)
             uow.stamp_update(obj)
 
 

@@ -19,6 +19,7 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from uuid import UUID
@@ -40,6 +41,7 @@ from edu_domain.errors import (
     ValidationError,
 )
 from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
+from edu_domain.model.base import validate_contents
 from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork, check_totals
 from edu_domain.query import (
     Filter,
@@ -51,7 +53,7 @@ from edu_domain.query import (
     bind_filter,
     encode_cursor,
 )
-from edu_infra.sqlalchemy.bulk import attach_persistent, copy_insert
+from edu_infra.sqlalchemy.bulk import copy_insert
 from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
 from edu_infra.sqlalchemy.errors import (
     DatabaseError,
@@ -105,8 +107,10 @@ class SqlUnitOfWork(UnitOfWork):
                 ping=database.settings.pool_pre_ping,
                 attempts=database.settings.pool_size + database.settings.max_overflow + 1,
             )
-        #: entities the driver-level reads loaded, detached, until the session is needed
-        self._loaded: dict[Any, Entity] = {}
+        #: entities the driver-level reads loaded (and bulk inserts wrote), detached, until
+        #: the session is needed; weak like the session's identity map (`_tracked` keeps
+        #: what reads hand out)
+        self._loaded: weakref.WeakValueDictionary[Any, Entity] = weakref.WeakValueDictionary()
         self._callbacks: list[AfterCommit] = []
         self._changes: dict[tuple[type[Entity], UUID], Change] = {}
         self._tracked: dict[int, Entity] = {}
@@ -149,9 +153,9 @@ class SqlUnitOfWork(UnitOfWork):
     def _attach_loaded(self) -> None:
         """Hand the entities the driver-level reads loaded to the session (persistent, no SQL)."""
         if self._loaded:
-            loaded, self._loaded = self._loaded, {}
+            loaded, self._loaded = list(self._loaded.values()), weakref.WeakValueDictionary()
             sync = self._session.sync_session
-            for obj in loaded.values():
+            for obj in loaded:
                 sync.add(obj)
 
     def _known(self, identity: Any) -> Entity | None:
@@ -212,7 +216,7 @@ class SqlUnitOfWork(UnitOfWork):
         if self._has_pending():
             await self._write(self._flush)
         events = self._pull_events()
-        await self._write(self._commit_transaction, begin=False)
+        await self._write(self._commit_transaction, begin=False, attach=False)
         callbacks, self._callbacks = self._callbacks, []
         changes, self._changes = list(self._changes.values()), {}
         self._hard_deleted = []
@@ -551,11 +555,23 @@ class SqlUnitOfWork(UnitOfWork):
             if not of_class:
                 continue
             for entity in of_class:
-                entity.version = 1
+                entity.__dict__["version"] = 1
             await copy_insert(self._session, of_class)
-            attach_persistent(self._session, of_class)
+            # persistent now, as if loaded: detached with their identity until the session
+            # needs them, held weakly (a bulk import keeps only what the caller keeps)
+            loader = self._reads.loader(cls) if self._reads is not None else None
+            changes = self._changes
+            tenant_field = cls.__tenant_field__
             for entity in of_class:
-                self.record_change(entity, ChangeKind.INSERT)
+                values = entity.__dict__
+                identity = (
+                    loader.identity(entity.id) if loader is not None else (cls, (entity.id,), None)
+                )
+                mark_persistent(entity, identity)
+                self._loaded[identity] = entity
+                key = (cls, entity.id)
+                if key not in changes:
+                    changes[key] = Change(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         self._ensure_open()
@@ -645,7 +661,7 @@ class SqlUnitOfWork(UnitOfWork):
         if not isinstance(entity, Entity):
             raise ValidationError("entity", "not an entity")
         self.check_write(entity)
-        attrs.validate(entity)
+        validate_contents(entity)
         state = instance_state(entity)
         if state.key is not None or state.session_id is not None:
             raise AlreadyExists(cls.__name__, "id")
@@ -656,9 +672,12 @@ class SqlUnitOfWork(UnitOfWork):
             raise AlreadyExists(cls.__name__, "id")
 
     def _stamp_insert(self, entity: Entity) -> None:
+        # a new entity is transient: its __dict__ is what the INSERT or COPY reads, and
+        # there is no history to keep (the values are the clock's and the actor's)
         now = self._clock.now()
-        entity.created_at = entity.updated_at = now
-        entity.created_by = entity.updated_by = self.actor
+        values = entity.__dict__
+        values["created_at"] = values["updated_at"] = now
+        values["created_by"] = values["updated_by"] = self.actor
 
     async def _attached(self, entity: Entity) -> Entity:
         """This session's instance of `entity` (loaded by id if need be), or NotFound."""
@@ -722,7 +741,7 @@ class SqlUnitOfWork(UnitOfWork):
         for obj in held:
             if isinstance(obj, Entity):
                 obj.pull_events()
-        self._loaded = {}
+        self._loaded = weakref.WeakValueDictionary()
         self._callbacks = []
         self._changes = {}
         self._tracked = {}
@@ -803,12 +822,18 @@ class SqlUnitOfWork(UnitOfWork):
         operation: Literal["write", "delete"] = "write",
         also: Sequence[Entity] = (),
         begin: bool = True,
+        attach: bool = True,
     ) -> None:
         self._ensure_open()
-        self._attach_loaded()
-        sync = self._session.sync_session
-        pending = [o for o in [*sync.new, *sync.dirty] if isinstance(o, Entity)]
-        deleting = [o for o in sync.deleted if isinstance(o, Entity)]
+        if attach:
+            self._attach_loaded()
+        session = self._session_obj if not attach else self._session
+        pending: list[Entity] = []
+        deleting: list[Entity] = []
+        if session is not None:
+            sync = session.sync_session
+            pending = [o for o in [*sync.new, *sync.dirty] if isinstance(o, Entity)]
+            deleting = [o for o in sync.deleted if isinstance(o, Entity)]
         if subject is not None:
             (deleting if operation == "delete" else pending).append(subject)
         pending.extend(e for e in also if isinstance(e, Entity))
@@ -972,6 +997,13 @@ def _cascades_from(loaded: Entity, deleted: Entity) -> bool:
         and _tenant_of(loaded) == _tenant_of(deleted)
         for ref in type(loaded).__references__
     )
+
+
+def mark_persistent(entity: Entity, identity: Any) -> None:
+    """What `make_transient_to_detached` does for a fully populated new entity, cheaply."""
+    state = instance_state(entity)
+    state.key = identity
+    state._commit_all(entity.__dict__)
 
 
 def _criteria_list(criteria: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
