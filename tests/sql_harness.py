@@ -30,6 +30,8 @@ from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import Harness
 
 APP_ROLE = os.environ.get("EDU_TEST_APP_ROLE", "edu_app_test")
+#: EDU_RLS_KEY of every test database: stored by the migration, used by every app engine.
+RLS_KEY = "edu-test-rls-key-0123456789abcdef0123456789abcdef"
 _TRUNCATE = "TRUNCATE " + ", ".join(t.name for t in TABLES.values()) + " CASCADE"
 
 _sqlite_template: Path | None = None
