@@ -7,7 +7,8 @@ work in `session.info`:
   execution's parameters, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
-  that row-level security reads, and the `lock_timeout`, in one statement, sent with the
+  that row-level security reads, signed in `app.tenant_sig` (`rls.py`: the policies ignore
+  an unsigned or foreign tenant), and the `lock_timeout`, in one statement, sent with the
   BEGIN itself on asyncpg (no extra round trip): every statement of the transaction, raw
   SQL included, is covered (transaction-local: nothing leaks through the pool, unlike
   `SET`).
@@ -40,6 +41,7 @@ from sqlalchemy.orm.util import LoaderCriteriaOption
 from edu_domain.model import Entity
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.mapping import column_of, tenant_column
+from edu_infra.sqlalchemy.rls import signer_of
 
 if TYPE_CHECKING:
     from edu_infra.sqlalchemy.uow import SqlUnitOfWork
@@ -48,7 +50,7 @@ UOW_KEY = "edu_uow"
 INCLUDE_DELETED = "edu_include_deleted"
 ENTITY = "edu_entity"
 TENANT_PARAM = "edu_tenant"
-_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms")
+_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms|[0-9a-f]{64}")
 
 
 class UowSession(Session):
@@ -129,11 +131,9 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
     uow = uow_of(session)
     if uow is None or connection.dialect.name != "postgresql":
         return
-    tenant = str(uow.tenant) if uow.tenant is not None else ""
     lock_timeout = uow.lock_timeout_ms
     settings = {
-        "tenant": tenant,
-        "unscoped": "off" if tenant else "on",
+        **signer_of(connection).settings(uow.tenant),
         "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
     }
     if _begin_with_settings(connection, settings):
@@ -142,6 +142,7 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
         text(
             "SELECT set_config('app.tenant_id', :tenant, true),"
             " set_config('app.unscoped', :unscoped, true),"
+            " set_config('app.tenant_sig', :signature, true),"
             " set_config('lock_timeout', :lock_timeout, true)"
         ),
         settings,
@@ -168,9 +169,9 @@ def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bo
     before the first statement: the settings would cost a second round trip. When the
     adapter has not begun yet and runs at the server's default isolation, the two go out
     as one simple-protocol query instead, and the adapter is handed the open transaction
-    to commit or roll back. The values are a UUID, on/off and a number of milliseconds,
-    written as literals (the simple protocol takes no parameters); anything else falls
-    back to the bound, separate statement.
+    to commit or roll back. The values are a UUID, on/off, a hex signature and a number of
+    milliseconds, written as literals (the simple protocol takes no parameters); anything
+    else falls back to the bound, separate statement.
     """
     adapter: Any = connection.connection.dbapi_connection
     if (
@@ -184,6 +185,7 @@ def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bo
     query = (
         "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
         " set_config('app.unscoped', '{unscoped}', true),"
+        " set_config('app.tenant_sig', '{signature}', true),"
         " set_config('lock_timeout', '{lock_timeout}', true)"
     ).format(**settings)
     driver = adapter.driver_connection
