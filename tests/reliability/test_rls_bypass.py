@@ -24,6 +24,7 @@ from edu_domain.model import EducationalContent, Organization, User
 from edu_domain.query import F, Query
 from edu_domain.services import Scope
 from edu_infra.memory import InMemoryUnitOfWorkFactory
+from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.rls import signed_settings
 from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import new_content, new_profile, new_session, new_user
@@ -309,6 +310,25 @@ async def test_the_application_role_cannot_read_or_change_the_key(stack: Stack) 
             None,
             False,
         )
+
+
+async def test_the_bound_statement_path_signs_the_tenant_too(pg: PostgresDatabase) -> None:
+    """At a non-default isolation level the settings cannot ride on the BEGIN: they go out
+    as a separate bound statement, signed all the same."""
+    async with postgres_stack() as stack:
+        mine, theirs = await _populated(stack)
+        database = stack.database
+        assert database is not None
+        database.engine = database.engine.execution_options(isolation_level="REPEATABLE READ")
+        factory = SqlUnitOfWorkFactory(database, clock=stack.clock)
+        async with factory(tenant=theirs.id) as uow:
+            session = uow.session  # type: ignore[attr-defined]
+            assert await _scalar(session, "SHOW transaction_isolation") == "repeatable read"
+            assert await uow.count(User) == 1
+            await _switch(session, tenant_id=str(mine.id))
+            assert await _scalar(session, "SELECT count(*) FROM organizations") == 0
+        async with factory.unscoped() as uow:
+            assert await uow.count(User) == 1
 
 
 @pytest.mark.xfail(
