@@ -2,7 +2,8 @@
 
 Two roles, as in production: the owner (the admin URL's user) runs the migrations and the
 COPY load; the application role `edu_bench_app` (LOGIN, NOSUPERUSER, NOBYPASSRLS) is what
-edu-core and the same-shape raw asyncpg contender connect as, so row-level security applies.
+edu-core and the same-shape raw asyncpg contender connect as, so row-level security applies
+(both sign their tenant with `RLS_KEY`, which the migration stores).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ ADMIN_URL = os.environ.get(
     "EDU_BENCH_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("EDU_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+#: EDU_RLS_KEY of the benchmark database (throwaway): stored by the migration, used by
+#: edu-core and by `raw_tx`, which signs its tenant the same way.
+RLS_KEY = "edu-bench-rls-key-0123456789abcdef0123456789abcdef"
 
 ORGS = 10
 USERS_PER_ORG = 5_000
@@ -93,7 +97,7 @@ async def create(admin_url: str = ADMIN_URL) -> BenchDatabase:
         await admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     finally:
         await admin.close()
-    await upgrade_async(owner_url, app_role=APP_ROLE)
+    await upgrade_async(owner_url, app_role=APP_ROLE, rls_key=RLS_KEY)
     return BenchDatabase(name=name, owner_url=owner_url, app_url=app_url)
 
 

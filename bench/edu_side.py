@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from dataset import RLS_KEY
 from workload import CONCURRENCY, PAGE_LIMIT, PAGE_SKIP, POOL_SIZE, Workload
 
 from edu_domain.model import User, UserStatus
@@ -29,7 +30,9 @@ class Edu:
 
     def __init__(self, w: Workload, url: str, redis_url: str, prefix: str) -> None:
         self.w = w
-        self.database = Database(DatabaseSettings(url=url, pool_size=POOL_SIZE, max_overflow=0))
+        self.database = Database(
+            DatabaseSettings(url=url, pool_size=POOL_SIZE, max_overflow=0, rls_key=RLS_KEY)
+        )
         clock = SystemClock()
         self.hasher = FastHasher()
         self.factory = SqlUnitOfWorkFactory(self.database, clock=clock)

@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import Any
 
+from dataset import RLS_KEY
+
 from edu_domain.model import User
 from edu_domain.query import Query
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
@@ -67,7 +69,7 @@ async def stream(factory: SqlUnitOfWorkFactory, org: uuid.UUID) -> int:
 
 
 async def main(kind: str, url: str, org_id: str, count: int) -> dict[str, Any]:
-    database = Database(DatabaseSettings(url=url, pool_size=1, max_overflow=0))
+    database = Database(DatabaseSettings(url=url, pool_size=1, max_overflow=0, rls_key=RLS_KEY))
     try:
         factory = SqlUnitOfWorkFactory(database)
         org = uuid.UUID(org_id)

@@ -1,7 +1,8 @@
 """Raw asyncpg: the driver ceiling, and the same transaction shape as edu-core.
 
-- `RawTx` connects as the application role (RLS on): BEGIN, the tenant setting
-  (`set_config(..., true)`), the statements, COMMIT. Bulk: `executemany` in that shape.
+- `RawTx` connects as the application role (RLS on): BEGIN, the tenant settings signed for
+  the backend as edu-core signs them (`set_config(..., true)`), the statements, COMMIT.
+  Bulk: `executemany` in that shape.
 - `Raw` connects as the owner, prepared statements outside any transaction (asyncpg's
   statement cache), tenant filter in the SQL; writes that need one get a transaction.
   Bulk: binary COPY (`copy_records_to_table`; COPY is refused under RLS for the app role).
@@ -19,9 +20,11 @@ from typing import Any
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
+from dataset import RLS_KEY
 from workload import PAGE_LIMIT, PAGE_SKIP, POOL_SIZE, Workload
 
 from edu_infra.memory import FastHasher
+from edu_infra.sqlalchemy.rls import signed_settings
 from edu_infra.sqlalchemy.tables import user_profiles, users
 
 USER_COLS = [c.name for c in users.columns]
@@ -71,7 +74,11 @@ SOFT_DELETE = (
     "UPDATE users SET deleted_at = $3, deleted_by = NULL, updated_at = $3,"
     " version = version + 1 WHERE organization_id = $1 AND id = $2 AND version = $4"
 )
-TENANT = "SELECT set_config('app.tenant_id', $1, true), set_config('app.unscoped', 'off', true)"
+TENANT = (
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.unscoped', 'off', true),"
+    " set_config('app.tenant_sig', $2, true)"
+)
+KEY = RLS_KEY.encode()
 
 
 def user_record(org: uuid.UUID, row: dict[str, Any], hashed: str, now: datetime) -> tuple[Any, ...]:
@@ -140,7 +147,8 @@ class RawBase:
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
             if self.tenant_setting:
-                await conn.execute(TENANT, str(org))
+                signed = signed_settings(org, conn.get_server_pid(), KEY)
+                await conn.execute(TENANT, signed["tenant"], signed["signature"])
             yield conn
 
     async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -229,7 +237,7 @@ class RawBase:
 
 
 class RawTx(RawBase):
-    """App role, RLS on: BEGIN; set_config(tenant); statements; COMMIT."""
+    """App role, RLS on: BEGIN; set_config(signed tenant); statements; COMMIT."""
 
     name = "raw_tx"
     tenant_setting = True

@@ -3,8 +3,9 @@
 Migrating is the slow part, so it happens once per test session:
 - SQLite: one migrated template file, copied to a fresh file for every test;
 - PostgreSQL: one dedicated database (`edu_test_<random>`, dropped at exit), migrated as
-  its owner; tests connect as the non-superuser application role (so row-level security
-  applies) and the tables are truncated, as owner, before each test.
+  its owner, with the test RLS key stored; tests connect as the non-superuser application
+  role (so row-level security applies) and the tables are truncated, as owner, before each
+  test.
 Every test gets its own engine on its own event loop, disposed at the end.
 """
 
@@ -30,6 +31,8 @@ from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import Harness
 
 APP_ROLE = os.environ.get("EDU_TEST_APP_ROLE", "edu_app_test")
+#: EDU_RLS_KEY of every test database: stored by the migration, used by every app engine.
+RLS_KEY = "edu-test-rls-key-0123456789abcdef0123456789abcdef"
 _TRUNCATE = "TRUNCATE " + ", ".join(t.name for t in TABLES.values()) + " CASCADE"
 
 _sqlite_template: Path | None = None
@@ -102,7 +105,7 @@ class PostgresDatabase:
         finally:
             await admin.close()
         atexit.register(_drop_database, self.dsn(self.admin_url), self.name)
-        await upgrade_async(self.owner_url, app_role=APP_ROLE)
+        await upgrade_async(self.owner_url, app_role=APP_ROLE, rls_key=RLS_KEY)
 
     async def truncate(self) -> None:
         owner = await asyncpg.connect(self.dsn(self.owner_url))
@@ -156,7 +159,9 @@ async def postgres_database(admin_url: str) -> PostgresDatabase:
 async def postgres_harness(url: str) -> AsyncIterator[Harness]:
     test_db = await postgres_database(url)
     await test_db.truncate()
-    database = Database(DatabaseSettings(url=test_db.app_url, pool_size=5, lock_timeout_ms=2_000))
+    database = Database(
+        DatabaseSettings(url=test_db.app_url, pool_size=5, lock_timeout_ms=2_000, rls_key=RLS_KEY)
+    )
     try:
         yield _harness("postgres", database)
     finally:

@@ -1,6 +1,6 @@
 """`edu` / `python -m edu_infra`: what an operator needs. Reads the EDU_* environment.
 
-edu migrate                      apply the schema migrations
+edu migrate                      apply the schema migrations (PostgreSQL: and store EDU_RLS_KEY)
 edu create-org NAME --admin-email E --admin-username U   (password from EDU_ADMIN_PASSWORD or a prompt)
 edu health                       check the database and the cache; exit 1 if unhealthy
 """
@@ -23,7 +23,11 @@ from edu_infra.settings import ConfigurationError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edu", description="edu-core operator commands")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply the schema migrations to EDU_MIGRATION_DATABASE_URL")
+    sub.add_parser(
+        "migrate",
+        help="apply the schema migrations to EDU_MIGRATION_DATABASE_URL; on PostgreSQL, also"
+        " store (or rotate to) EDU_RLS_KEY",
+    )
     org = sub.add_parser("create-org", help="create an organization and its first administrator")
     org.add_argument("name")
     org.add_argument("--slug")

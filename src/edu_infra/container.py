@@ -44,6 +44,7 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
             echo=settings.db_echo,
             connect_timeout=settings.db_connect_timeout,
             command_timeout=settings.db_command_timeout,
+            rls_key=settings.rls_key,
         )
     )
     closables.append(database.dispose)
@@ -141,13 +142,20 @@ def build_container(settings: Settings | Mapping[str, Any] | None = None) -> Con
 
 
 async def migrate_schema(container: Container) -> None:
-    """Bring the database schema to the latest migration (no-op for the memory profile)."""
+    """Bring the database schema to the latest migration (no-op for the memory profile).
+
+    On PostgreSQL this also stores EDU_RLS_KEY for row-level security (a new key rotates it).
+    """
     settings: Settings = container.settings()
     if settings.uses_memory_database:
         return
     from edu_infra.sqlalchemy.migrate import upgrade_async
 
-    await upgrade_async(settings.migration_database_url, app_role=settings.database_app_role)
+    await upgrade_async(
+        settings.migration_database_url,
+        app_role=settings.database_app_role,
+        rls_key=settings.rls_key,
+    )
 
 
 async def shutdown(container: Container) -> None:

@@ -19,6 +19,8 @@ from edu_domain.services import SecurityPolicy
 T = TypeVar("T")
 
 MEMORY_URL = "memory://"
+#: Shortest EDU_RLS_KEY accepted (e.g. `openssl rand -hex 32` gives 64 characters).
+MIN_RLS_KEY_LENGTH = 32
 
 
 def redact_url(url: str) -> str:
@@ -58,6 +60,11 @@ VARIABLES: tuple[Variable, ...] = (
         name="EDU_DATABASE_APP_ROLE",
         default="edu_app",
         help="PostgreSQL role the application connects as; migrations grant it DML under row-level security",
+    ),
+    Variable(
+        name="EDU_RLS_KEY",
+        default=None,
+        help="secret (at least 32 characters) that signs the tenant PostgreSQL row-level security trusts; required with PostgreSQL, the same for the application and `edu migrate`, which stores it (see *Roles and row-level security*)",
     ),
     Variable(name="EDU_DB_POOL_SIZE", default="5", help="connections kept in the pool"),
     Variable(
@@ -149,6 +156,7 @@ class Settings:
     database_url: str = field(repr=redact_url)
     migration_database_url: str = field(repr=redact_url)
     database_app_role: str
+    rls_key: str | None = field(repr=lambda key: "None" if key is None else "'***'")
     db_pool_size: int
     db_max_overflow: int
     db_pool_timeout: float
@@ -212,6 +220,7 @@ class Settings:
             database_url=url,
             migration_database_url=env.optional("EDU_MIGRATION_DATABASE_URL") or url,
             database_app_role=env.text("EDU_DATABASE_APP_ROLE"),
+            rls_key=_rls_key(env.optional("EDU_RLS_KEY"), postgres=url.startswith("postgresql")),
             db_pool_size=env.number("EDU_DB_POOL_SIZE", int, 1),
             db_max_overflow=env.number("EDU_DB_MAX_OVERFLOW", int, 0),
             db_pool_timeout=env.number("EDU_DB_POOL_TIMEOUT", float, 0.001),
@@ -302,6 +311,24 @@ def _check_database_url(url: str) -> None:
             "EDU_DATABASE_URL must start with postgresql+asyncpg://, sqlite+aiosqlite:// "
             f"or be {MEMORY_URL}"
         )
+
+
+def _rls_key(key: str | None, *, postgres: bool) -> str | None:
+    """Required with PostgreSQL (no unsigned mode); never echoed in an error."""
+    if key is None:
+        if postgres:
+            raise ConfigurationError(
+                "EDU_RLS_KEY is required with PostgreSQL: row-level security only trusts a"
+                " tenant signed with it (e.g. `openssl rand -hex 32`; set the same value for"
+                " the application and `edu migrate`)"
+            )
+        return None
+    if len(key) < MIN_RLS_KEY_LENGTH:
+        raise ConfigurationError(
+            f"EDU_RLS_KEY must be at least {MIN_RLS_KEY_LENGTH} characters"
+            " (e.g. `openssl rand -hex 32`)"
+        )
+    return key
 
 
 def _redis_url(url: str | None) -> str | None:

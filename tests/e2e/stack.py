@@ -101,7 +101,7 @@ async def sqlite_core() -> AsyncIterator[CoreParts]:
 async def postgres_redis_core() -> AsyncIterator[CoreParts]:
     """Production shape: PostgreSQL as the RLS-bound app role, Redis as the cache."""
     from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
-    from tests.sql_harness import APP_ROLE, postgres_database
+    from tests.sql_harness import APP_ROLE, RLS_KEY, postgres_database
 
     require_service("PostgreSQL", POSTGRES_URL, 5432)
     require_service("Redis", REDIS_URL, 6379)
@@ -111,6 +111,7 @@ async def postgres_redis_core() -> AsyncIterator[CoreParts]:
         "EDU_DATABASE_URL": database.app_url,
         "EDU_MIGRATION_DATABASE_URL": database.owner_url,
         "EDU_DATABASE_APP_ROLE": APP_ROLE,
+        "EDU_RLS_KEY": RLS_KEY,
         "EDU_REDIS_URL": REDIS_URL,
     }
     async with container_core(settings) as parts:

@@ -9,7 +9,7 @@ import pytest
 from edu_infra.memory import ManualClock, RecordingCommitListener, RecordingPublisher
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from tests.harness import Harness
-from tests.sql_harness import PostgresDatabase, fresh_sqlite_url, postgres_database
+from tests.sql_harness import RLS_KEY, PostgresDatabase, fresh_sqlite_url, postgres_database
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ async def pg(postgres_url: str) -> PostgresDatabase:
 @pytest.fixture
 async def pg_db(pg: PostgresDatabase) -> AsyncIterator[Database]:
     """An engine connected as the application role (row-level security applies)."""
-    database = Database(DatabaseSettings(url=pg.app_url, lock_timeout_ms=2_000))
+    database = Database(DatabaseSettings(url=pg.app_url, lock_timeout_ms=2_000, rls_key=RLS_KEY))
     yield database
     await database.dispose()
 
@@ -31,7 +31,7 @@ async def pg_db(pg: PostgresDatabase) -> AsyncIterator[Database]:
 @pytest.fixture
 async def pg_owner(pg: PostgresDatabase) -> AsyncIterator[Database]:
     """An engine connected as the tables' owner (a superuser here: RLS does not apply)."""
-    database = Database(DatabaseSettings(url=pg.owner_url))
+    database = Database(DatabaseSettings(url=pg.owner_url, rls_key=RLS_KEY))
     yield database
     await database.dispose()
 

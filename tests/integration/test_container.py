@@ -16,6 +16,7 @@ from edu_infra.memory.fakes import FastHasher, RecordingNotifier
 from edu_infra.settings import ConfigurationError, Settings
 
 FAST = {"EDU_ARGON2_TIME_COST": "1", "EDU_ARGON2_MEMORY_KIB": "8", "EDU_ARGON2_PARALLELISM": "1"}
+RLS_KEY = "rls-key-secret-" + "7" * 32
 
 
 async def exercise(core_settings: dict[str, str]) -> tuple[str, int]:
@@ -57,7 +58,7 @@ async def test_sqlite_profile_is_the_default_and_migrates_on_the_fly(tmp_path: P
 @pytest.fixture
 async def pg_app_database(postgres_url: str) -> dict[str, str]:
     """Settings for the session's migrated PostgreSQL test database (app role + owner)."""
-    from tests.sql_harness import APP_ROLE, postgres_database
+    from tests.sql_harness import APP_ROLE, RLS_KEY, postgres_database
 
     database = await postgres_database(postgres_url)
     await database.truncate()
@@ -65,6 +66,7 @@ async def pg_app_database(postgres_url: str) -> dict[str, str]:
         "EDU_DATABASE_URL": database.app_url,
         "EDU_MIGRATION_DATABASE_URL": database.owner_url,
         "EDU_DATABASE_APP_ROLE": APP_ROLE,
+        "EDU_RLS_KEY": RLS_KEY,
     }
 
 
@@ -132,9 +134,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings.from_env()
     assert settings.policy.max_failed_logins == 7
     assert settings.redis_url == "redis+cluster://127.0.0.1:7000"
-    assert describe(
-        Settings.from_mapping({"EDU_DATABASE_URL": "postgresql+asyncpg://u:secret@h/db"})
-    ).startswith("postgresql+asyncpg://u@h/db")
+    postgres = {"EDU_DATABASE_URL": "postgresql+asyncpg://u:secret@h/db", "EDU_RLS_KEY": RLS_KEY}
+    assert describe(Settings.from_mapping(postgres)).startswith("postgresql+asyncpg://u@h/db")
 
 
 def test_settings_repr_hides_passwords() -> None:
@@ -142,11 +143,32 @@ def test_settings_repr_hides_passwords() -> None:
         {
             "EDU_DATABASE_URL": "postgresql+asyncpg://app:db-secret@h/db",
             "EDU_REDIS_URL": "redis://:redis-secret@cache:6379/0",
+            "EDU_RLS_KEY": RLS_KEY,
         }
     )
     text = repr(settings)
-    assert "db-secret" not in text and "redis-secret" not in text
+    assert "db-secret" not in text and "redis-secret" not in text and RLS_KEY not in text
     assert "postgresql+asyncpg://app@h/db" in text
+    assert settings.rls_key == RLS_KEY
+
+
+def test_postgres_without_an_rls_key_fails_at_start_up_naming_the_variable() -> None:
+    """No unsigned mode: without the key, row-level security would show no row at all."""
+    url = "postgresql+asyncpg://app@h/db"
+    for missing in ({}, {"EDU_RLS_KEY": ""}, {"EDU_RLS_KEY": "   "}):
+        with pytest.raises(ConfigurationError, match="EDU_RLS_KEY is required"):
+            Settings.from_mapping({"EDU_DATABASE_URL": url, **missing})
+    with pytest.raises(ConfigurationError, match="EDU_RLS_KEY") as short:
+        Settings.from_mapping({"EDU_DATABASE_URL": url, "EDU_RLS_KEY": "too-short-secret"})
+    assert "too-short-secret" not in str(short.value)
+    with pytest.raises(ConfigurationError, match="EDU_RLS_KEY is required"):
+        build_container({"EDU_DATABASE_URL": url})
+
+
+def test_the_rls_key_is_optional_without_postgresql() -> None:
+    assert Settings.from_mapping({"EDU_DATABASE_URL": "memory://"}).rls_key is None
+    assert Settings.from_mapping({}).rls_key is None
+    assert Settings.from_mapping({"EDU_RLS_KEY": RLS_KEY}).rls_key == RLS_KEY
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from edu_infra.sqlalchemy import Database, DatabaseSettings
 from edu_infra.system import SecretTokenGenerator, Uuid7Generator
 from tests.harness import Harness
 from tests.integration.conftest import make_harness
-from tests.sql_harness import PostgresDatabase
+from tests.sql_harness import RLS_KEY, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -46,7 +46,9 @@ class Logged:
 
 @pytest.fixture
 async def logged(pg: PostgresDatabase) -> AsyncIterator[tuple[Harness, Logged]]:
-    database = Database(DatabaseSettings(url=pg.app_url, pool_size=1, max_overflow=0))
+    database = Database(
+        DatabaseSettings(url=pg.app_url, pool_size=1, max_overflow=0, rls_key=RLS_KEY)
+    )
     log = Logged(database)
     yield make_harness("postgres", database), log
     await database.dispose()
@@ -70,6 +72,7 @@ async def test_a_get_is_three_round_trips_begin_select_rollback(
     sent = await log.take()
     assert len(sent) == 3, sent
     assert sent[0].startswith("BEGIN; SELECT set_config('app.tenant_id'")
+    assert "app.tenant_sig" in sent[0]
     assert sent[1].startswith("SELECT users.") and "users.organization_id = $" in sent[1]
     assert "users.deleted_at IS NULL" in sent[1]
     assert sent[2] == "ROLLBACK"

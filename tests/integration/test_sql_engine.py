@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
 from edu_domain.errors import ValidationError
 from edu_domain.model import Organization
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from tests.sql_harness import PostgresDatabase
+from tests.sql_harness import RLS_KEY, PostgresDatabase
 
 
 async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
@@ -38,6 +40,25 @@ def test_an_unsupported_driver_is_refused() -> None:
         Database(DatabaseSettings(url="postgresql+psycopg2://localhost/x"))
 
 
+def test_postgresql_without_an_rls_key_is_refused_naming_the_variable() -> None:
+    url = "postgresql+asyncpg://app@localhost/x"
+    for key in (None, "", "short-secret"):
+        with pytest.raises(ValidationError, match="EDU_RLS_KEY") as refused:
+            Database(DatabaseSettings(url=url, rls_key=key))
+        assert refused.value.field == "rls_key"
+        assert "short-secret" not in str(refused.value)
+
+
+async def test_the_rls_key_stays_out_of_reprs_and_sqlite_ignores_it(tmp_path: Path) -> None:
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'k.db'}", rls_key=RLS_KEY)
+    assert RLS_KEY not in repr(settings)
+    database = Database(settings)
+    try:
+        assert await database.health_check()
+    finally:
+        await database.dispose()
+
+
 async def test_health_check_and_pool_status_report_the_pool(sqlite_db: Database) -> None:
     assert await sqlite_db.health_check() is True
     status = sqlite_db.pool_status()
@@ -48,7 +69,9 @@ async def test_health_check_and_pool_status_report_the_pool(sqlite_db: Database)
 @pytest.mark.postgres
 async def test_pool_settings_reach_the_postgres_engine(pg: PostgresDatabase) -> None:
     database = Database(
-        DatabaseSettings(url=pg.app_url, pool_size=3, max_overflow=2, pool_timeout=1.5)
+        DatabaseSettings(
+            url=pg.app_url, pool_size=3, max_overflow=2, pool_timeout=1.5, rls_key=RLS_KEY
+        )
     )
     try:
         pool = database.engine.pool
@@ -62,7 +85,7 @@ async def test_pool_settings_reach_the_postgres_engine(pg: PostgresDatabase) -> 
 
 @pytest.mark.postgres
 async def test_units_of_work_run_with_the_statement_cache_disabled(pg: PostgresDatabase) -> None:
-    database = Database(DatabaseSettings(url=pg.app_url, statement_cache_size=0))
+    database = Database(DatabaseSettings(url=pg.app_url, statement_cache_size=0, rls_key=RLS_KEY))
     try:
         factory = SqlUnitOfWorkFactory(database)
         for _ in range(3):

@@ -18,6 +18,7 @@ from edu_domain.model import Organization, User
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
 from edu_infra.sqlalchemy.errors import translate
 from tests.harness import Harness, new_user
+from tests.sql_harness import RLS_KEY
 
 
 async def _raised_by(database: Database, sql: str) -> BaseException:
@@ -84,7 +85,7 @@ async def test_a_lock_wait_beyond_the_timeout_is_retryable(pg_harness: Harness) 
 @pytest.mark.postgres
 async def test_an_unreachable_server_is_a_domain_error(pg_db: Database) -> None:
     url = pg_db.url.set(port=1).render_as_string(hide_password=False)
-    database = Database(DatabaseSettings(url=url, connect_timeout=2))
+    database = Database(DatabaseSettings(url=url, connect_timeout=2, rls_key=RLS_KEY))
     try:
         assert await database.health_check() is False
         factory = SqlUnitOfWorkFactory(database)

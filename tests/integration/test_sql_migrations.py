@@ -17,8 +17,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from edu_infra.sqlalchemy.migrate import downgrade_async, include_object_for, upgrade_async
+from edu_infra.sqlalchemy.rls import key_material
 from edu_infra.sqlalchemy.tables import TABLES, metadata
-from tests.sql_harness import APP_ROLE, ensure_role
+from tests.sql_harness import APP_ROLE, RLS_KEY, ensure_role
+
+#: Migrated but deliberately unmapped: the RLS key material (PostgreSQL only).
+KEY_TABLE = "edu_rls_key"
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -78,7 +82,7 @@ async def test_postgres_migrates_to_the_mapped_metadata_and_back(empty_postgres:
     await upgrade_async(empty_postgres, app_role=APP_ROLE)
     diff, tables = await _inspect(empty_postgres)
     assert diff == []
-    assert tables == {t.name for t in TABLES.values()}
+    assert tables == {t.name for t in TABLES.values()} | {KEY_TABLE}
     await downgrade_async(empty_postgres, app_role=APP_ROLE)
     _, tables = await _inspect(empty_postgres)
     assert tables == set()
@@ -110,8 +114,61 @@ async def test_postgres_migration_forces_row_level_security_and_grants_the_app_r
         (t.name, True, True) for t in TABLES.values()
     }
     assert {p["tablename"] for p in policies} == {t.name for t in TABLES.values()}
-    assert all(p["qual"] == p["with_check"] and "app.tenant_id" in p["qual"] for p in policies)
+    assert all(p["qual"] == p["with_check"] and "edu_tenant()" in p["qual"] for p in policies)
     assert {(g["table_name"], g["privilege_type"]) for g in grants} == {
         (t.name, p) for t in TABLES.values() for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
     }
     assert APP_ROLE not in owners
+
+
+async def _policies_and_functions(url: str) -> tuple[set[tuple[str, str, str]], set[str]]:
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        policies = await conn.fetch("SELECT tablename, qual, with_check FROM pg_policies")
+        functions = await conn.fetch(
+            "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
+        )
+    finally:
+        await conn.close()
+    return {tuple(p) for p in policies}, {f["proname"] for f in functions}
+
+
+@pytest.mark.postgres
+async def test_postgres_downgrade_of_the_signed_tenant_restores_the_first_policies(
+    empty_postgres: str,
+) -> None:
+    await upgrade_async(empty_postgres, revision="0001", app_role=APP_ROLE)
+    first = await _policies_and_functions(empty_postgres)
+    await upgrade_async(empty_postgres, app_role=APP_ROLE, rls_key=RLS_KEY)
+    signed = await _policies_and_functions(empty_postgres)
+    assert {"edu_tenant", "edu_unscoped", "edu_rls_signed"} <= signed[1]
+    assert all("edu_unscoped()" in qual for _, qual, _ in signed[0])
+    await downgrade_async(empty_postgres, revision="0001", app_role=APP_ROLE)
+    assert await _policies_and_functions(empty_postgres) == first
+    assert KEY_TABLE not in (await _inspect(empty_postgres))[1]
+
+
+@pytest.mark.postgres
+async def test_postgres_migration_stores_the_rls_key_idempotently_and_rotates_it(
+    empty_postgres: str,
+) -> None:
+    dsn = make_url(empty_postgres).set(drivername="postgresql").render_as_string(False)
+
+    async def stored() -> list[tuple[bytes, bytes, object]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch("SELECT ipad, opad, rotated_at FROM edu_rls_key")
+        finally:
+            await conn.close()
+        return [tuple(r) for r in rows]
+
+    await upgrade_async(empty_postgres, app_role=APP_ROLE)
+    assert await stored() == []  # no key given: nothing stored, every tenant unsigned
+    await upgrade_async(empty_postgres, app_role=APP_ROLE, rls_key=RLS_KEY)
+    first = await stored()
+    await upgrade_async(empty_postgres, app_role=APP_ROLE, rls_key=RLS_KEY)
+    assert await stored() == first  # same key: untouched
+    assert [row[:2] for row in first] == [key_material(RLS_KEY.encode())]
+    await upgrade_async(empty_postgres, app_role=APP_ROLE, rls_key=RLS_KEY[::-1])
+    rotated = await stored()
+    assert len(rotated) == 1 and rotated[0][:2] == key_material(RLS_KEY[::-1].encode())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from edu_domain.model import User
 from edu_infra.sqlalchemy import Database
+from edu_infra.sqlalchemy.rls import key_material
 from tests.harness import Harness, new_user
 
 pytestmark = pytest.mark.postgres
@@ -124,3 +128,19 @@ async def test_unit_of_work_filters_bind_the_tenant_instead_of_caching_it(
         async with pg_harness.uow(org) as uow:
             counts.append((await uow.count(User), len(await uow.find(User))))
     assert counts == [(1, 1), (2, 2), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "key", ["k" * 32, "ключ-" * 20, "x" * 64, "y" * 65], ids=["short", "utf8", "block", "long"]
+)
+async def test_postgresql_computes_the_same_hmac_as_python(pg_db: Database, key: str) -> None:
+    """The policies' HMAC is two sha256() calls over the stored padded keys (RFC 2104)."""
+    ipad, opad = key_material(key.encode())
+    message = "tenant:0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b:12345"
+    async with pg_db.engine.connect() as conn:
+        computed = await conn.execute(
+            text("SELECT sha256(:opad || sha256(:ipad || convert_to(:message, 'UTF8')))"),
+            {"ipad": ipad, "opad": opad, "message": message},
+        )
+    expected = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    assert computed.scalar_one() == expected

@@ -33,7 +33,7 @@ from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactor
 from edu_infra.sqlalchemy.tables import TABLES
 from edu_infra.system import Uuid7Generator
 from tests.conftest import POSTGRES_URL, require_service
-from tests.sql_harness import PostgresDatabase, fresh_sqlite_url
+from tests.sql_harness import RLS_KEY, PostgresDatabase, fresh_sqlite_url
 
 POLICY = SecurityPolicy(max_failed_logins=5, lockout=timedelta(minutes=10))
 
@@ -185,7 +185,9 @@ async def sqlite_stack(policy: SecurityPolicy = POLICY) -> AsyncIterator[Stack]:
 async def postgres_stack(policy: SecurityPolicy = POLICY, **options: Any) -> AsyncIterator[Stack]:
     database = await reliability_database()
     await database.truncate()
-    settings = DatabaseSettings(url=database.app_url, **{"lock_timeout_ms": 10_000, **options})
+    settings = DatabaseSettings(
+        url=database.app_url, rls_key=RLS_KEY, **{"lock_timeout_ms": 10_000, **options}
+    )
     async with sql_stack("postgres", settings, policy) as stack:
         stack.extra["pg"] = database
         yield stack

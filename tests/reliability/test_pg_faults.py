@@ -26,7 +26,7 @@ from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactor
 from tests.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.reliability.netfaults import closed_port, freezable_proxy, silent_listener
-from tests.sql_harness import PostgresDatabase
+from tests.sql_harness import RLS_KEY, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -201,7 +201,9 @@ async def test_an_unreachable_server_at_start_up_is_a_prompt_domain_error(
     async with silent_listener() as silent_port:
         port = closed_port() if where == "closed port" else silent_port
         database = Database(
-            DatabaseSettings(url=_url_at(pg, port), connect_timeout=connect_timeout)
+            DatabaseSettings(
+                url=_url_at(pg, port), connect_timeout=connect_timeout, rls_key=RLS_KEY
+            )
         )
         try:
             started = time.monotonic()
@@ -225,6 +227,7 @@ async def test_a_server_that_stops_answering_mid_run_is_a_bounded_domain_error(
         database = Database(
             DatabaseSettings(
                 url=_url_at(pg, proxy.port),
+                rls_key=RLS_KEY,
                 connect_timeout=connect_timeout,
                 command_timeout=command_timeout,
                 pool_size=1,

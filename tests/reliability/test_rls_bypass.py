@@ -2,13 +2,17 @@
 
 Complements tests/integration/test_sql_rls.py (raw SELECT, INSERT, UPDATE of one table) and
 test_sql_copy.py (COPY): here every tenant table, DELETE, Core statements the ORM filter
-never sees, ORM writes that skip the unit of work's own check, and how units of work open.
+never sees, ORM writes that skip the unit of work's own check, how units of work open, and
+raw SQL that rewrites the tenant settings (the policies trust only a tenant signed for the
+backend, with a key the application role cannot read).
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,6 +24,8 @@ from edu_domain.model import EducationalContent, Organization, User
 from edu_domain.query import F, Query
 from edu_domain.services import Scope
 from edu_infra.memory import InMemoryUnitOfWorkFactory
+from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
+from edu_infra.sqlalchemy.rls import signed_settings
 from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import new_content, new_profile, new_session, new_user
 from tests.reliability.conftest import Stack, postgres_stack
@@ -184,13 +190,6 @@ async def test_a_tenant_unit_of_work_that_raised_leaves_no_tenant_on_the_pooled_
             assert users.scalar_one() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: RLS trusts the transaction's app.tenant_id setting, and raw SQL"
-    " through a tenant unit of work's session can change it (set_config is callable by"
-    " the application role). Closing it needs a setting the role cannot write (e.g. a"
-    " SECURITY DEFINER function checking a signed tenant). Remove the xfail when it holds.",
-)
 async def test_raw_sql_cannot_switch_the_tenant_setting(stack: Stack) -> None:
     mine, theirs = await _populated(stack)
     async with stack.factory(tenant=mine.id) as uow:
@@ -200,3 +199,155 @@ async def test_raw_sql_cannot_switch_the_tenant_setting(stack: Stack) -> None:
         )
         seen = await session.execute(text("SELECT count(*) FROM users"))
         assert seen.scalar_one() == 0
+
+
+async def _switch(session: Any, **settings: str) -> None:
+    """Raw SQL rewriting the transaction-local `app.*` settings, as an intruder would."""
+    for name, value in settings.items():
+        await session.execute(
+            text("SELECT set_config(:name, :value, true)"), {"name": f"app.{name}", "value": value}
+        )
+
+
+async def _scalar(session: Any, sql: str) -> Any:
+    return (await session.execute(text(sql))).scalar_one()
+
+
+async def _insert_refused(session: Any, org: Organization, stack: Stack) -> None:
+    """An ORM insert of `org`'s user, straight into the session: RLS refuses it."""
+    intruder = new_user(org)
+    intruder.created_at = intruder.updated_at = stack.clock.now()
+    session.add(intruder)
+    with pytest.raises(sa_exc.DBAPIError, match="row-level security"):
+        await session.flush()
+
+
+@pytest.mark.parametrize("forgery", ["absent", "zeros", "garbage", "wrong key", "own tenant's"])
+async def test_a_tenant_without_a_valid_signature_sees_nothing_and_cannot_insert(
+    stack: Stack, pg: PostgresDatabase, forgery: str
+) -> None:
+    mine, theirs = await _populated(stack)
+    before = await _owner_rows(pg)
+    async with stack.factory(tenant=mine.id) as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        pid = await _scalar(session, "SELECT pg_backend_pid()")
+        signature = {
+            "absent": "",
+            "zeros": "0" * 64,
+            "garbage": "' OR true --",
+            "wrong key": signed_settings(theirs.id, pid, secrets.token_bytes(32))["signature"],
+            "own tenant's": await _scalar(session, "SELECT current_setting('app.tenant_sig')"),
+        }[forgery]
+        await _switch(session, tenant_id=str(theirs.id), tenant_sig=signature)
+        for table in TABLES.values():
+            assert await _scalar(session, f"SELECT count(*) FROM {table.name}") == 0, table.name
+        await _insert_refused(session, theirs, stack)
+    assert await _owner_rows(pg) == before
+
+
+async def test_a_signature_read_on_one_backend_is_refused_on_another(
+    stack: Stack, pg: PostgresDatabase
+) -> None:
+    mine, theirs = await _populated(stack)
+    before = await _owner_rows(pg)
+    async with stack.factory(tenant=theirs.id) as victim, stack.factory(tenant=mine.id) as uow:
+        stolen_from = victim.session  # type: ignore[attr-defined]
+        stolen = await _scalar(stolen_from, "SELECT current_setting('app.tenant_sig')")
+        session = uow.session  # type: ignore[attr-defined]
+        assert await _scalar(session, "SELECT pg_backend_pid()") != await _scalar(
+            stolen_from, "SELECT pg_backend_pid()"
+        )
+        await _switch(session, tenant_id=str(theirs.id), tenant_sig=stolen)
+        assert await _scalar(session, "SELECT count(*) FROM users") == 0
+        assert await _scalar(session, "SELECT count(*) FROM organizations") == 0
+        await _insert_refused(session, theirs, stack)
+    assert await _owner_rows(pg) == before
+
+
+async def test_the_unscoped_flag_without_a_valid_signature_reads_nothing(
+    stack: Stack, pg: PostgresDatabase
+) -> None:
+    mine, _ = await _populated(stack)
+    async with stack.factory.unscoped() as system, stack.factory(tenant=mine.id) as uow:
+        stolen = await _scalar(
+            system.session,  # type: ignore[attr-defined]
+            "SELECT current_setting('app.tenant_sig')",
+        )
+        session = uow.session  # type: ignore[attr-defined]
+        for signature in (None, "", "0" * 64, stolen):  # None: keep this tenant's signature
+            await _switch(session, unscoped="on")
+            if signature is not None:
+                await _switch(session, tenant_sig=signature)
+            assert await _scalar(session, "SELECT count(*) FROM users") == 0
+            assert await _scalar(session, "SELECT count(*) FROM organizations") <= 1  # its own
+    async with stack.database.engine.connect() as conn:  # type: ignore[union-attr]
+        await _switch(conn, unscoped="on", tenant_id=str(mine.id))
+        assert await _scalar(conn, "SELECT count(*) FROM organizations") == 0
+
+
+async def test_the_application_role_cannot_read_or_change_the_key(stack: Stack) -> None:
+    """The key material and the signing check belong to the owner; only the two entry
+    points of the policies are callable, and they reveal nothing but a verdict."""
+    attempts = [
+        "SELECT * FROM edu_rls_key",
+        "SELECT ipad FROM edu_rls_key",
+        "UPDATE edu_rls_key SET ipad = opad",
+        "DELETE FROM edu_rls_key",
+        "INSERT INTO edu_rls_key (id, ipad, opad) VALUES (false, '', '')",
+        "TRUNCATE edu_rls_key",
+        "SELECT edu_rls_signed('unscoped')",
+        "CREATE OR REPLACE FUNCTION edu_tenant() RETURNS uuid LANGUAGE sql"
+        " AS $$ SELECT NULL::uuid $$",
+        "ALTER TABLE users NO FORCE ROW LEVEL SECURITY",
+        "ALTER POLICY tenant_isolation ON users USING (true)",
+    ]
+    for sql in attempts:
+        async with stack.database.engine.connect() as conn:  # type: ignore[union-attr]
+            with pytest.raises(sa_exc.DBAPIError, match=r"permission denied|must be owner"):
+                await conn.execute(text(sql))
+    async with stack.database.engine.connect() as conn:  # type: ignore[union-attr]
+        assert (await conn.execute(text("SELECT edu_tenant(), edu_unscoped()"))).one() == (
+            None,
+            False,
+        )
+
+
+async def test_the_bound_statement_path_signs_the_tenant_too(pg: PostgresDatabase) -> None:
+    """At a non-default isolation level the settings cannot ride on the BEGIN: they go out
+    as a separate bound statement, signed all the same."""
+    async with postgres_stack() as stack:
+        mine, theirs = await _populated(stack)
+        database = stack.database
+        assert database is not None
+        database.engine = database.engine.execution_options(isolation_level="REPEATABLE READ")
+        factory = SqlUnitOfWorkFactory(database, clock=stack.clock)
+        async with factory(tenant=theirs.id) as uow:
+            session = uow.session  # type: ignore[attr-defined]
+            assert await _scalar(session, "SHOW transaction_isolation") == "repeatable read"
+            assert await uow.count(User) == 1
+            await _switch(session, tenant_id=str(mine.id))
+            assert await _scalar(session, "SELECT count(*) FROM organizations") == 0
+        async with factory.unscoped() as uow:
+            assert await uow.count(User) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit: a signature is bound to its backend, not its transaction. Raw SQL"
+    " that once read another tenant's app.tenant_sig (only possible inside that tenant's own"
+    " unit of work) can replay it on the same pooled connection later.",
+)
+async def test_a_signature_replayed_later_on_its_own_backend_is_refused(
+    pg: PostgresDatabase,
+) -> None:
+    async with postgres_stack(pool_size=1, max_overflow=0) as stack:
+        mine, theirs = await _populated(stack)
+        async with stack.factory(tenant=theirs.id) as victim:
+            stolen = await _scalar(
+                victim.session,  # type: ignore[attr-defined]
+                "SELECT current_setting('app.tenant_sig')",
+            )
+        async with stack.factory(tenant=mine.id) as uow:
+            session = uow.session  # type: ignore[attr-defined]
+            await _switch(session, tenant_id=str(theirs.id), tenant_sig=stolen)
+            assert await _scalar(session, "SELECT count(*) FROM users") == 0

@@ -1,6 +1,6 @@
 """The SQLAlchemy adapter: PostgreSQL (asyncpg) in production, SQLite (aiosqlite) embedded.
 
-    database = Database(DatabaseSettings(url="postgresql+asyncpg://edu_app@db/edu"))
+    database = Database(DatabaseSettings(url="postgresql+asyncpg://edu_app@db/edu", rls_key=key))
     uow_factory = SqlUnitOfWorkFactory(database, publisher=..., listeners=[...])
     async with uow_factory(tenant=org_id, actor=user_id) as uow: ...
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -21,6 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
+from edu_infra.sqlalchemy.rls import check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
 log = logging.getLogger("edu_infra")
@@ -33,7 +34,10 @@ class DatabaseSettings:
     `statement_cache_size=0` is for PgBouncer in transaction mode. `lock_timeout_ms` bounds
     how long a PostgreSQL statement waits for a row lock (then RetryableError); None waits.
     `command_timeout` bounds how long any PostgreSQL command waits for the server's answer
-    (a server or network that stops answering mid-run); None waits forever.
+    (a server or network that stops answering mid-run); None waits forever. `rls_key`
+    (EDU_RLS_KEY) signs the tenant row-level security trusts: required on PostgreSQL. The
+    signature is bound to the server process, which a pooler such as PgBouncer hides:
+    connect to PostgreSQL directly.
     """
 
     url: str
@@ -48,6 +52,7 @@ class DatabaseSettings:
     command_timeout: float | None = 30.0
     sqlite_busy_timeout_ms: int = 5_000
     lock_timeout_ms: int | None = None
+    rls_key: str | None = field(default=None, repr=lambda key: "None" if key is None else "'***'")
 
 
 class Database:
@@ -113,6 +118,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     if backend == "postgresql":
         if url.get_driver_name() != "asyncpg":
             raise ValidationError("database_url", "PostgreSQL needs postgresql+asyncpg://")
+        key = check_key(settings.rls_key)
         connect_args: dict[str, Any] = {"timeout": settings.connect_timeout}
         if settings.command_timeout is not None:
             connect_args["command_timeout"] = settings.command_timeout
@@ -120,7 +126,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             connect_args["statement_cache_size"] = settings.statement_cache_size
             if settings.statement_cache_size == 0:
                 url = url.update_query_dict({"prepared_statement_cache_size": "0"})
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             json_serializer=dump_json,
             json_deserializer=load_json,
@@ -134,6 +140,8 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             pool_pre_ping=False,
             **options,
         )
+        install_signer(engine, key)
+        return engine
     if backend == "sqlite":
         if url.get_driver_name() != "aiosqlite":
             raise ValidationError("database_url", "SQLite needs sqlite+aiosqlite://")

@@ -3,7 +3,9 @@
 `upgrade`/`downgrade` are synchronous (they run their own event loop); inside a running
 loop use `upgrade_async`/`downgrade_async`, which run Alembic on a connection of an async
 engine. On PostgreSQL, run migrations as the role that owns the tables; `app_role` names
-the role the application connects as (granted DML, subject to row-level security).
+the role the application connects as (granted DML, subject to row-level security), and
+`rls_key` (EDU_RLS_KEY) is stored for the row-level security functions, in the same
+transaction: running it again with another key rotates it.
 """
 
 from __future__ import annotations
@@ -19,16 +21,23 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from edu_infra.sqlalchemy.rls import KEY_TABLE, store_key
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 DEFAULT_APP_ROLE = os.environ.get("EDU_DATABASE_APP_ROLE", "edu_app")
 
 
-def include_object_for(dialect: str) -> Callable[..., bool]:
-    """Alembic `include_object`: skip schema items meant for another dialect (`ddl_if`)."""
+#: Tables of the migrations that no entity maps (the RLS key material): not schema drift.
+UNMAPPED_TABLES = frozenset({KEY_TABLE})
 
-    def include(
-        obj: object, _name: str | None, _type: str, _reflected: bool, _other: object
-    ) -> bool:
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic `include_object`: skip schema items meant for another dialect (`ddl_if`),
+    and the unmapped tables of the migrations."""
+
+    def include(obj: object, name: str | None, kind: str, reflected: bool, _other: object) -> bool:
+        if kind == "table" and reflected and name in UNMAPPED_TABLES:
+            return False
         condition = getattr(obj, "_ddl_if", None)
         wanted = getattr(condition, "dialect", None)
         return wanted is None or wanted == dialect
@@ -46,24 +55,29 @@ def alembic_config(url: str | None = None, *, app_role: str | None = None) -> Co
     return config
 
 
-def upgrade(url: str, *, revision: str = "head", app_role: str | None = None) -> None:
-    asyncio.run(upgrade_async(url, revision=revision, app_role=app_role))
+def upgrade(
+    url: str, *, revision: str = "head", app_role: str | None = None, rls_key: str | None = None
+) -> None:
+    asyncio.run(upgrade_async(url, revision=revision, app_role=app_role, rls_key=rls_key))
 
 
 def downgrade(url: str, *, revision: str = "base", app_role: str | None = None) -> None:
     asyncio.run(downgrade_async(url, revision=revision, app_role=app_role))
 
 
-async def upgrade_async(url: str, *, revision: str = "head", app_role: str | None = None) -> None:
-    await _run(url, app_role, lambda config: command.upgrade(config, revision))
+async def upgrade_async(
+    url: str, *, revision: str = "head", app_role: str | None = None, rls_key: str | None = None
+) -> None:
+    """Migrate to `revision`; on PostgreSQL, then store `rls_key` if given."""
+    await _run(url, app_role, lambda config: command.upgrade(config, revision), rls_key)
 
 
 async def downgrade_async(url: str, *, revision: str = "base", app_role: str | None = None) -> None:
     await _run(url, app_role, lambda config: command.downgrade(config, revision))
 
 
-async def _run(url: str, app_role: str | None, action: object) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+async def _run(url: str, app_role: str | None, action: object, rls_key: str | None = None) -> None:
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.connect() as connection:
 
@@ -71,6 +85,8 @@ async def _run(url: str, app_role: str | None, action: object) -> None:
                 config = alembic_config(url, app_role=app_role)
                 config.attributes["connection"] = sync_connection
                 action(config)  # type: ignore[operator]
+                if rls_key is not None and sync_connection.dialect.name == "postgresql":
+                    store_key(sync_connection, rls_key)
 
             await connection.run_sync(run)
             await connection.commit()
@@ -104,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if action == "upgrade":
-        upgrade(url, revision=args[1] if len(args) > 1 else "head")
+        revision = args[1] if len(args) > 1 else "head"
+        upgrade(url, revision=revision, rls_key=os.environ.get("EDU_RLS_KEY"))
     else:
         downgrade(url, revision=args[1] if len(args) > 1 else "base")
     return 0

@@ -13,6 +13,7 @@ next one is tried (what `pool_pre_ping` does, without a round trip of its own).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -20,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from edu_infra.sqlalchemy.errors import classify, is_driver_error
-from edu_infra.sqlalchemy.session import BegunTransaction, adapter_idle
+from edu_infra.sqlalchemy.session import (
+    BOUND_SETTINGS,
+    BegunTransaction,
+    adapter_idle,
+    begin_query,
+)
 
 log = logging.getLogger("edu_infra")
 
@@ -28,12 +34,21 @@ log = logging.getLogger("edu_infra")
 class UowConnection:
     """Checks out lazily, begins with the unit of work's settings, retries a dead checkout."""
 
-    def __init__(self, engine: AsyncEngine, begin_query: str, *, ping: bool, attempts: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings_for: Callable[[Connection], dict[str, str]],
+        *,
+        ping: bool,
+        attempts: int,
+    ) -> None:
         self._engine = engine
-        self._query = begin_query
+        self._settings_for = settings_for
         self._attempts = max(1, attempts) if ping else 1
         self._conn: Connection | None = None
-        self.begun: BegunTransaction | None = None
+        #: the transaction `begin` opened (a BegunTransaction, or asyncpg's own at a
+        #: non-default isolation level)
+        self.begun: Any = None
 
     def _adapter(self) -> Any:
         assert self._conn is not None
@@ -65,19 +80,26 @@ class UowConnection:
     # ------------------------------------------------------------------ begin
 
     async def begin(self) -> Any:
-        """The asyncpg connection, in a transaction begun with the settings if none is open."""
+        """The asyncpg connection, in a transaction begun with the settings if none is open.
+
+        The settings are signed for the connection's server process, so the query is built
+        once the connection is checked out.
+        """
         attempt = 0
         while True:
             attempt += 1
             fresh = self._conn is None
             if fresh:
                 self._conn = await greenlet_spawn(self._engine.sync_engine.connect)
-            handed = self._hand_over()
-            if handed is None:
-                return self._adapter().driver_connection
-            adapter, begun = handed
+            assert self._conn is not None
+            settings = self._settings_for(self._conn)
+            query = begin_query(settings)
+            handed = self._hand_over() if query is not None else None
             try:
-                await adapter.driver_connection.execute(self._query)
+                if handed is None:
+                    return await self._begin_bound(settings)
+                adapter, begun = handed
+                await adapter.driver_connection.execute(query)
             except Exception as error:
                 if self._retry(error, fresh, attempt):
                     log.info("a pooled connection was dead; checking out another")
@@ -86,6 +108,22 @@ class UowConnection:
                 raise
             self.begun = begun
             return adapter.driver_connection
+
+    async def _begin_bound(self, settings: dict[str, str]) -> Any:
+        """BEGIN as the adapter would (its isolation level), then the settings, bound."""
+        adapter = self._adapter()
+        driver = adapter.driver_connection
+        if adapter._transaction is None:
+            await adapter._start_transaction()
+            await driver.execute(
+                BOUND_SETTINGS,
+                settings["tenant"],
+                settings["unscoped"],
+                settings["signature"],
+                settings["lock_timeout"],
+            )
+            self.begun = adapter._transaction
+        return driver
 
     def sync_connection(self) -> Connection:
         """The connection for the session (inside SQLAlchemy's greenlet), begun if fresh."""
@@ -97,8 +135,12 @@ class UowConnection:
             if handed is None:
                 break
             adapter, begun = handed
+            query = begin_query(self._settings_for(conn))
+            if query is None:  # the session's after_begin sends them bound instead
+                adapter._transaction = None
+                break
             try:
-                adapter.run_async(lambda driver: driver.execute(self._query))
+                adapter.run_async(lambda driver, sql=query: driver.execute(sql))
             except Exception as error:
                 self._conn = None
                 self.begun = None
@@ -128,8 +170,9 @@ class UowConnection:
         if not self.in_transaction:
             return
         adapter = self._adapter()
+        transaction = adapter._transaction
         try:
-            await adapter.driver_connection.execute(command)
+            await (transaction.commit() if command == "COMMIT" else transaction.rollback())
         finally:
             adapter._transaction = None
             self.begun = None

@@ -7,7 +7,8 @@ work in `session.info`:
   execution's parameters, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
-  that row-level security reads, and the `lock_timeout`, in one statement, sent with the
+  that row-level security reads, signed in `app.tenant_sig` (`rls.py`: the policies ignore
+  an unsigned or foreign tenant), and the `lock_timeout`, in one statement, sent with the
   BEGIN itself on asyncpg (no extra round trip): every statement of the transaction, raw
   SQL included, is covered (transaction-local: nothing leaks through the pool, unlike
   `SET`).
@@ -41,6 +42,7 @@ from edu_domain.model import Entity
 from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.mapping import column_of, tenant_column
+from edu_infra.sqlalchemy.rls import signer_of
 
 if TYPE_CHECKING:
     from edu_infra.sqlalchemy.uow import SqlUnitOfWork
@@ -49,7 +51,7 @@ UOW_KEY = "edu_uow"
 INCLUDE_DELETED = "edu_include_deleted"
 ENTITY = "edu_entity"
 TENANT_PARAM = "edu_tenant"
-_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms")
+_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms|[0-9a-f]{64}")
 
 
 class UowSession(Session):
@@ -138,15 +140,21 @@ def _filter_by_value(
         state.statement = state.statement.options(*options)
 
 
-def transaction_settings(uow: SqlUnitOfWork) -> dict[str, str]:
-    """The transaction-local settings of `uow`: its tenant (or unscoped) and lock timeout."""
-    tenant = str(uow.tenant) if uow.tenant is not None else ""
+def transaction_settings(uow: SqlUnitOfWork, connection: Connection) -> dict[str, str]:
+    """The transaction-local settings of `uow` on `connection`: its tenant (or unscoped),
+    signed for the connection's server process (see `rls.py`), and the lock timeout."""
     lock_timeout = uow.lock_timeout_ms
     return {
-        "tenant": tenant,
-        "unscoped": "off" if tenant else "on",
+        **signer_of(connection).settings(uow.tenant),
         "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
     }
+
+
+#: The settings as one bound statement (asyncpg placeholders), when they cannot ride on BEGIN.
+BOUND_SETTINGS = (
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.unscoped', $2, true),"
+    " set_config('app.tenant_sig', $3, true), set_config('lock_timeout', $4, true)"
+)
 
 
 def begin_query(settings: dict[str, str]) -> str | None:
@@ -156,6 +164,7 @@ def begin_query(settings: dict[str, str]) -> str | None:
     return (
         "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
         " set_config('app.unscoped', '{unscoped}', true),"
+        " set_config('app.tenant_sig', '{signature}', true),"
         " set_config('lock_timeout', '{lock_timeout}', true)"
     ).format(**settings)
 
@@ -168,13 +177,14 @@ def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connectio
     adapter: Any = connection.connection.dbapi_connection
     if adapter is not None and uow.begun_with_settings(adapter):
         return  # the unit of work's own read path has begun this transaction already
-    settings = transaction_settings(uow)
+    settings = transaction_settings(uow, connection)
     if _begin_with_settings(connection, settings):
         return
     connection.execute(
         text(
             "SELECT set_config('app.tenant_id', :tenant, true),"
             " set_config('app.unscoped', :unscoped, true),"
+            " set_config('app.tenant_sig', :signature, true),"
             " set_config('lock_timeout', :lock_timeout, true)"
         ),
         settings,
@@ -211,9 +221,9 @@ def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bo
     before the first statement: the settings would cost a second round trip. When the
     adapter has not begun yet and runs at the server's default isolation, the two go out
     as one simple-protocol query instead, and the adapter is handed the open transaction
-    to commit or roll back. The values are a UUID, on/off and a number of milliseconds,
-    written as literals (the simple protocol takes no parameters); anything else falls
-    back to the bound, separate statement.
+    to commit or roll back. The values are a UUID, on/off, a hex signature and a number of
+    milliseconds, written as literals (the simple protocol takes no parameters); anything
+    else falls back to the bound, separate statement.
     """
     adapter: Any = connection.connection.dbapi_connection
     query = begin_query(settings)
@@ -266,6 +276,7 @@ def _collect_changes(session: Session, _flush: UOWTransaction) -> None:
 
 
 __all__ = [
+    "BOUND_SETTINGS",
     "ENTITY",
     "INCLUDE_DELETED",
     "UOW_KEY",

@@ -69,7 +69,6 @@ from edu_infra.sqlalchemy.session import (
     INCLUDE_DELETED,
     UOW_KEY,
     UowSession,
-    begin_query,
     transaction_settings,
 )
 
@@ -98,12 +97,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._holder: UowConnection | None = None
         if self._reads is not None:
             database = factory.database
-            query = begin_query(transaction_settings(self))
-            if query is None:
-                raise ValidationError("tenant", "cannot be written as a setting")
             self._holder = UowConnection(
                 database.engine,
-                query,
+                self._settings_for,
                 ping=database.settings.pool_pre_ping,
                 attempts=database.settings.pool_size + database.settings.max_overflow + 1,
             )
@@ -141,6 +137,9 @@ class SqlUnitOfWork(UnitOfWork):
             session.info[UOW_KEY] = self
             self._session_obj = session
         return self._session_obj
+
+    def _settings_for(self, connection: Connection) -> dict[str, str]:
+        return transaction_settings(self, connection)
 
     def sync_bind(self) -> Connection | None:
         """The connection the session must use (PostgreSQL: the unit of work's own)."""
