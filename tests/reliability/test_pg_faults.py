@@ -23,6 +23,7 @@ from edu_domain.model import Organization, User, UserProfile
 from edu_domain.model.session import UserToken
 from edu_domain.services import NewUser, Scope
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
+from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from tests.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.reliability.netfaults import closed_port, freezable_proxy, silent_listener
@@ -71,20 +72,21 @@ def _newcomer(name: str) -> NewUser:
 
 
 async def test_terminated_in_the_middle_of_a_use_case_nothing_is_written_and_a_retry_succeeds(
-    stack: Stack, admin: asyncpg.Connection
+    stack: Stack, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Registration writes user, profile and token in one UoW; kill it between the first two."""
     org = await stack.org()
     before = await owner_counts(admin)
     kills: list[int] = []
+    insert_row = SqlUnitOfWork._insert_row  # PostgreSQL inserts go to the driver directly
 
-    assert stack.database is not None
+    async def kill_before_profile(uow: SqlUnitOfWork, reads: Any, entity: Any) -> None:
+        if isinstance(entity, UserProfile) and not kills:
+            kills.append((await uow._driver()).get_server_pid())
+            await terminate(admin, kills[0])
+        await insert_row(uow, reads, entity)
 
-    @event.listens_for(stack.database.engine.sync_engine, "before_cursor_execute")
-    def kill_before_profile(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO user_profiles") and not kills:
-            kills.append(_pid(conn))
-            await_only(terminate(admin, kills[0]))
+    monkeypatch.setattr(SqlUnitOfWork, "_insert_row", kill_before_profile)
 
     with pytest.raises(RetryableError):
         await stack.core.users.register(Scope(org.id), _newcomer("ada"))

@@ -26,6 +26,7 @@ from sqlalchemy.orm.base import instance_state
 
 from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter
+from edu_infra.sqlalchemy.bulk import RowInsert
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.mapping import table_of, tenant_column
 from edu_infra.sqlalchemy.params import Param, filter_template, template
@@ -144,6 +145,13 @@ class PgReads:
         self.compiler = compiler
         self._statements: dict[Any, Prepared] = {}
         self._loaders: dict[type[Entity], EntityLoader] = {}
+        self._inserts: dict[type[Entity], RowInsert] = {}
+
+    def insert(self, cls: type[Entity]) -> RowInsert:
+        found = self._inserts.get(cls)
+        if found is None:
+            found = self._inserts[cls] = RowInsert(cls, self.dialect)
+        return found
 
     def loader(self, cls: type[Entity]) -> EntityLoader:
         found = self._loaders.get(cls)

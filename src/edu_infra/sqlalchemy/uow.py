@@ -506,6 +506,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add(self, entity: Entity) -> None:
         self._ensure_open()
+        if self._reads is not None:
+            reads = self._reads
+            await self._write(lambda: self._insert_row(reads, entity), subject=entity, attach=False)
+            return
 
         async def insert() -> None:
             self._check_new(entity)
@@ -515,6 +519,32 @@ class SqlUnitOfWork(UnitOfWork):
             await self._session.flush()
 
         await self._write(insert, subject=entity)
+
+    async def _insert_row(self, reads: PgReads, entity: Entity) -> None:
+        """One INSERT on the driver (PostgreSQL): what a flush of one new entity would send."""
+        cls = type(entity)
+        table_of(cls)
+        if not isinstance(entity, Entity):
+            raise ValidationError("entity", "not an entity")
+        self.check_write(entity)
+        validate_contents(entity)
+        loader = reads.loader(cls)
+        identity = loader.identity(entity.id)
+        state = instance_state(entity)
+        if state.key is not None or state.session_id is not None or self._known(identity):
+            raise AlreadyExists(cls.__name__, "id")
+        if self._has_pending():  # earlier changes first, in the order they were made
+            self._attach_loaded()
+            await self._session.flush()
+        self._stamp_insert(entity)
+        entity.__dict__["version"] = 1
+        insert = reads.insert(cls)
+        driver = await self._driver()
+        await driver.execute(insert.sql, *insert.args(entity))
+        mark_persistent(entity, identity)
+        self._loaded[identity] = entity
+        self._track(entity)
+        self.record_change(entity, ChangeKind.INSERT)
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         self._ensure_open()
