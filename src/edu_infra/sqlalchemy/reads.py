@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from attrs import frozen
 from sqlalchemy import ColumnElement, Select, bindparam, select
@@ -79,18 +80,23 @@ class EntityLoader:
             if (process := result_processor(column.type, dialect)) is not None
         )
         self._on_load = self._manager.dispatch.load
+        self._identity_class = self._mapper._identity_class
+        probe = uuid4()
+        if self._mapper.identity_key_from_primary_key((probe,)) != self.identity(probe):
+            raise RuntimeError("SQLAlchemy's identity key has changed form; update EntityLoader")
 
     def identity(self, id: Any) -> Any:
-        return self._mapper.identity_key_from_primary_key((id,))
+        """The session's identity key of the row `id` (the mapper's own form, built directly)."""
+        return (self._identity_class, (id,), None)
 
-    def build(self, record: Sequence[Any]) -> Entity:
+    def build(self, record: Sequence[Any], identity: Any = None) -> Entity:
         obj: Entity = self._manager.new_instance()
         values = obj.__dict__
         values.update(zip(self.names, record, strict=True))
         for i, name, process in self._converted:
             values[name] = process(record[i])
         state = instance_state(obj)
-        state.key = self.identity(record[self.id_index])
+        state.key = identity if identity is not None else self.identity(record[self.id_index])
         if self._on_load:  # e.g. mutable JSON columns start tracking their parent
             self._on_load(state, None)
         return obj

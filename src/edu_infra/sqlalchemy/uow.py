@@ -171,7 +171,7 @@ class SqlUnitOfWork(UnitOfWork):
             if refresh:
                 loader.refresh(existing, record)
             return existing
-        obj = loader.build(record)
+        obj = loader.build(record, identity)
         self._loaded[identity] = obj
         return obj
 
