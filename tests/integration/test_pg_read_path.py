@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from edu_domain.errors import ConcurrencyConflict
 from edu_domain.model import Organization, User, UserRole
 from edu_domain.query import F, Query
 from edu_domain.services import Deps, EduCore, Scope
@@ -135,3 +136,35 @@ async def test_an_entity_the_read_path_loaded_is_written_when_changed(
         again = await uow.require(User, users[0].id)
     assert again.full_name == "Changed"
     assert again.version == before + 1
+
+
+async def test_a_change_to_a_loaded_entity_is_one_versioned_update(
+    logged: tuple[Harness, Logged],
+) -> None:
+    harness, log = logged
+    org, users = await _org_with_users(harness)
+    await log.take()
+    async with harness.uow(org) as uow:
+        user = await uow.require(User, users[0].id)
+        user.full_name = "Renamed"
+        await uow.commit()
+    sent = await log.take()
+    assert len(sent) == 4, sent  # BEGIN+settings, SELECT, UPDATE, COMMIT
+    assert sent[2].startswith("UPDATE users SET") and "version = $" in sent[2]
+    assert sent[3] == "COMMIT"
+    assert harness.listener.changes[-1].kind.value == "update"
+
+
+async def test_a_change_that_lost_a_race_is_a_concurrency_conflict(pg_harness: Harness) -> None:
+    org, users = await _org_with_users(pg_harness)
+    async with pg_harness.uow(org) as late, pg_harness.uow(org) as early:
+        slow = await late.require(User, users[0].id)
+        fast = await early.require(User, users[0].id)
+        fast.full_name = "First"
+        await early.commit()
+        slow.full_name = "Second"
+        with pytest.raises(ConcurrencyConflict):
+            await late.commit()
+    async with pg_harness.uow(org) as uow:
+        stored = await uow.require(User, users[0].id)
+    assert (stored.full_name, stored.version) == ("First", users[0].version + 1)

@@ -75,6 +75,36 @@ class RowInsert:
         return _record(self._processors, entity)
 
 
+class RowUpdate:
+    """A prepared versioned UPDATE of some columns of one table (the ORM flush's statement).
+
+    `WHERE id AND organization_id AND version = <old>`: a row changed meanwhile updates
+    nothing, which the unit of work reports as a ConcurrencyConflict.
+    """
+
+    def __init__(self, cls: type[Entity], columns: Sequence[str], dialect: Dialect) -> None:
+        table = table_of(cls)
+        quote = dialect.identifier_preparer.quote
+        sets = [f"{quote(name)} = ${i}" for i, name in enumerate(columns, start=1)]
+        n = len(columns)
+        tenant = cls.__tenant_field__
+        sets.append(f"version = ${n + 1}")
+        where = f"id = ${n + 2} AND {quote(tenant)} = ${n + 3} AND version = ${n + 4}"
+        self.sql = f"UPDATE {quote(table.name)} SET {', '.join(sets)} WHERE {where}"  # noqa: S608 - schema names
+        self._processors = [(name, _processor(table.c[name].type, dialect)) for name in columns]
+        self._tenant = tenant
+
+    def args(self, entity: Entity, old_version: int) -> tuple[Any, ...]:
+        values = entity.__dict__
+        return (
+            *_record(self._processors, entity),
+            old_version + 1,
+            values["id"],
+            values[self._tenant],
+            old_version,
+        )
+
+
 def _record(
     processors: Sequence[tuple[str, Callable[[Any], Any] | None]], entity: Entity
 ) -> tuple[Any, ...]:
@@ -109,4 +139,4 @@ def _enum_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-__all__ = ["RowInsert", "copy_insert"]
+__all__ = ["RowInsert", "RowUpdate", "copy_insert"]

@@ -27,7 +27,7 @@ from sqlalchemy.orm.base import instance_state
 
 from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter
-from edu_infra.sqlalchemy.bulk import RowInsert
+from edu_infra.sqlalchemy.bulk import RowInsert, RowUpdate
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.mapping import table_of, tenant_column
 from edu_infra.sqlalchemy.params import Param, filter_template, template
@@ -152,6 +152,14 @@ class PgReads:
         self._statements: dict[Any, Prepared] = {}
         self._loaders: dict[type[Entity], EntityLoader] = {}
         self._inserts: dict[type[Entity], RowInsert] = {}
+        self._updates: dict[tuple[type[Entity], tuple[str, ...]], RowUpdate] = {}
+
+    def update(self, cls: type[Entity], columns: tuple[str, ...]) -> RowUpdate:
+        key = (cls, columns)
+        found = self._updates.get(key)
+        if found is None:
+            found = self._updates[key] = RowUpdate(cls, columns, self.dialect)
+        return found
 
     def insert(self, cls: type[Entity]) -> RowInsert:
         found = self._inserts.get(cls)

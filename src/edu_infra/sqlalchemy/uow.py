@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
-from sqlalchemy.orm.base import instance_state
+from sqlalchemy.orm.base import NO_VALUE, instance_state
 
 from edu_domain.errors import (
     AlreadyExists,
@@ -208,12 +208,12 @@ class SqlUnitOfWork(UnitOfWork):
     async def flush(self) -> None:
         self._ensure_open()
         if self._has_pending():
-            await self._write(self._flush)
+            await self._write(self._flush, attach=False)
 
     async def commit(self) -> None:
         self._ensure_open()
         if self._has_pending():
-            await self._write(self._flush)
+            await self._write(self._flush, attach=False)
         events = self._pull_events()
         await self._write(self._commit_transaction, begin=False, attach=False)
         callbacks, self._callbacks = self._callbacks, []
@@ -222,7 +222,47 @@ class SqlUnitOfWork(UnitOfWork):
         await self._after_commit(callbacks, events, changes)
 
     async def _flush(self) -> None:
+        """Write pending changes: on the driver when only loaded entities changed (PostgreSQL),
+        else through the session, which adopts the loaded entities first."""
+        session = self._session_obj
+        busy = session is not None and bool(
+            session.sync_session.new or session.sync_session.deleted or session.sync_session.dirty
+        )
+        if self._reads is not None and not busy:
+            await self._update_loaded(self._reads)
+            return
+        self._attach_loaded()
         await self._session.flush()
+
+    async def _update_loaded(self, reads: PgReads) -> None:
+        """One versioned UPDATE per changed loaded entity, as the ORM's flush would send."""
+        for obj in list(self._loaded.values()):
+            state = instance_state(obj)
+            if not state.modified:
+                continue
+            values = obj.__dict__
+            committed = state.committed_state
+            changed = [
+                name
+                for name, old in committed.items()
+                if name in values and (old is NO_VALUE or old != values[name])
+            ]
+            if not changed:
+                state._commit_all(values)
+                continue
+            self.check_write(obj)
+            validate_contents(obj)
+            self.stamp_update(obj)
+            old_version = committed.get("version", values["version"])
+            columns = sorted({*changed, "updated_at", "updated_by"} - {"version"})
+            update = reads.update(type(obj), tuple(columns))
+            driver = await self._driver()
+            status = await driver.execute(update.sql, *update.args(obj, old_version))
+            if status != "UPDATE 1":
+                raise ConcurrencyConflict(type(obj).__name__, obj.id)
+            values["version"] = old_version + 1
+            state._commit_all(values)
+            self.record_change(obj, ChangeKind.UPDATE)
 
     async def _commit_transaction(self) -> None:
         if self._session_obj is not None:
@@ -611,12 +651,16 @@ class SqlUnitOfWork(UnitOfWork):
                 await self._forget_cascaded(obj)
                 await self._session.delete(obj)
                 self._hard_deleted.append(obj)
-            elif obj.deleted_at is None:
-                obj.deleted_at = self._clock.now()
-                obj.deleted_by = self.actor
-            await self._session.flush()
+                await self._session.flush()
+            else:
+                if obj.deleted_at is None:
+                    obj.deleted_at = self._clock.now()
+                    obj.deleted_by = self.actor
+                await self._flush()
 
-        await self._write(remove, subject=entity, operation="delete" if hard else "write")
+        await self._write(
+            remove, subject=entity, operation="delete" if hard else "write", attach=hard
+        )
 
     async def restore(self, entity: Entity) -> None:
         self._ensure_open()
@@ -828,7 +872,7 @@ class SqlUnitOfWork(UnitOfWork):
         if self._has_pending():
             # Flush through the write path, so a stale or unique error of pending changes is
             # translated like any write (not as a failed read inside autoflush).
-            await self._write(self._flush)
+            await self._write(self._flush, attach=False)
         self._captured = []
         try:
             return await op()
@@ -866,6 +910,7 @@ class SqlUnitOfWork(UnitOfWork):
         if subject is not None:
             (deleting if operation == "delete" else pending).append(subject)
         pending.extend(e for e in also if isinstance(e, Entity))
+        pending.extend(o for o in self._loaded.values() if instance_state(o).modified)
         self._captured = []
         try:
             if begin and self._holder is not None:
