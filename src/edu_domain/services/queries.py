@@ -18,4 +18,5 @@ def active_sessions_query(now: datetime) -> Query:
 async def active_sessions(uow: UnitOfWork, user_id: UUID, now: datetime) -> list[LoginSession]:
     """A user's active sessions, newest first."""
     query = active_sessions_query(now).and_where(user_id=user_id).order_by("-created_at")
-    return [session async for session in uow.stream(LoginSession, query)]
+    # a user's live sessions are few: one read, not a server-side cursor
+    return list((await uow.find(LoginSession, query)).items)
