@@ -91,12 +91,17 @@ class ConnectionSigner:
         return signed_settings(tenant, self.server_pid, self.key)
 
 
+_BACKEND_PID = "SELECT pg_backend_pid()"
+
+
 def install_signer(engine: AsyncEngine, key: bytes) -> None:
     """Give every new connection of `engine` its signer (the pid is fixed per connection)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        pid = int(dbapi_connection.driver_connection.get_server_pid())
+        # asked, not taken from the startup packet: a pooler in session mode (PgBouncer)
+        # hands the client a process id of its own
+        pid = int(dbapi_connection.run_async(lambda conn: conn.fetchval(_BACKEND_PID)))
         record.info[SIGNER_INFO] = ConnectionSigner(pid, key)
 
 
