@@ -26,7 +26,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import DataError, ResponseError
+from redis.exceptions import DataError, NoPermissionError, NoScriptError, ResponseError
 
 from edu_domain.caching import CacheStats
 from edu_infra.caching import CacheMetrics, RateLimitedLog, versioned_key
@@ -41,6 +41,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _SCAN_COUNT = 500
 _DELETE_BATCH = 500
 _CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
+_REFUSED: Any = object()  # the server refused the versioned-read script
 
 #: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
 #: selected key and its raw value (see `RedisCache.get_versioned`).
@@ -77,8 +78,16 @@ def _millis(expire: float | None) -> int | None:
 
 
 def _is_command_error(exc: Exception) -> bool:
-    """A command Redis refused (wrong type, not an integer): the server itself is fine."""
-    return type(exc) is ResponseError or isinstance(exc, DataError)
+    """A command Redis refused (wrong type, not an integer, no permission): the server is fine."""
+    return type(exc) in (ResponseError, NoPermissionError) or isinstance(exc, DataError)
+
+
+def _refuses_scripts(exc: ResponseError) -> bool:
+    """Redis will not run our script at all (ACL, no Lua, keys it cannot see)."""
+    text = str(exc).lower()
+    return isinstance(exc, NoPermissionError) or any(
+        word in text for word in ("noperm", "unknown command", "non local key", "undeclared")
+    )
 
 
 def parse_cache_url(url: str) -> tuple[str, bool, list[tuple[str, int]]]:
@@ -134,6 +143,7 @@ class RedisCache:
         self._metrics = CacheMetrics(log_interval=log_interval)
         self._log = RateLimitedLog(log, log_interval)
         self._versioned_script: Any = None
+        self._scripts_refused = False
 
     @classmethod
     def from_url(
@@ -298,12 +308,26 @@ class RedisCache:
         key Python computes, so a disagreement costs a round trip, never a wrong value.
         """
         full = [self.prefix + k for k in generation_keys]
+        if self._scripts_refused:
+            return await self._get_versioned_plainly(generation_keys, base)
         script = self._versioned_script
         if script is None:
             script = self._versioned_script = self.client.register_script(_VERSIONED_LUA)
-        raws, ok = await self._run(
-            "get_versioned", lambda: script(keys=full, args=[self.prefix + base])
-        )
+
+        async def call() -> Any:
+            try:
+                return await script(keys=full, args=[self.prefix + base])
+            except ResponseError as exc:
+                if isinstance(exc, NoScriptError) or not _refuses_scripts(exc):
+                    raise
+                # an ACL without @scripting, a server without Lua: two round trips instead
+                self._scripts_refused = True
+                self._log.warning("redis refuses scripts (%s); cached reads use MGET + GET", exc)
+                return _REFUSED
+
+        raws, ok = await self._run("get_versioned", call)
+        if raws is _REFUSED:
+            return await self._get_versioned_plainly(generation_keys, base)
         if not ok or not isinstance(raws, list) or len(raws) != len(full) + 2:
             self._metrics.miss(len(full) + 1)
             return None
@@ -321,6 +345,14 @@ class RedisCache:
             await self._drop_corrupt([selected])
             return generations, None
         return generations, value
+
+    async def _get_versioned_plainly(
+        self, generation_keys: Sequence[str], base: str
+    ) -> tuple[list[Any | None], Any | None] | None:
+        generations = await self.try_get_many(generation_keys)
+        if generations is None:
+            return None
+        return generations, await self.get(versioned_key(base, generations))
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         px, raw = _millis(expire), self._encode(value)

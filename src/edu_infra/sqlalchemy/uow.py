@@ -64,7 +64,7 @@ from edu_infra.sqlalchemy.errors import (
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
 from edu_infra.sqlalchemy.pgconnection import UowConnection
-from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads
+from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads, Prepared
 from edu_infra.sqlalchemy.session import (
     INCLUDE_DELETED,
     UOW_KEY,
@@ -155,6 +155,11 @@ class SqlUnitOfWork(UnitOfWork):
             loaded, self._loaded = list(self._loaded.values()), weakref.WeakValueDictionary()
             sync = self._session.sync_session
             for obj in loaded:
+                state = instance_state(obj)
+                if state.deleted or state.was_deleted or state.key is None:
+                    continue  # gone from the database: nothing to attach
+                if sync.identity_map.get(state.key) is not None:
+                    continue  # already the session's (see `_adopt`)
                 sync.add(obj)
 
     def _known(self, identity: Any) -> Entity | None:
@@ -172,7 +177,10 @@ class SqlUnitOfWork(UnitOfWork):
                 loader.refresh(existing, record)
             return existing
         obj = loader.build(record, identity)
-        self._loaded[identity] = obj
+        if self._session_obj is not None:  # one object per row: the session has others
+            self._session_obj.sync_session.add(obj)
+        else:
+            self._loaded[identity] = obj
         return obj
 
     async def _driver(self) -> Any:
@@ -257,7 +265,10 @@ class SqlUnitOfWork(UnitOfWork):
             columns = sorted({*changed, "updated_at", "updated_by"} - {"version"})
             update = reads.update(type(obj), tuple(columns))
             driver = await self._driver()
-            status = await driver.execute(update.sql, *update.args(obj, old_version))
+            status = await driver.execute(
+                update.sql,
+                *_row_args(lambda u=update, o=obj, v=old_version: u.args(o, v)),  # type: ignore[misc]
+            )
             if status != "UPDATE 1":
                 raise ConcurrencyConflict(type(obj).__name__, obj.id)
             values["version"] = old_version + 1
@@ -335,7 +346,7 @@ class SqlUnitOfWork(UnitOfWork):
                 cls, scoped=self.tenant is not None, include_deleted=include_deleted, lock=lock
             )
         )
-        args = prepared.args({ID: key, TENANT: self.tenant})
+        args = _bind_args(prepared, {ID: key, TENANT: self.tenant})
 
         async def fetch() -> Any:
             return await (await self._driver()).fetchrow(prepared.sql, *args)
@@ -366,7 +377,7 @@ class SqlUnitOfWork(UnitOfWork):
                     bound, scoped=self.tenant is not None, include_deleted=include_deleted
                 )
             )
-            args = prepared.args({**values, TENANT: self.tenant})
+            args = _bind_args(prepared, {**values, TENANT: self.tenant})
             records = await self._read(lambda: self._fetch(prepared.sql, args))
             loader = reads.loader(cls)
             items = [self._adopt(loader, r, refresh=False) for r in records]  # type: ignore[misc]
@@ -424,7 +435,7 @@ class SqlUnitOfWork(UnitOfWork):
                     bound, scoped=self.tenant is not None, include_deleted=include_deleted
                 )
             )
-            args = prepared.args({**values, TENANT: self.tenant})
+            args = _bind_args(prepared, {**values, TENANT: self.tenant})
 
             async def fetch() -> Any:
                 return await (await self._driver()).fetchval(prepared.sql, *args)
@@ -498,7 +509,7 @@ class SqlUnitOfWork(UnitOfWork):
                     others=others,
                 )
             )
-            args = prepared.args({**values, TENANT: self.tenant})
+            args = _bind_args(prepared, {**values, TENANT: self.tenant})
             records = await self._read(lambda: self._fetch(prepared.sql, args))
             rows = [prepared.row(record) for record in records]
         else:
@@ -580,7 +591,7 @@ class SqlUnitOfWork(UnitOfWork):
         entity.__dict__["version"] = 1
         insert = reads.insert(cls)
         driver = await self._driver()
-        await driver.execute(insert.sql, *insert.args(entity))
+        await driver.execute(insert.sql, *_row_args(lambda: insert.args(entity)))
         mark_persistent(entity, identity)
         self._loaded[identity] = entity
         self._track(entity)
@@ -646,7 +657,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
 
         async def remove() -> None:
-            obj = await self._attached(entity)
+            obj = await self._attached(entity, attach=hard)
             if hard:
                 await self._forget_cascaded(obj)
                 await self._session.delete(obj)
@@ -666,13 +677,13 @@ class SqlUnitOfWork(UnitOfWork):
         self._ensure_open()
 
         async def undelete() -> None:
-            obj = await self._attached(entity)
+            obj = await self._attached(entity, attach=False)
             if obj.deleted_at is not None:
                 obj.deleted_at = None
                 obj.deleted_by = None
-                await self._session.flush()
+                await self._flush()
 
-        await self._write(undelete, subject=entity)
+        await self._write(undelete, subject=entity, attach=False)
 
     # ------------------------------------------------------------------ hooks for events
 
@@ -752,19 +763,27 @@ class SqlUnitOfWork(UnitOfWork):
         values["created_at"] = values["updated_at"] = now
         values["created_by"] = values["updated_by"] = self.actor
 
-    async def _attached(self, entity: Entity) -> Entity:
-        """This session's instance of `entity` (loaded by id if need be), or NotFound."""
+    async def _attached(self, entity: Entity, *, attach: bool = True) -> Entity:
+        """This unit of work's instance of `entity` (loaded by id if need be), or NotFound.
+
+        `attach`: hand it (and every loaded entity) to the session, for writes that need
+        the session (a hard delete); a change to a loaded entity is flushed either way.
+        """
         cls = type(entity)
         table_of(cls)
         self.check_write(entity)
+        session = self._session_obj
         if (
-            object_session(entity) is self._session.sync_session
+            session is not None
+            and object_session(entity) is session.sync_session
             and not instance_state(entity).deleted
         ):
             return entity
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):
             raise NotFound(cls.__name__, entity.id)
+        if attach:
+            self._attach_loaded()
         return found
 
     async def _forget_cascaded(self, obj: Entity) -> None:
@@ -1071,6 +1090,21 @@ def _cascades_from(loaded: Entity, deleted: Entity) -> bool:
         and _tenant_of(loaded) == _tenant_of(deleted)
         for ref in type(loaded).__references__
     )
+
+
+def _bind_args(prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
+    """A statement's arguments; a value the column types cannot convert is bad input."""
+    try:
+        return prepared.args(values)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValidationError("query", f"a value cannot be sent to the database: {error}") from None
+
+
+def _row_args(build: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    try:
+        return build()
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValidationError("entity", f"a value cannot be stored: {error}") from None
 
 
 def mark_persistent(entity: Entity, identity: Any) -> None:
