@@ -80,6 +80,8 @@ class EntityLoader:
             if (process := result_processor(column.type, dialect)) is not None
         )
         self._on_load = self._manager.dispatch.load
+        self._new = cls.__new__
+        self._state = self._manager._state_constructor
         self._identity_class = self._mapper._identity_class
         probe = uuid4()
         if self._mapper.identity_key_from_primary_key((probe,)) != self.identity(probe):
@@ -90,8 +92,10 @@ class EntityLoader:
         return (self._identity_class, (id,), None)
 
     def build(self, record: Sequence[Any], identity: Any = None) -> Entity:
-        obj: Entity = self._manager.new_instance()
+        # `ClassManager.new_instance` without its setattr (attrs' on_setattr hooks)
+        obj: Entity = self._new(self.cls)
         values = obj.__dict__
+        values["_sa_instance_state"] = self._state(obj, self._manager)
         values.update(zip(self.names, record, strict=True))
         for i, name, process in self._converted:
             values[name] = process(record[i])

@@ -171,7 +171,7 @@ class SqlUnitOfWork(UnitOfWork):
     def _adopt(self, loader: EntityLoader, record: Any, *, refresh: bool) -> Entity:
         """The unit of work's entity for a row: the one it already holds, or a new one."""
         identity = loader.identity(record[loader.id_index])
-        existing = self._known(identity)
+        existing = self._known(identity) if self._loaded or self._session_obj else None
         if existing is not None:
             if refresh:
                 loader.refresh(existing, record)
@@ -838,7 +838,7 @@ class SqlUnitOfWork(UnitOfWork):
         if session is not None:
             held.extend(session.sync_session.identity_map.values())
         for obj in held:
-            if isinstance(obj, Entity):
+            if isinstance(obj, Entity) and obj.has_events():
                 obj.pull_events()
         self._loaded = weakref.WeakValueDictionary()
         self._callbacks = []
