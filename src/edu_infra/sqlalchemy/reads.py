@@ -197,24 +197,24 @@ class PgReads:
         self, bound: BoundQuery, *, scoped: bool, include_deleted: bool
     ) -> tuple[Prepared, dict[str, Any]]:
         shape, values = template(bound)
-        key = ("page", shape, scoped, include_deleted)
-        found = self._statements.get(key)
-        if found is None:
-            stmt = self.compiler.select_page(shape, core=True)
-            stmt = stmt.where(*_guards(bound.entity, scoped, include_deleted))
-            found = self._statements[key] = self._prepare(stmt)
+        found = self._cached(
+            ("page", shape, scoped, include_deleted),
+            lambda: self.compiler.select_page(shape, core=True).where(
+                *_guards(bound.entity, scoped, include_deleted)
+            ),
+        )
         return found, _named(values)
 
     def count(
         self, bound: BoundQuery, *, scoped: bool, include_deleted: bool
     ) -> tuple[Prepared, dict[str, Any]]:
         shape, values = template(bound)
-        key = ("count", shape.entity, shape.filter, scoped, include_deleted)
-        found = self._statements.get(key)
-        if found is None:
-            stmt = self.compiler.select_count(shape, core=True)
-            stmt = stmt.where(*_guards(bound.entity, scoped, include_deleted))
-            found = self._statements[key] = self._prepare(stmt)
+        found = self._cached(
+            ("count", shape.entity, shape.filter, scoped, include_deleted),
+            lambda: self.compiler.select_count(shape, core=True).where(
+                *_guards(bound.entity, scoped, include_deleted)
+            ),
+        )
         return found, _named(values)
 
     def groups(
@@ -243,6 +243,12 @@ class PgReads:
             stmt = stmt.where(*_guards(cls, scoped, include_deleted=False))
             found = self._statements[key] = self._prepare(stmt)
         return found, _named(values)
+
+    def _cached(self, key: Any, build: Callable[[], Select[Any]]) -> Prepared:
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = self._prepare(build())
+        return found
 
     def _prepare(self, stmt: Select[Any]) -> Prepared:
         compiled = stmt.compile(dialect=self.dialect)

@@ -376,12 +376,10 @@ class SqlUnitOfWork(UnitOfWork):
         items: list[E]
         if self._reads is not None:
             reads = self._reads
-            prepared, values = self._compile(
-                lambda: reads.page(
-                    bound, scoped=self.tenant is not None, include_deleted=include_deleted
-                )
+            scoped = self.tenant is not None
+            prepared, args = self._lean(
+                lambda: reads.page(bound, scoped=scoped, include_deleted=include_deleted)
             )
-            args = _bind_args(prepared, {**values, TENANT: self.tenant})
             records = await self._read(lambda: self._fetch(prepared.sql, args))
             loader = reads.loader(cls)
             items = [self._adopt(loader, r, refresh=False) for r in records]  # type: ignore[misc]
@@ -434,12 +432,10 @@ class SqlUnitOfWork(UnitOfWork):
         bound = bind(cls, query)
         if self._reads is not None:
             reads = self._reads
-            prepared, values = self._compile(
-                lambda: reads.count(
-                    bound, scoped=self.tenant is not None, include_deleted=include_deleted
-                )
+            scoped = self.tenant is not None
+            prepared, args = self._lean(
+                lambda: reads.count(bound, scoped=scoped, include_deleted=include_deleted)
             )
-            args = _bind_args(prepared, {**values, TENANT: self.tenant})
 
             async def fetch() -> Any:
                 return await (await self._driver()).fetchval(prepared.sql, *args)
@@ -503,17 +499,12 @@ class SqlUnitOfWork(UnitOfWork):
         rows: Sequence[Any]
         if self._reads is not None:
             reads = self._reads
-            prepared, values = self._compile(
+            scoped = self.tenant is not None
+            prepared, args = self._lean(
                 lambda: reads.groups(
-                    cls,
-                    names,
-                    bound.filter,
-                    filters,
-                    scoped=self.tenant is not None,
-                    others=others,
+                    cls, names, bound.filter, filters, scoped=scoped, others=others
                 )
             )
-            args = _bind_args(prepared, {**values, TENANT: self.tenant})
             records = await self._read(lambda: self._fetch(prepared.sql, args))
             rows = [prepared.row(record) for record in records]
         else:
@@ -545,6 +536,13 @@ class SqlUnitOfWork(UnitOfWork):
             else None
         )
         return [g for g in groups if g.count > 0], counted
+
+    def _lean(
+        self, prepare: Callable[[], tuple[Prepared, dict[str, Any]]]
+    ) -> tuple[Prepared, list[Any]]:
+        """A compiled read of the driver path and its arguments (this unit of work's tenant)."""
+        prepared, values = self._compile(prepare)
+        return prepared, _bind_args(prepared, {**values, TENANT: self.tenant})
 
     @staticmethod
     def _compile(build: Callable[[], T]) -> T:
