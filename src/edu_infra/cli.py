@@ -2,7 +2,7 @@
 
 edu migrate                      apply the schema migrations (PostgreSQL: and store EDU_RLS_KEY)
 edu create-org NAME --admin-email E --admin-username U   (password from EDU_ADMIN_PASSWORD or a prompt)
-edu health                       check the database and the cache; exit 1 if unhealthy
+edu health                       check the database (and its RLS key) and the cache; exit 1 if unhealthy
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from edu_domain import DomainError
 from edu_domain.services import NewUser
 from edu_infra.container import build_container, describe, migrate_schema, shutdown
 from edu_infra.settings import ConfigurationError
+from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +87,13 @@ async def _health() -> int:
             database_ok = await container.database().health_check()
             print(f"database: {'ok' if database_ok else 'UNAVAILABLE'}")
             ok &= database_ok
+            factory = container.uow_factory()
+            if database_ok and isinstance(factory, SqlUnitOfWorkFactory):
+                accepted = await factory.rls_key_accepted()
+                if accepted is not None:
+                    verdict = "ok" if accepted else "REFUSED (EDU_RLS_KEY is not the migrated key)"
+                    print(f"row-level security key: {verdict}")
+                    ok &= accepted
         cache_ok = await container.cache().health_check()
         print(f"cache: {'ok' if cache_ok else 'UNAVAILABLE (requests fall back to the database)'}")
     finally:

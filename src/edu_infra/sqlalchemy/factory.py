@@ -45,5 +45,17 @@ class SqlUnitOfWorkFactory:
     def unscoped(self, *, actor: UUID | None = None) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, tenant=None, actor=actor)
 
+    async def rls_key_accepted(self) -> bool | None:
+        """Whether the database accepts this process's signed settings (None: SQLite).
+
+        A process whose `EDU_RLS_KEY` differs from the key `edu migrate` stored sees no
+        rows and cannot write: the health check says so instead of leaving it to guesswork.
+        """
+        if self.reads is None:
+            return None
+        async with self.unscoped() as uow:
+            driver = await uow._driver()
+            return bool(await driver.fetchval("SELECT edu_unscoped()"))
+
 
 __all__ = ["SqlUnitOfWorkFactory"]
