@@ -99,6 +99,9 @@ class UowConnection:
             if fresh:
                 self._conn = await greenlet_spawn(self._engine.sync_engine.connect)
             assert self._conn is not None
+            open_adapter = self._adapter()
+            if open_adapter._transaction is not None:  # the common case: already begun
+                return open_adapter.driver_connection
             settings = self._settings_for(self._conn)
             query = begin_query(settings)
             handed = self._hand_over() if query is not None else None

@@ -80,6 +80,10 @@ def key_material(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
+#: Signed settings a connection remembers (one per tenant it served), before starting over.
+_SIGNED_PER_CONNECTION = 256
+
+
 @frozen
 class ConnectionSigner:
     """Signs the settings of one pooled connection: the key and that backend's pid."""
@@ -87,8 +91,16 @@ class ConnectionSigner:
     server_pid: int
     key: bytes = field(repr=False)
 
+    _signed: dict[UUID | None, dict[str, str]] = field(factory=dict, repr=False, eq=False)
+
     def settings(self, tenant: UUID | None) -> dict[str, str]:
-        return signed_settings(tenant, self.server_pid, self.key)
+        """The signed settings of `tenant` on this connection (an HMAC once per tenant)."""
+        found = self._signed.get(tenant)
+        if found is None:
+            if len(self._signed) >= _SIGNED_PER_CONNECTION:
+                self._signed.clear()
+            found = self._signed[tenant] = signed_settings(tenant, self.server_pid, self.key)
+        return dict(found)
 
 
 _BACKEND_PID = "SELECT pg_backend_pid()"
