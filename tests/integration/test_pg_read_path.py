@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import event
 
@@ -23,7 +22,7 @@ from edu_infra.sqlalchemy import Database, DatabaseSettings
 from edu_infra.system import SecretTokenGenerator, Uuid7Generator
 from tests.harness import Harness
 from tests.integration.conftest import make_harness
-from tests.sql_harness import APP_ROLE, RLS_KEY, PostgresDatabase
+from tests.sql_harness import RLS_KEY, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -62,7 +61,7 @@ async def _org_with_users(harness: Harness) -> tuple[Organization, list[User]]:
     return org, users
 
 
-async def test_a_get_is_two_round_trips_then_a_rollback_in_the_background(
+async def test_a_get_is_three_round_trips_begin_select_rollback(
     logged: tuple[Harness, Logged],
 ) -> None:
     harness, log = logged
@@ -71,37 +70,13 @@ async def test_a_get_is_two_round_trips_then_a_rollback_in_the_background(
     async with harness.uow(org) as uow:
         found = await uow.get(User, users[0].id)
     assert found is not None and found.id == users[0].id
-    async with harness.uow(org) as uow:  # a pool of one: the same connection, once ended
-        again = await uow.get(User, users[1].id)
-    assert again is not None
     sent = await log.take()
+    assert len(sent) == 3, sent
     assert sent[0].startswith("BEGIN; SELECT set_config('app.tenant_id'")
     assert "app.tenant_sig" in sent[0]
     assert sent[1].startswith("SELECT users.") and "users.organization_id = $" in sent[1]
     assert "users.deleted_at IS NULL" in sent[1]
-    assert sent[2] == "ROLLBACK"  # ended before the connection was used again
-    assert sent[3].startswith("BEGIN;") and sent[4].startswith("SELECT users.")
-
-
-async def test_a_read_only_transaction_does_not_stay_open_in_the_pool(
-    logged: tuple[Harness, Logged], pg: PostgresDatabase
-) -> None:
-    harness, _ = logged
-    org, users = await _org_with_users(harness)
-    async with harness.uow(org) as uow:
-        await uow.get(User, users[0].id)
-    admin = await asyncpg.connect(pg.dsn(pg.owner_url))
-    try:
-        for _ in range(100):
-            states = await admin.fetch(
-                "SELECT state FROM pg_stat_activity WHERE usename = $1", APP_ROLE
-            )
-            if states and all(r["state"] == "idle" for r in states):
-                break
-            await asyncio.sleep(0.01)
-        assert [r["state"] for r in states] == ["idle"]
-    finally:
-        await admin.close()
+    assert sent[2] == "ROLLBACK"
 
 
 async def test_statistics_is_one_statement(logged: tuple[Harness, Logged]) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
-from edu_infra.sqlalchemy.pgconnection import install_settle
 from edu_infra.sqlalchemy.rls import check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
@@ -142,7 +141,6 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             **options,
         )
         install_signer(engine, key)
-        install_settle(engine)
         return engine
     if backend == "sqlite":
         if url.get_driver_name() != "aiosqlite":

@@ -12,18 +12,13 @@ next one is tried (what `pool_pre_ping` does, without a round trip of its own).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util import greenlet_spawn
 
 from edu_infra.sqlalchemy.errors import classify, is_driver_error
 from edu_infra.sqlalchemy.session import (
@@ -51,8 +46,6 @@ class UowConnection:
         self._settings_for = settings_for
         self._attempts = max(1, attempts) if ping else 1
         self._conn: Connection | None = None
-        #: the open transaction wrote or locked something (its end is awaited, not deferred)
-        self.wrote = False
         #: the transaction `begin` opened (a BegunTransaction, or asyncpg's own at a
         #: non-default isolation level)
         self.begun: Any = None
@@ -177,7 +170,6 @@ class UowConnection:
         await self._end("ROLLBACK")
 
     async def _end(self, command: str) -> None:
-        self.wrote = False
         if not self.in_transaction:
             return
         adapter = self._adapter()
@@ -202,19 +194,10 @@ class UowConnection:
         except Exception:
             log.debug("invalidating a lost connection failed", exc_info=True)
 
-    async def close(self, *, defer_end: bool = False) -> None:
-        """Roll back whatever is open and return the connection to the pool.
-
-        `defer_end`: a transaction that only read ends in the background (see
-        `end_in_background`); the caller does not wait for the ROLLBACK's round trip.
-        """
+    async def close(self) -> None:
+        """Roll back whatever is open and return the connection to the pool."""
         if self._conn is None:
             return
-        if defer_end and not self.wrote and self.in_transaction:
-            adapter = self._adapter()
-            transaction, adapter._transaction = adapter._transaction, None
-            self.begun = None
-            end_in_background(self._conn, transaction)
         try:
             await self.rollback()
         except Exception:
@@ -228,47 +211,4 @@ class UowConnection:
             log.warning("returning a connection to the pool failed", exc_info=True)
 
 
-#: record.info key of the background end of a read-only transaction (see `close`)
-ENDING = "edu_ending"
-
-
-def end_in_background(conn: Connection, transaction: Any) -> None:
-    """Roll back a read-only transaction without making the caller wait for it.
-
-    The connection goes back to the pool at once; whoever checks it out next (or the pool,
-    before closing it) first waits for this ROLLBACK (`install_settle`). A read-only
-    transaction holds no row locks, so ending it one round trip later changes nothing for
-    other transactions.
-    """
-    task = asyncio.ensure_future(transaction.rollback())
-    task.add_done_callback(_retrieve)
-    conn.connection.info[ENDING] = task
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("ending a read-only transaction failed", exc_info=task.exception())
-
-
-def install_settle(engine: AsyncEngine) -> None:
-    """Make every checkout and close of a pooled connection wait for its pending ROLLBACK."""
-
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-        task = record.info.pop(ENDING, None)
-        if task is None:
-            return
-        try:
-            await_only(task)
-        except Exception as error:
-            raise DisconnectionError("the previous transaction could not be ended") from error
-
-    @event.listens_for(engine.sync_engine, "close")
-    def _on_close(_dbapi: Any, record: ConnectionPoolEntry) -> None:
-        task = record.info.pop(ENDING, None)
-        if task is not None:
-            with contextlib.suppress(Exception):
-                await_only(task)
-
-
-__all__ = ["ENDING", "UowConnection", "end_in_background", "install_settle"]
+__all__ = ["UowConnection"]

@@ -193,10 +193,8 @@ class SqlUnitOfWork(UnitOfWork):
     async def close(self) -> None:
         if self._closed:
             return
-        # work that only read (no session, no write, no lock) ends in the background
-        defer = self._holder is not None and self._session_obj is None
         try:
-            await self._reset(end=not defer)
+            await self._reset()
         finally:
             self._closed = True
             try:
@@ -205,7 +203,7 @@ class SqlUnitOfWork(UnitOfWork):
             except Exception:  # closing must not fail: the connection is discarded
                 log.warning("closing the unit of work's session failed", exc_info=True)
             if self._holder is not None:
-                await self._holder.close(defer_end=defer)
+                await self._holder.close()
 
     async def rollback(self) -> None:
         self._ensure_open()
@@ -348,8 +346,6 @@ class SqlUnitOfWork(UnitOfWork):
                 cls, scoped=self.tenant is not None, include_deleted=include_deleted, lock=lock
             )
         )
-        if lock and self._holder is not None:
-            self._holder.wrote = True  # row locks: end the transaction before releasing
         args = _bind_args(prepared, {ID: key, TENANT: self.tenant})
 
         async def fetch() -> Any:
@@ -826,11 +822,8 @@ class SqlUnitOfWork(UnitOfWork):
                 events.extend(obj.pull_events())
         return events
 
-    async def _reset(self, *, end: bool = True) -> None:
-        """Forget everything since the last commit; handed-out objects keep their values.
-
-        `end`: roll the transaction back now (else the caller ends it, see `close`).
-        """
+    async def _reset(self) -> None:
+        """Forget everything since the last commit; handed-out objects keep their values."""
         session = self._session_obj
         held: list[object] = [*self._tracked.values(), *self._loaded.values()]
         if session is not None:
@@ -848,7 +841,7 @@ class SqlUnitOfWork(UnitOfWork):
             if session is not None:
                 session.expunge_all()
                 await session.rollback()
-            if self._holder is not None and end:
+            if self._holder is not None:
                 await self._holder.rollback()
         except Exception:
             log.warning("rollback failed; discarding the connection", exc_info=True)
@@ -936,8 +929,6 @@ class SqlUnitOfWork(UnitOfWork):
         pending.extend(e for e in also if isinstance(e, Entity))
         pending.extend(o for o in self._loaded.values() if instance_state(o).modified)
         self._captured = []
-        if self._holder is not None:
-            self._holder.wrote = True
         try:
             if begin and self._holder is not None:
                 await self._driver()  # begin here: a dead pooled connection is replaced
