@@ -7,10 +7,11 @@ until the session needs them): each failed on PostgreSQL before the fix.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from uuid import uuid4
 
 import pytest
 
-from edu_domain.errors import AlreadyExists, DomainError
+from edu_domain.errors import AlreadyExists, DomainError, ValidationError
 from edu_domain.model import User
 from edu_domain.query import F, Query
 from tests.harness import Harness, new_user
@@ -102,3 +103,15 @@ async def test_in_lists_of_each_kind_match(harness: Harness, query: Query) -> No
     await harness.make_user(org)
     async with harness.uow(org) as uow:
         assert len(await uow.find(User, query)) == 1
+
+
+async def test_changing_the_id_of_a_stored_entity_is_refused(harness: Harness) -> None:
+    org = await harness.make_org()
+    user = await harness.make_user(org)
+    async with harness.uow(org) as uow:
+        stored = await uow.require(User, user.id)
+        stored.id = uuid4()
+        with pytest.raises(ValidationError):
+            await uow.commit()
+    async with harness.uow(org) as uow:
+        assert await uow.get(User, user.id) is not None

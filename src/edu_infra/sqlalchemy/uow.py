@@ -697,7 +697,9 @@ class SqlUnitOfWork(UnitOfWork):
         return and_(*parts) if parts else None
 
     def check_write(self, entity: Entity) -> None:
-        """A tenant unit of work writes only its own organization's entities."""
+        """A tenant unit of work writes only its own organization's entities; ids stay."""
+        if _changed_id(entity):  # as the memory adapter says it
+            raise ValidationError("id", "the id of a stored entity cannot change")
         if _moved_tenant(entity):
             raise TenantViolation(f"{type(entity).__name__} {entity.id} cannot change organization")
         if self.tenant is not None and _tenant_of(entity) != self.tenant:
@@ -1049,6 +1051,11 @@ def _moved_tenant(entity: Entity) -> bool:
     if state.key is None or type(entity).__tenant_field__ != "organization_id":
         return False
     return bool(state.attrs.organization_id.history.deleted)
+
+
+def _changed_id(entity: Entity) -> bool:
+    state = instance_state(entity)
+    return state.key is not None and bool(state.attrs.id.history.deleted)
 
 
 def _as_uuid(value: object) -> UUID:
