@@ -115,3 +115,54 @@ async def test_changing_the_id_of_a_stored_entity_is_refused(harness: Harness) -
             await uow.commit()
     async with harness.uow(org) as uow:
         assert await uow.get(User, user.id) is not None
+
+
+async def test_an_entity_added_in_a_rolled_back_transaction_can_be_added_again(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    user = new_user(org)
+    async with harness.uow(org) as uow:
+        await uow.add(user)
+        await uow.rollback()
+        await uow.add(user)
+        await uow.commit()
+    batch = [new_user(org), new_user(org)]
+    async with harness.uow(org) as uow:
+        await uow.add_all(batch)
+        await uow.rollback()
+        await uow.add_all(batch)
+        await uow.commit()
+    async with harness.uow(org) as uow:
+        assert await uow.count(User) == 3
+
+
+async def test_an_entity_added_after_the_session_exists_is_its_only_object(
+    harness: Harness,
+) -> None:
+    org = await harness.make_org()
+    other = await harness.make_user(org)
+    user = new_user(org)
+    async with harness.uow(org) as uow:
+        async for _ in uow.stream(User):  # the ORM path: the session exists from here
+            pass
+        await uow.add(user)
+        listed = {u.id: u for u in await uow.find(User)}
+        assert listed[user.id] is user
+        listed[other.id].full_name = "Other"
+        user.full_name = "Mine"
+        await uow.commit()
+    async with harness.uow(org) as uow:
+        assert (await uow.require(User, user.id)).full_name == "Mine"
+        assert (await uow.require(User, other.id)).full_name == "Other"
+
+
+def test_integer_fields_stay_within_their_32_bit_columns() -> None:
+    with pytest.raises(ValidationError):
+        User(
+            organization_id=uuid4(),
+            email="big@example.org",
+            username="big",
+            hashed_password="x" * 20,
+            failed_login_count=2**31,
+        )

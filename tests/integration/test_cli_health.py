@@ -57,3 +57,13 @@ async def test_the_factory_tells_a_refused_key(pg: PostgresDatabase) -> None:
             assert await SqlUnitOfWorkFactory(database).rls_key_accepted() is expected
         finally:
             await database.dispose()
+
+
+async def test_an_unmigrated_database_refuses_the_key_instead_of_raising(
+    pg: PostgresDatabase,
+) -> None:
+    database = Database(DatabaseSettings(url=pg.admin_url, rls_key=RLS_KEY))  # no schema there
+    try:
+        assert await SqlUnitOfWorkFactory(database).rls_key_accepted() is False
+    finally:
+        await database.dispose()

@@ -14,15 +14,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.util import await_only
 
 from edu_domain.errors import RetryableError, UnavailableError
 from edu_domain.model import Organization, User, UserProfile
 from edu_domain.model.session import UserToken
 from edu_domain.services import NewUser, Scope
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
+from edu_infra.sqlalchemy.pgconnection import UowConnection
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from tests.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
@@ -106,18 +106,19 @@ async def test_terminated_in_the_middle_of_a_use_case_nothing_is_written_and_a_r
 
 
 async def test_terminated_after_the_writes_and_before_commit_nothing_is_visible(
-    stack: Stack, admin: asyncpg.Connection
+    stack: Stack, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     org = await stack.org()
     kills: list[int] = []
+    commit = UowConnection.commit  # the unit of work commits on its own connection
 
-    assert stack.database is not None
-
-    @event.listens_for(stack.database.engine.sync_engine, "commit")
-    def kill_before_commit(conn: Any) -> None:
+    async def kill_before_commit(holder: UowConnection) -> None:
         if not kills:
-            kills.append(_pid(conn))
-            await_only(terminate(admin, kills[0]))
+            kills.append(holder._adapter().driver_connection.get_server_pid())
+            await terminate(admin, kills[0])
+        await commit(holder)
+
+    monkeypatch.setattr(UowConnection, "commit", kill_before_commit)
 
     async def write_three() -> None:
         async with stack.factory(tenant=org.id) as uow:

@@ -86,9 +86,15 @@ def check_bool(field: str, value: object) -> None:
         raise ValidationError(field, "must be true or false")
 
 
+#: Integer fields are 32-bit columns (see `edu_domain.query.INT_MAX`).
+INT32_MAX = 2**31 - 1
+
+
 def check_int(field: str, value: object, min_value: int = 0) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < min_value:
         raise ValidationError(field, f"must be an integer >= {min_value}")
+    if value > INT32_MAX:
+        raise ValidationError(field, f"must be at most {INT32_MAX}")
 
 
 def check_uuid(field: str, value: object) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import JSON
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from edu_domain.model import Entity
 from edu_infra.sqlalchemy.engine import dump_json
@@ -30,15 +29,12 @@ from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 _STAGE_PREFIX = "edu_stage_"
 
 
-async def copy_insert(session: AsyncSession, entities: Sequence[Entity]) -> None:
-    """Insert `entities` (all of one class, stamped, version set) by COPY."""
+async def copy_insert(driver: Any, dialect: Dialect, entities: Sequence[Entity]) -> None:
+    """Insert `entities` (all of one class, stamped, version set) by COPY on `driver`
+    (the unit of work's asyncpg connection, inside its transaction)."""
     if not entities:
         return
     table = table_of(type(entities[0]))
-    connection = await session.connection()
-    dialect = connection.dialect
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
     columns = [c.name for c in table.columns]
     processors = [(c.name, _processor(c.type, dialect)) for c in table.columns]
     records = [_record(processors, entity) for entity in entities]

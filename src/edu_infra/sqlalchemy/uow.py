@@ -113,6 +113,8 @@ class SqlUnitOfWork(UnitOfWork):
         self._hard_deleted: list[Entity] = []
         self._copied_events: list[DomainEvent] = []
         self._captured: list[tuple[Entity, dict[str, Any]]] = []
+        #: entities the driver inserted in this transaction (transient again on rollback)
+        self._inserted: weakref.WeakSet[Entity] = weakref.WeakSet()
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -227,6 +229,7 @@ class SqlUnitOfWork(UnitOfWork):
         callbacks, self._callbacks = self._callbacks, []
         changes, self._changes = list(self._changes.values()), {}
         self._hard_deleted = []
+        self._inserted = weakref.WeakSet()
         await self._after_commit(callbacks, events, changes)
 
     async def _flush(self) -> None:
@@ -569,29 +572,40 @@ class SqlUnitOfWork(UnitOfWork):
 
         await self._write(insert, subject=entity)
 
-    async def _insert_row(self, reads: PgReads, entity: Entity) -> None:
-        """One INSERT on the driver (PostgreSQL): what a flush of one new entity would send."""
+    def _check_insertable(self, reads: PgReads, entity: Entity) -> Any:
+        """`_check_new` of the driver path (no session needed); the entity's identity key."""
         cls = type(entity)
         table_of(cls)
         if not isinstance(entity, Entity):
             raise ValidationError("entity", "not an entity")
         self.check_write(entity)
         validate_contents(entity)
-        loader = reads.loader(cls)
-        identity = loader.identity(entity.id)
+        identity = reads.loader(cls).identity(entity.id)
         state = instance_state(entity)
         if state.key is not None or state.session_id is not None or self._known(identity):
             raise AlreadyExists(cls.__name__, "id")
+        return identity
+
+    def _inserted_now(self, entity: Entity, identity: Any) -> None:
+        """A row the driver just inserted: persistent, this unit of work's only object for it."""
+        mark_persistent(entity, identity)
+        self._inserted.add(entity)
+        if self._session_obj is not None:  # one object per row: the session may load it
+            self._session_obj.sync_session.add(entity)
+        else:
+            self._loaded[identity] = entity
+
+    async def _insert_row(self, reads: PgReads, entity: Entity) -> None:
+        """One INSERT on the driver (PostgreSQL): what a flush of one new entity would send."""
+        identity = self._check_insertable(reads, entity)
         if self._has_pending():  # earlier changes first, in the order they were made
-            self._attach_loaded()
-            await self._session.flush()
+            await self._flush()
         self._stamp_insert(entity)
         entity.__dict__["version"] = 1
-        insert = reads.insert(cls)
+        insert = reads.insert(type(entity))
         driver = await self._driver()
         await driver.execute(insert.sql, *_row_args(lambda: insert.args(entity)))
-        mark_persistent(entity, identity)
-        self._loaded[identity] = entity
+        self._inserted_now(entity, identity)
         self._track(entity)
         self.record_change(entity, ChangeKind.INSERT)
 
@@ -601,54 +615,58 @@ class SqlUnitOfWork(UnitOfWork):
             raise ValidationError("entities", "must be a collection of entities")
         batch = list(entities)
 
+        reads = self._reads
+
         async def insert_all() -> None:
             seen: set[tuple[type[Entity], UUID]] = set()
             for entity in batch:
-                self._check_new(entity)
+                if reads is not None:
+                    self._check_insertable(reads, entity)
+                else:
+                    self._check_new(entity)
                 key = (type(entity), entity.id)
                 if key in seen:
                     raise AlreadyExists(type(entity).__name__, "id")
                 seen.add(key)
             for entity in batch:
                 self._stamp_insert(entity)
-            await self._session.flush()
-            if self._factory.database.is_postgres:
-                await self._copy(batch)
+            if reads is not None:
+                if self._has_pending():  # earlier changes first
+                    await self._flush()
+                await self._copy(reads, batch)
                 # not tracked: the weak identity map keeps what the caller keeps, so a bulk
                 # import stays in bounded memory; their queued events are taken now
                 for entity in batch:
                     self._copied_events.extend(entity.pull_events())
                 return
+            await self._session.flush()
             self._session.add_all(batch)
             await self._session.flush()
             for entity in batch:
                 self._track(entity)
 
         if batch:
-            await self._write(insert_all, subject=batch[0], also=batch)
+            await self._write(insert_all, subject=batch[0], also=batch, attach=reads is None)
 
-    async def _copy(self, batch: list[Entity]) -> None:
+    async def _copy(self, reads: PgReads, batch: list[Entity]) -> None:
+        driver = await self._driver()
         for cls in ENTITY_TYPES:
             of_class = [e for e in batch if type(e) is cls]
             if not of_class:
                 continue
             for entity in of_class:
                 entity.__dict__["version"] = 1
-            await copy_insert(self._session, of_class)
+            await copy_insert(driver, reads.dialect, of_class)
             # persistent now, as if loaded: detached with their identity until the session
             # needs them, held weakly (a bulk import keeps only what the caller keeps)
-            loader = self._reads.loader(cls) if self._reads is not None else None
+            loader = reads.loader(cls)
             changes = self._changes
             tenant_field = cls.__tenant_field__
             for entity in of_class:
-                values = entity.__dict__
-                identity = (
-                    loader.identity(entity.id) if loader is not None else (cls, (entity.id,), None)
-                )
-                mark_persistent(entity, identity)
-                self._loaded[identity] = entity
+                self._inserted_now(entity, loader.identity(entity.id))
                 key = (cls, entity.id)
                 if key not in changes:
+                    values = entity.__dict__
                     changes[key] = Change(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
@@ -848,6 +866,11 @@ class SqlUnitOfWork(UnitOfWork):
         except Exception:
             log.warning("rollback failed; discarding the connection", exc_info=True)
             await self._invalidate()
+        inserted, self._inserted = list(self._inserted), weakref.WeakSet()
+        for obj in inserted:  # their rows are gone: transient again, as SQLAlchemy does
+            state = instance_state(obj)
+            if state.session_id is None:
+                state.key = None
 
     async def _invalidate(self) -> None:
         try:
