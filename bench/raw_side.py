@@ -1,7 +1,7 @@
 """Raw asyncpg: the driver ceiling, and the same transaction shape as edu-core.
 
-- `RawTx` connects as the application role (RLS on): BEGIN, the tenant settings signed for
-  the backend as edu-core signs them (`set_config(..., true)`), the statements, COMMIT.
+- `RawTx` connects as the application role (RLS on): BEGIN, the settings and the tenant
+  signed for the transaction as edu-core signs them (`edu_enter`), the statements, COMMIT.
   Bulk: `executemany` in that shape.
 - `Raw` connects as the owner, prepared statements outside any transaction (asyncpg's
   statement cache), tenant filter in the SQL; writes that need one get a transaction.
@@ -24,7 +24,7 @@ from dataset import RLS_KEY
 from workload import PAGE_LIMIT, PAGE_SKIP, POOL_SIZE, Workload
 
 from edu_infra.memory import FastHasher
-from edu_infra.sqlalchemy.rls import signed_settings
+from edu_infra.sqlalchemy.rls import IDENTITY_QUERY, ConnectionSigner
 from edu_infra.sqlalchemy.tables import user_profiles, users
 
 USER_COLS = [c.name for c in users.columns]
@@ -74,9 +74,10 @@ SOFT_DELETE = (
     "UPDATE users SET deleted_at = $3, deleted_by = NULL, updated_at = $3,"
     " version = version + 1 WHERE organization_id = $1 AND id = $2 AND version = $4"
 )
-TENANT = (
-    "SELECT set_config('app.tenant_id', $1, true), set_config('app.unscoped', 'off', true),"
-    " set_config('app.tenant_sig', $2, true)"
+#: the transaction's settings as edu-core sends them (bound here, one round trip after BEGIN)
+ENTER = (
+    "SELECT set_config('search_path', '\"public\", pg_temp', true),"
+    " set_config('lock_timeout', '0', true), edu_enter($1, $2)"
 )
 KEY = RLS_KEY.encode()
 
@@ -136,7 +137,15 @@ class RawBase:
         self.hasher = FastHasher()
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        self.signers: dict[int, ConnectionSigner] = {}
+        self.pool = await asyncpg.create_pool(
+            self.dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, init=self._identify
+        )
+
+    async def _identify(self, conn: asyncpg.Connection[Any]) -> None:
+        """A signer per connection, predicting its vxids as edu-core's does."""
+        signer = ConnectionSigner.from_identity(await conn.fetchrow(IDENTITY_QUERY), KEY)
+        self.signers[conn.get_server_pid()] = signer
 
     async def stop(self) -> None:
         if self.pool is not None:
@@ -145,11 +154,25 @@ class RawBase:
     @asynccontextmanager
     async def tx(self, org: uuid.UUID) -> AsyncIterator[asyncpg.Connection[Any]]:
         assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            if self.tenant_setting:
-                signed = signed_settings(org, conn.get_server_pid(), KEY)
-                await conn.execute(TENANT, signed["tenant"], signed["signature"])
-            yield conn
+        async with self.pool.acquire() as conn:
+            signer = self.signers[conn.get_server_pid()]
+            async with conn.transaction():
+                if self.tenant_setting:
+                    await self._enter(conn, signer, org)
+                yield conn
+            signer.entered()  # the pool's reset on release is one more transaction
+
+    @staticmethod
+    async def _enter(
+        conn: asyncpg.Connection[Any], signer: ConnectionSigner, org: uuid.UUID
+    ) -> None:
+        try:
+            await conn.execute(ENTER, *signer.enter(org))
+        except asyncpg.PostgresError as error:
+            if not signer.resync(error):
+                raise
+            raise RuntimeError("raw_tx mispredicted its vxid: the benchmark shape is off") from None
+        signer.entered()
 
     async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """One read: in the tenant transaction shape, or a bare prepared statement."""

@@ -72,8 +72,8 @@ async def test_a_get_is_three_round_trips_begin_select_rollback(
     assert found is not None and found.id == users[0].id
     sent = await log.take()
     assert len(sent) == 3, sent
-    assert sent[0].startswith("BEGIN; SELECT set_config('app.tenant_id'")
-    assert "app.tenant_sig" in sent[0]
+    assert sent[0].startswith("BEGIN; SELECT set_config('search_path', '\"public\", pg_temp'")
+    assert f"edu_enter('{org.id}', '" in sent[0]
     assert sent[1].startswith("SELECT users.") and "users.organization_id = $" in sent[1]
     assert "users.deleted_at IS NULL" in sent[1]
     assert sent[2] == "ROLLBACK"

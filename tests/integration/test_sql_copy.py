@@ -23,9 +23,9 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     original = bulk.copy_insert
 
-    async def spy(driver: Any, dialect: Any, entities: Any) -> None:
+    async def spy(driver: Any, dialect: Any, entities: Any, **options: Any) -> None:
         calls.append(len(entities))
-        await original(driver, dialect, entities)
+        await original(driver, dialect, entities, **options)
 
     monkeypatch.setattr(uow_module, "copy_insert", spy)
     return calls
@@ -106,7 +106,7 @@ async def test_copy_of_another_tenants_rows_is_refused_twice(pg_harness: Harness
         driver = await uow._driver()  # type: ignore[attr-defined]
         # bypass the Python check: the RLS WITH CHECK policy still refuses the rows
         with pytest.raises(Exception, match="row-level security"):
-            await bulk.copy_insert(driver, uow._reads.dialect, [intruder])  # type: ignore[attr-defined]
+            await bulk.copy_insert(driver, uow._reads.dialect, [intruder], schema="public")  # type: ignore[attr-defined]
     async with pg_harness.factory.unscoped() as uow:
         assert await uow.count(User) == 0
 

@@ -16,7 +16,13 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from edu_infra.sqlalchemy.migrate import downgrade_async, include_object_for, upgrade_async
+from edu_infra.sqlalchemy.migrate import (
+    UNMAPPED_TABLES,
+    downgrade_async,
+    include_name,
+    include_object_for,
+    upgrade_async,
+)
 from edu_infra.sqlalchemy.rls import key_material
 from edu_infra.sqlalchemy.tables import TABLES, metadata
 from tests.sql_harness import APP_ROLE, RLS_KEY, ensure_role
@@ -28,7 +34,8 @@ KEY_TABLE = "edu_rls_key"
 def _diff(connection: Connection) -> list[Any]:
     include = include_object_for(connection.dialect.name)
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "include_object": include}
+        connection,
+        opts={"compare_type": True, "include_object": include, "include_name": include_name},
     )
     return list(compare_metadata(context, metadata))
 
@@ -82,7 +89,8 @@ async def test_postgres_migrates_to_the_mapped_metadata_and_back(empty_postgres:
     await upgrade_async(empty_postgres, app_role=APP_ROLE)
     diff, tables = await _inspect(empty_postgres)
     assert diff == []
-    assert tables == {t.name for t in TABLES.values()} | {KEY_TABLE}
+    assert tables == {t.name for t in TABLES.values()} | UNMAPPED_TABLES
+    assert KEY_TABLE in UNMAPPED_TABLES
     await downgrade_async(empty_postgres, app_role=APP_ROLE)
     _, tables = await _inspect(empty_postgres)
     assert tables == set()
@@ -114,7 +122,8 @@ async def test_postgres_migration_forces_row_level_security_and_grants_the_app_r
         (t.name, True, True) for t in TABLES.values()
     }
     assert {p["tablename"] for p in policies} == {t.name for t in TABLES.values()}
-    assert all(p["qual"] == p["with_check"] and "edu_tenant()" in p["qual"] for p in policies)
+    assert all(p["qual"] == p["with_check"] for p in policies)
+    assert all("( SELECT edu_verified() AS edu_verified)" in p["qual"] for p in policies)
     assert {(g["table_name"], g["privilege_type"]) for g in grants} == {
         (t.name, p) for t in TABLES.values() for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
     }
@@ -139,10 +148,16 @@ async def test_postgres_downgrade_of_the_signed_tenant_restores_the_first_polici
 ) -> None:
     await upgrade_async(empty_postgres, revision="0001", app_role=APP_ROLE)
     first = await _policies_and_functions(empty_postgres)
-    await upgrade_async(empty_postgres, app_role=APP_ROLE, rls_key=RLS_KEY)
+    await upgrade_async(empty_postgres, revision="0002", app_role=APP_ROLE, rls_key=RLS_KEY)
     signed = await _policies_and_functions(empty_postgres)
     assert {"edu_tenant", "edu_unscoped", "edu_rls_signed"} <= signed[1]
     assert all("edu_unscoped()" in qual for _, qual, _ in signed[0])
+    await upgrade_async(empty_postgres, app_role=APP_ROLE)
+    bound = await _policies_and_functions(empty_postgres)
+    assert {"edu_enter", "edu_verified", "edu_stage_move"} <= bound[1]
+    assert "edu_rls_signed" not in bound[1]
+    await downgrade_async(empty_postgres, revision="0002", app_role=APP_ROLE)
+    assert await _policies_and_functions(empty_postgres) == signed
     await downgrade_async(empty_postgres, revision="0001", app_role=APP_ROLE)
     assert await _policies_and_functions(empty_postgres) == first
     assert KEY_TABLE not in (await _inspect(empty_postgres))[1]

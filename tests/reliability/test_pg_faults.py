@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from edu_domain.errors import RetryableError, UnavailableError
@@ -23,6 +23,7 @@ from edu_domain.model.session import UserToken
 from edu_domain.services import NewUser, Scope
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
 from edu_infra.sqlalchemy.pgconnection import UowConnection
+from edu_infra.sqlalchemy.rls import SIGNER_INFO
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from tests.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
@@ -174,15 +175,19 @@ async def test_the_pool_replaces_a_connection_killed_while_idle(
 ) -> None:
     async with postgres_stack(pool_size=1, max_overflow=0) as stack:
         org = await stack.org()
-        pids = []
+        pids: list[int] = []
+        engine = stack.database.engine  # type: ignore[union-attr]
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+            pids.append(record.info[SIGNER_INFO].server_pid)  # no raw SQL: it stays pooled
+
         for _ in range(2):
             async with stack.factory(tenant=org.id) as uow:
-                session = uow.session  # type: ignore[attr-defined]
-                pids.append((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
                 assert await uow.count(User) == 0
             if len(pids) == 1:
                 await terminate(admin, pids[0])  # idle in the pool: pre-ping must notice
-        assert pids[0] != pids[1]
+        assert pids[0] != pids[-1]  # the dead one was replaced
         assert await stack.database.health_check()  # type: ignore[union-attr]
 
 

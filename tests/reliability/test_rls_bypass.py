@@ -25,7 +25,7 @@ from edu_domain.query import F, Query
 from edu_domain.services import Scope
 from edu_infra.memory import InMemoryUnitOfWorkFactory
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.rls import signed_settings
+from edu_infra.sqlalchemy.rls import sign
 from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import new_content, new_profile, new_session, new_user
 from tests.reliability.conftest import Stack, postgres_stack
@@ -209,8 +209,8 @@ async def _switch(session: Any, **settings: str) -> None:
         )
 
 
-async def _scalar(session: Any, sql: str) -> Any:
-    return (await session.execute(text(sql))).scalar_one()
+async def _scalar(session: Any, sql: str, **params: Any) -> Any:
+    return (await session.execute(text(sql), params)).scalar_one()
 
 
 async def _insert_refused(session: Any, org: Organization, stack: Stack) -> None:
@@ -222,8 +222,13 @@ async def _insert_refused(session: Any, org: Organization, stack: Stack) -> None
         await session.flush()
 
 
+def _forged_proof(scope: str, pid: int, started: str, key: bytes) -> str:
+    """A proof of the right shape for this very transaction, under `key`."""
+    return sign(f"proof:{scope}:{pid}:{started}", key)
+
+
 @pytest.mark.parametrize("forgery", ["absent", "zeros", "garbage", "wrong key", "own tenant's"])
-async def test_a_tenant_without_a_valid_signature_sees_nothing_and_cannot_insert(
+async def test_a_tenant_without_a_valid_proof_sees_nothing_and_cannot_insert(
     stack: Stack, pg: PostgresDatabase, forgery: str
 ) -> None:
     mine, theirs = await _populated(stack)
@@ -231,55 +236,55 @@ async def test_a_tenant_without_a_valid_signature_sees_nothing_and_cannot_insert
     async with stack.factory(tenant=mine.id) as uow:
         session = uow.session  # type: ignore[attr-defined]
         pid = await _scalar(session, "SELECT pg_backend_pid()")
-        signature = {
+        started = await _scalar(session, "SELECT extract(epoch from transaction_timestamp())::text")
+        proof = {
             "absent": "",
             "zeros": "0" * 64,
             "garbage": "' OR true --",
-            "wrong key": signed_settings(theirs.id, pid, secrets.token_bytes(32))["signature"],
-            "own tenant's": await _scalar(session, "SELECT current_setting('app.tenant_sig')"),
+            "wrong key": _forged_proof(str(theirs.id), pid, started, secrets.token_bytes(32)),
+            "own tenant's": await _scalar(session, "SELECT current_setting('app.tenant_proof')"),
         }[forgery]
-        await _switch(session, tenant_id=str(theirs.id), tenant_sig=signature)
+        await _switch(session, tenant_id=str(theirs.id), tenant_proof=proof)
         for table in TABLES.values():
             assert await _scalar(session, f"SELECT count(*) FROM {table.name}") == 0, table.name
         await _insert_refused(session, theirs, stack)
     assert await _owner_rows(pg) == before
 
 
-async def test_a_signature_read_on_one_backend_is_refused_on_another(
+async def test_a_proof_read_in_one_transaction_is_refused_in_another(
     stack: Stack, pg: PostgresDatabase
 ) -> None:
     mine, theirs = await _populated(stack)
     before = await _owner_rows(pg)
     async with stack.factory(tenant=theirs.id) as victim, stack.factory(tenant=mine.id) as uow:
         stolen_from = victim.session  # type: ignore[attr-defined]
-        stolen = await _scalar(stolen_from, "SELECT current_setting('app.tenant_sig')")
+        stolen = await _scalar(stolen_from, "SELECT current_setting('app.tenant_proof')")
         session = uow.session  # type: ignore[attr-defined]
-        assert await _scalar(session, "SELECT pg_backend_pid()") != await _scalar(
-            stolen_from, "SELECT pg_backend_pid()"
-        )
-        await _switch(session, tenant_id=str(theirs.id), tenant_sig=stolen)
+        await _switch(session, tenant_id=str(theirs.id), tenant_proof=stolen)
         assert await _scalar(session, "SELECT count(*) FROM users") == 0
         assert await _scalar(session, "SELECT count(*) FROM organizations") == 0
         await _insert_refused(session, theirs, stack)
     assert await _owner_rows(pg) == before
 
 
-async def test_the_unscoped_flag_without_a_valid_signature_reads_nothing(
+async def test_the_unscoped_flag_without_a_valid_proof_reads_nothing(
     stack: Stack, pg: PostgresDatabase
 ) -> None:
     mine, _ = await _populated(stack)
     async with stack.factory.unscoped() as system, stack.factory(tenant=mine.id) as uow:
         stolen = await _scalar(
             system.session,  # type: ignore[attr-defined]
-            "SELECT current_setting('app.tenant_sig')",
+            "SELECT current_setting('app.tenant_proof')",
         )
         session = uow.session  # type: ignore[attr-defined]
-        for signature in (None, "", "0" * 64, stolen):  # None: keep this tenant's signature
+        for proof in (None, "", "0" * 64, stolen):  # None: keep this tenant's proof
             await _switch(session, unscoped="on")
-            if signature is not None:
-                await _switch(session, tenant_sig=signature)
+            if proof is not None:
+                await _switch(session, tenant_proof=proof)
             assert await _scalar(session, "SELECT count(*) FROM users") == 0
             assert await _scalar(session, "SELECT count(*) FROM organizations") <= 1  # its own
+            await _switch(session, tenant_id="")
+            assert await _scalar(session, "SELECT count(*) FROM users") == 0
     async with stack.database.engine.connect() as conn:  # type: ignore[union-attr]
         await _switch(conn, unscoped="on", tenant_id=str(mine.id))
         assert await _scalar(conn, "SELECT count(*) FROM organizations") == 0
@@ -295,7 +300,10 @@ async def test_the_application_role_cannot_read_or_change_the_key(stack: Stack) 
         "DELETE FROM edu_rls_key",
         "INSERT INTO edu_rls_key (id, ipad, opad) VALUES (false, '', '')",
         "TRUNCATE edu_rls_key",
-        "SELECT edu_rls_signed('unscoped')",
+        "SELECT * FROM edu_stage_users",
+        "DELETE FROM edu_stage_users",
+        "UPDATE edu_stage_users SET version = 2",
+        "INSERT INTO edu_stage_users (edu_xact) VALUES ('1')",
         "CREATE OR REPLACE FUNCTION edu_tenant() RETURNS uuid LANGUAGE sql"
         " AS $$ SELECT NULL::uuid $$",
         "ALTER TABLE users NO FORCE ROW LEVEL SECURITY",
@@ -331,23 +339,18 @@ async def test_the_bound_statement_path_signs_the_tenant_too(pg: PostgresDatabas
             assert await uow.count(User) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: a signature is bound to its backend, not its transaction. Raw SQL"
-    " that once read another tenant's app.tenant_sig (only possible inside that tenant's own"
-    " unit of work) can replay it on the same pooled connection later.",
-)
-async def test_a_signature_replayed_later_on_its_own_backend_is_refused(
+async def test_a_proof_replayed_later_on_its_own_backend_is_refused(
     pg: PostgresDatabase,
 ) -> None:
     async with postgres_stack(pool_size=1, max_overflow=0) as stack:
         mine, theirs = await _populated(stack)
         async with stack.factory(tenant=theirs.id) as victim:
-            stolen = await _scalar(
-                victim.session,  # type: ignore[attr-defined]
-                "SELECT current_setting('app.tenant_sig')",
-            )
+            session = victim.session  # type: ignore[attr-defined]
+            stolen = await _scalar(session, "SELECT current_setting('app.tenant_proof')")
+            backend = await _scalar(session, "SELECT pg_backend_pid()")
         async with stack.factory(tenant=mine.id) as uow:
             session = uow.session  # type: ignore[attr-defined]
-            await _switch(session, tenant_id=str(theirs.id), tenant_sig=stolen)
+            # the pool holds one connection, but the victim's was discarded: it ran raw SQL
+            assert await _scalar(session, "SELECT pg_backend_pid()") != backend
+            await _switch(session, tenant_id=str(theirs.id), tenant_proof=stolen)
             assert await _scalar(session, "SELECT count(*) FROM users") == 0

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from edu_infra.sqlalchemy.migrate import include_object_for
+from edu_infra.sqlalchemy.migrate import include_name, include_object_for
 from edu_infra.sqlalchemy.tables import metadata
 
 config = context.config
@@ -36,6 +36,7 @@ def _run(connection: Connection) -> None:
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
         include_object=include_object_for(connection.dialect.name),
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,11 +1,14 @@
 """Bulk inserts by the fastest path each dialect offers.
 
-PostgreSQL: binary COPY (asyncpg `copy_records_to_table`) on the session's own connection,
-inside the unit of work's transaction. PostgreSQL refuses `COPY FROM` into a table with
-row-level security for a role it applies to, so the rows are copied into a temporary
-staging table (`LIKE` the real one; temp tables have no RLS) and moved with one
-`INSERT ... SELECT`, which the RLS `WITH CHECK` policy and every constraint still check.
-Constraint errors surface as asyncpg exceptions, translated like any other.
+PostgreSQL: binary COPY (asyncpg `copy_records_to_table`) on the unit of work's own
+connection, inside its transaction. PostgreSQL refuses `COPY FROM` into a table with
+row-level security for a role it applies to, so the rows are copied into the table's
+UNLOGGED stage (migration 0003: the application role may only INSERT its data columns;
+a hidden column records the inserting transaction) and `edu_stage_move(table)` moves this
+transaction's rows with one `INSERT ... SELECT` as the owner, which the RLS `WITH CHECK`
+policy and every constraint still check. No temporary table is needed, so the
+application role has no TEMP privilege. Constraint errors surface as asyncpg exceptions,
+translated like any other.
 
 The unit of work then marks the inserted objects persistent (their identity key, no
 SELECT), exactly as if a query had loaded them.
@@ -26,10 +29,13 @@ from edu_infra.sqlalchemy.engine import dump_json
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 
-_STAGE_PREFIX = "edu_stage_"
+#: The UNLOGGED stage of each table (migration 0003): COPY lands there, then moves.
+STAGE_PREFIX = "edu_stage_"
 
 
-async def copy_insert(driver: Any, dialect: Dialect, entities: Sequence[Entity]) -> None:
+async def copy_insert(
+    driver: Any, dialect: Dialect, entities: Sequence[Entity], *, schema: str
+) -> None:
     """Insert `entities` (all of one class, stamped, version set) by COPY on `driver`
     (the unit of work's asyncpg connection, inside its transaction)."""
     if not entities:
@@ -38,18 +44,11 @@ async def copy_insert(driver: Any, dialect: Dialect, entities: Sequence[Entity])
     columns = [c.name for c in table.columns]
     processors = [(c.name, _processor(c.type, dialect)) for c in table.columns]
     records = [_record(processors, entity) for entity in entities]
-    quote = dialect.identifier_preparer.quote
-    stage = quote(_STAGE_PREFIX + table.name)
-    target = quote(table.name)
-    names = ", ".join(quote(c) for c in columns)
-    await driver.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS"
+    await driver.copy_records_to_table(
+        STAGE_PREFIX + table.name, records=records, columns=columns, schema_name=schema
     )
-    await driver.copy_records_to_table(_STAGE_PREFIX + table.name, records=records, columns=columns)
-    # one round trip: move the rows (RLS and constraints check them), empty the stage
-    await driver.execute(
-        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}; TRUNCATE {stage}"  # noqa: S608 - schema names
-    )
+    # one round trip: this transaction's staged rows move under the policies, as the owner
+    await driver.fetchval(f'SELECT "{schema}".edu_stage_move($1)', table.name)
 
 
 class RowInsert:

@@ -21,7 +21,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
-from edu_infra.sqlalchemy.rls import check_key, install_signer
+from edu_infra.sqlalchemy.pgconnection import CLEAN_INFO
+from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner, check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
 log = logging.getLogger("edu_infra")
@@ -52,6 +53,8 @@ class DatabaseSettings:
     command_timeout: float | None = 30.0
     sqlite_busy_timeout_ms: int = 5_000
     lock_timeout_ms: int | None = None
+    #: the schema of edu-core's tables: every transaction pins `search_path` to it
+    schema: str = "public"
     rls_key: str | None = field(default=None, repr=lambda key: "None" if key is None else "'***'")
 
 
@@ -86,6 +89,7 @@ class Database:
             try:
                 async with self.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
+                    vouch_after_one_transaction(conn)
             except Exception:  # a failed health check is an answer, not an error
                 if attempt == 2:
                     log.warning("database health check failed", exc_info=True)
@@ -141,6 +145,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             **options,
         )
         install_signer(engine, key)
+        _discard_unvouched(engine)
         return engine
     if backend == "sqlite":
         if url.get_driver_name() != "aiosqlite":
@@ -161,6 +166,33 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     raise ValidationError("database_url", f"unsupported database {backend!r}")
+
+
+def vouch_after_one_transaction(conn: Any) -> None:
+    """Our own statement ran in one transaction on `conn`: pool it, with the signer's
+    prediction moved past that transaction (else the next one is refused once)."""
+    signer = conn.info.get(SIGNER_INFO)
+    if isinstance(signer, ConnectionSigner):
+        signer.entered()
+    conn.info[CLEAN_INFO] = True
+
+
+def _discard_unvouched(engine: AsyncEngine) -> None:
+    """Pool only connections a unit of work returned clean (`pgconnection.CLEAN_INFO`).
+
+    Anything else (the engine used directly, a unit of work that handed out its session)
+    may carry session state raw SQL left behind: settings, prepared statements, cursors,
+    advisory locks, LISTENs. Such a connection is closed rather than reused.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        record.info[CLEAN_INFO] = False
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None and not record.info.pop(CLEAN_INFO, False):
+            record.invalidate()
 
 
 def _int_or_float(text: str) -> int | float:

@@ -6,10 +6,12 @@ import logging
 from collections.abc import Sequence
 from uuid import UUID
 
+from sqlalchemy import text
+
 from edu_domain.errors import DomainError, ValidationError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_infra.sqlalchemy.compiler import QueryCompiler
-from edu_infra.sqlalchemy.engine import Database
+from edu_infra.sqlalchemy.engine import Database, vouch_after_one_transaction
 from edu_infra.sqlalchemy.errors import is_driver_error
 from edu_infra.sqlalchemy.mapping import start_mappers
 from edu_infra.sqlalchemy.reads import PgReads
@@ -17,6 +19,17 @@ from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock
 
 log = logging.getLogger("edu_infra")
+
+#: The privileges that would let raw SQL create objects edu-core's statements could resolve
+#: to: TEMP and CREATE on the database, CREATE on edu-core's schema or any in the role's path.
+_PRIVILEGES = """
+SELECT quote_ident(current_database()),
+       has_database_privilege(current_database(), 'TEMP'),
+       has_database_privilege(current_database(), 'CREATE'),
+       ARRAY(SELECT DISTINCT quote_ident(s)
+               FROM unnest(array_append(current_schemas(false), CAST(:schema AS name))) s
+              WHERE has_schema_privilege(s, 'CREATE'))
+"""
 
 
 class SqlUnitOfWorkFactory:
@@ -48,6 +61,35 @@ class SqlUnitOfWorkFactory:
 
     def unscoped(self, *, actor: UUID | None = None) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, tenant=None, actor=actor)
+
+    async def boundary_problems(self) -> list[str]:
+        """What would let the application role shadow edu-core's objects (empty: nothing).
+
+        Migration 0003 revokes TEMP and CREATE; a database it could not revoke on (not
+        its owner) or a later GRANT shows up here, and in `edu health`. SQLite: nothing.
+        """
+        if not self.database.is_postgres:
+            return []
+        schema = self.database.settings.schema
+        async with self.database.engine.connect() as conn:
+            row = (await conn.execute(text(_PRIVILEGES), {"schema": schema})).one()
+            vouch_after_one_transaction(conn)
+        database, temp, create, schemas = row
+        problems = []
+        if temp:
+            problems.append(
+                f"the application role may create temporary tables (TEMP on database"
+                f" {database}): REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC and the role"
+            )
+        if create:
+            problems.append(
+                f"the application role may create schemas (CREATE on database {database})"
+            )
+        problems.extend(
+            f"the application role may create objects in schema {name} (CREATE on schema {name})"
+            for name in schemas
+        )
+        return problems
 
     async def rls_key_accepted(self) -> bool | None:
         """Whether the database accepts this process's signed settings (None: SQLite).

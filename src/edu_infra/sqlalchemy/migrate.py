@@ -21,14 +21,17 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from edu_infra.sqlalchemy.bulk import STAGE_PREFIX
 from edu_infra.sqlalchemy.rls import KEY_TABLE, store_key
+from edu_infra.sqlalchemy.tables import TABLES
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 DEFAULT_APP_ROLE = os.environ.get("EDU_DATABASE_APP_ROLE", "edu_app")
 
 
-#: Tables of the migrations that no entity maps (the RLS key material): not schema drift.
-UNMAPPED_TABLES = frozenset({KEY_TABLE})
+#: Tables of the migrations that no entity maps (the RLS key material, the COPY stages):
+#: not schema drift.
+UNMAPPED_TABLES = frozenset({KEY_TABLE, *(STAGE_PREFIX + t.name for t in TABLES.values())})
 
 
 def include_object_for(dialect: str) -> Callable[..., bool]:
@@ -43,6 +46,12 @@ def include_object_for(dialect: str) -> Callable[..., bool]:
         return wanted is None or wanted == dialect
 
     return include
+
+
+def include_name(name: str | None, kind: str, _parents: object) -> bool:
+    """Alembic `include_name`: never reflect the unmapped tables (their types, such as the
+    stages' `xid8`, are unknown to SQLAlchemy)."""
+    return not (kind == "table" and name in UNMAPPED_TABLES)
 
 
 def alembic_config(url: str | None = None, *, app_role: str | None = None) -> Config:
@@ -98,6 +107,7 @@ __all__ = [
     "alembic_config",
     "downgrade",
     "downgrade_async",
+    "include_name",
     "include_object_for",
     "main",
     "upgrade",

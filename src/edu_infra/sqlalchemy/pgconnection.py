@@ -2,51 +2,146 @@
 
 A unit of work checks out a connection on its first statement and keeps it until it
 closes: reads run on the driver directly, the session writes through the same connection
-(`UowSession.get_bind`), so both see one transaction.
+(`UowSession.get_bind`), so both see one transaction. Every transaction on it is opened
+here, and only here:
 
-The transaction opens with `BEGIN` and the tenant settings in one simple-protocol query,
-and that query is also the liveness check of a freshly checked-out connection: a
-connection the server dropped while it sat in the pool fails it, is invalidated, and the
-next one is tried (what `pool_pre_ping` does, without a round trip of its own).
+- `BEGIN` and the transaction's settings in one simple-protocol query: a pinned
+  `search_path` (the tables' schema, then `pg_temp`), the `lock_timeout`, and
+  `edu_enter(scope, signature)`, which proves the tenant for this transaction alone
+  (`rls.py`). At a non-default isolation level asyncpg begins and the same settings follow
+  as one bound statement.
+- A refused signature naming another vxid means the prediction was off (raw SQL ran other
+  transactions): the opener learns the real one and retries once, in the same round trip
+  as the ROLLBACK. A second refusal is a wrong EDU_RLS_KEY, reported as such.
+- The query is also the liveness check of a freshly checked-out connection: one the server
+  dropped while it sat in the pool fails it, is invalidated, and the next one is tried
+  (what `pool_pre_ping` does, without a round trip of its own).
+
+A unit of work that handed out its session may have run raw SQL: session settings,
+prepared statements, cursors, advisory locks or LISTENs could outlive it. Its connection
+is discarded at close instead of going back to the pool (`engine.py` discards any
+connection no unit of work vouched for), so units of work that ran no raw SQL pay nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
 from typing import Any
+from uuid import UUID
 
+from attrs import frozen
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
-from edu_infra.sqlalchemy.errors import classify, is_driver_error
-from edu_infra.sqlalchemy.session import (
-    BOUND_SETTINGS,
-    BegunTransaction,
-    adapter_idle,
-    begin_query,
-)
+from edu_infra.sqlalchemy.errors import DatabaseError, classify, is_driver_error
+from edu_infra.sqlalchemy.rls import ConnectionSigner, is_refusal, signer_of
 
 log = logging.getLogger("edu_infra")
 
+#: Where a pooled connection records that a unit of work returned it clean (`engine.py`).
+CLEAN_INFO = "edu_clean"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_LITERAL = re.compile(r"[0-9a-f-]{36}|\*|[0-9a-f]{64}|[0-9]+ms|0")
+_UNMIGRATED = {"42883", "42P01", "3F000"}  # undefined function / table / schema
+
+
+@frozen
+class TransactionSettings:
+    """What every transaction of a unit of work starts with, besides its tenant."""
+
+    schema: str = "public"
+    lock_timeout_ms: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not _IDENTIFIER.fullmatch(self.schema):
+            raise ValueError("schema must be a plain identifier")
+
+    @property
+    def search_path(self) -> str:
+        return f'"{self.schema}", pg_temp'
+
+    @property
+    def lock_timeout(self) -> str:
+        ms = self.lock_timeout_ms
+        return f"{int(ms)}ms" if ms is not None else "0"
+
+    def begin_query(self, scope: str, signature: str) -> str:
+        """BEGIN and the settings as one simple-protocol query (literals, checked)."""
+        for value in (scope, signature, self.lock_timeout):
+            if not _LITERAL.fullmatch(value):
+                raise ValueError("refusing to write an unexpected value into SQL")
+        return (
+            f"BEGIN; SELECT set_config('search_path', '{self.search_path}', true),"
+            f" set_config('lock_timeout', '{self.lock_timeout}', true),"
+            f" \"{self.schema}\".edu_enter('{scope}', '{signature}')"
+        )
+
+    @property
+    def bound_query(self) -> str:
+        """The settings as one bound statement, inside a transaction asyncpg began."""
+        return (
+            "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true),"
+            f' "{self.schema}".edu_enter($3, $4)'
+        )
+
+
+class BegunTransaction:
+    """A transaction opened by `BEGIN; ...` on the driver, as SQLAlchemy's asyncpg adapter sees it."""
+
+    def __init__(self, driver_connection: Any) -> None:
+        self._driver = driver_connection
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK")
+
+
+def _default_level(adapter: Any) -> bool:
+    """True when the asyncpg adapter runs at the server's defaults (a plain BEGIN will do)."""
+    return (
+        getattr(adapter, "isolation_level", "") is None
+        and not getattr(adapter, "readonly", True)
+        and not getattr(adapter, "deferrable", True)
+    )
+
+
+def _key_refused() -> DatabaseError:
+    return DatabaseError(
+        "the database refused this process's tenant signature: EDU_RLS_KEY differs from the"
+        " key `edu migrate` stored (`edu health` checks it)"
+    )
+
+
+def _not_migrated() -> DatabaseError:
+    return DatabaseError(
+        "the database is not migrated for this edu-core version: run `edu migrate`"
+    )
+
 
 class UowConnection:
-    """Checks out lazily, begins with the unit of work's settings, retries a dead checkout."""
+    """Checks out lazily, opens every transaction with the unit of work's proven tenant."""
 
     def __init__(
         self,
         engine: AsyncEngine,
-        settings_for: Callable[[Connection], dict[str, str]],
+        tenant: UUID | None,
+        settings: TransactionSettings,
         *,
         ping: bool,
         attempts: int,
     ) -> None:
         self._engine = engine
-        self._settings_for = settings_for
+        self._tenant = tenant
+        self._settings = settings
         self._attempts = max(1, attempts) if ping else 1
         self._conn: Connection | None = None
-        #: the transaction `begin` opened (a BegunTransaction, or asyncpg's own at a
+        #: raw SQL may have run: the connection must not go back to the pool
+        self.tainted = False
+        #: the transaction `_open` opened (a BegunTransaction, or asyncpg's own at a
         #: non-default isolation level)
         self.begun: Any = None
 
@@ -67,115 +162,105 @@ class UowConnection:
             and classify(error).disconnect
         )
 
-    def _hand_over(self) -> tuple[Any, BegunTransaction] | None:
-        """The adapter's driver and a new transaction for it, or None if one is open."""
-        adapter = self._adapter()
-        if adapter._transaction is not None or not adapter_idle(adapter):
-            return None
-        begun = BegunTransaction(adapter.driver_connection)
-        # handed over first: if the query fails after its BEGIN, the rollback still goes out
-        adapter._transaction = begun
-        return adapter, begun
-
     # ------------------------------------------------------------------ begin
 
     async def begin(self) -> Any:
-        """The asyncpg connection, in a transaction begun with the settings if none is open.
-
-        The settings are signed for the connection's server process, so the query is built
-        once the connection is checked out.
-        """
+        """The asyncpg connection, in a transaction opened with the settings if none is."""
         attempt = 0
         while True:
             attempt += 1
             fresh = self._conn is None
             if fresh:
                 self._conn = await greenlet_spawn(self._engine.sync_engine.connect)
-            assert self._conn is not None
-            open_adapter = self._adapter()
-            if open_adapter._transaction is not None:  # the common case: already begun
-                return open_adapter.driver_connection
-            settings = self._settings_for(self._conn)
-            query = begin_query(settings)
-            handed = self._hand_over() if query is not None else None
             try:
-                if handed is None:
-                    return await self._begin_bound(settings)
-                adapter, begun = handed
-                await adapter.driver_connection.execute(query)
+                return await self._open()
             except Exception as error:
-                if self._retry(error, fresh, attempt):
-                    log.info("a pooled connection was dead; checking out another")
-                    await self.invalidate()
-                    continue
-                raise
-            self.begun = begun
-            return adapter.driver_connection
-
-    async def _begin_bound(self, settings: dict[str, str]) -> Any:
-        """BEGIN as the adapter would (its isolation level), then the settings, bound."""
-        adapter = self._adapter()
-        driver = adapter.driver_connection
-        if adapter._transaction is None:
-            await adapter._start_transaction()
-            await driver.execute(
-                BOUND_SETTINGS,
-                settings["tenant"],
-                settings["unscoped"],
-                settings["signature"],
-                settings["lock_timeout"],
-            )
-            self.begun = adapter._transaction
-        return driver
+                if not self._retry(error, fresh, attempt):
+                    raise
+                log.info("a pooled connection was dead; checking out another")
+                await self.invalidate()
 
     def sync_connection(self) -> Connection:
-        """The connection for the session (inside SQLAlchemy's greenlet), begun if fresh."""
+        """The connection for the session (inside SQLAlchemy's greenlet), in a transaction."""
         attempt = 0
-        while self._conn is None:
+        while True:
             attempt += 1
-            conn = self._conn = self._engine.sync_engine.connect()
-            handed = self._hand_over()
-            if handed is None:
-                break
-            adapter, begun = handed
-            query = begin_query(self._settings_for(conn))
-            if query is None:  # the session's after_begin sends them bound instead
-                adapter._transaction = None
-                break
+            fresh = self._conn is None
+            if fresh:
+                self._conn = self._engine.sync_engine.connect()
             try:
-                adapter.run_async(lambda driver, sql=query: driver.execute(sql))
+                await_only(self._open())
             except Exception as error:
-                self._conn = None
-                self.begun = None
-                try:
-                    conn.invalidate()
-                    conn.close()
-                except Exception:
-                    log.debug("invalidating a lost connection failed", exc_info=True)
-                if self._retry(error, True, attempt):
-                    log.info("a pooled connection was dead; checking out another")
-                    continue
-                adapter._handle_exception(error)
-            self.begun = begun
-        return self._conn
+                if not self._retry(error, fresh, attempt):
+                    raise
+                log.info("a pooled connection was dead; checking out another")
+                await_only(self.invalidate())
+                continue
+            assert self._conn is not None
+            return self._conn
 
-    def begun_here(self, adapter: Any) -> bool:
-        """True when `adapter`'s open transaction is the one `begin` opened."""
-        return self.begun is not None and getattr(adapter, "_transaction", None) is self.begun
+    async def _open(self) -> Any:
+        """Open the transaction unless one is: BEGIN + settings, one retry on a stale guess."""
+        adapter = self._adapter()
+        driver = adapter.driver_connection
+        if adapter._transaction is not None:  # the common case: already begun
+            return driver
+        assert self._conn is not None
+        signer = signer_of(self._conn)
+        try:
+            await self._send(adapter, signer)
+        except Exception as error:
+            if not is_refusal(error):
+                if _unmigrated(error):
+                    raise _not_migrated() from None
+                raise
+            if not signer.resync(error):
+                raise _key_refused() from None
+            log.info("resynchronised the tenant signature of a pooled connection")
+            try:
+                await self._send(adapter, signer)
+            except Exception as again:
+                if is_refusal(again):
+                    raise _key_refused() from None
+                raise
+        signer.entered()
+        return driver
+
+    async def _send(self, adapter: Any, signer: ConnectionSigner) -> None:
+        """Open the transaction (after rolling back a refused one of ours, if any)."""
+        scope, signature = signer.enter(self._tenant)
+        settings = self._settings
+        driver = adapter.driver_connection
+        refused = adapter._transaction
+        if _default_level(adapter):
+            begun = BegunTransaction(driver)
+            # handed over first: if the query fails after its BEGIN, the rollback still goes out
+            adapter._transaction = self.begun = begun
+            query = settings.begin_query(scope, signature)
+            await driver.execute(query if refused is None else "ROLLBACK; " + query)
+            return
+        if refused is not None:
+            adapter._transaction = None
+            await refused.rollback()
+        await adapter._start_transaction()
+        self.begun = adapter._transaction
+        await driver.execute(
+            settings.bound_query, settings.search_path, settings.lock_timeout, scope, signature
+        )
 
     async def commit(self) -> None:
-        await self._end("COMMIT")
+        await self._end(commit=True)
 
     async def rollback(self) -> None:
-        await self._end("ROLLBACK")
+        await self._end(commit=False)
 
-    async def _end(self, command: str) -> None:
+    async def _end(self, *, commit: bool) -> None:
         if not self.in_transaction:
             return
         adapter = self._adapter()
         transaction = adapter._transaction
         try:
-            await (transaction.commit() if command == "COMMIT" else transaction.rollback())
+            await (transaction.commit() if commit else transaction.rollback())
         finally:
             adapter._transaction = None
             self.begun = None
@@ -195,8 +280,13 @@ class UowConnection:
             log.debug("invalidating a lost connection failed", exc_info=True)
 
     async def close(self) -> None:
-        """Roll back whatever is open and return the connection to the pool."""
+        """Roll back whatever is open and return the connection to the pool, vouching
+        that it is clean; a connection raw SQL may have touched is discarded instead."""
         if self._conn is None:
+            return
+        if self.tainted:
+            log.debug("discarding a connection that raw SQL may have changed")
+            await self.invalidate()
             return
         try:
             await self.rollback()
@@ -205,10 +295,22 @@ class UowConnection:
             await self.invalidate()
             return
         conn, self._conn = self._conn, None
+        conn.info[CLEAN_INFO] = True
         try:
             await greenlet_spawn(conn.close)
         except Exception:
             log.warning("returning a connection to the pool failed", exc_info=True)
 
 
-__all__ = ["UowConnection"]
+def _unmigrated(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in _UNMIGRATED:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+__all__ = ["CLEAN_INFO", "BegunTransaction", "TransactionSettings", "UowConnection"]

@@ -1,25 +1,31 @@
-"""Signed tenant settings for PostgreSQL row-level security.
+"""The tenant proof PostgreSQL row-level security trusts, bound to one transaction.
 
-The application role can write any setting (`set_config` is open to every role), so the
-policies do not trust `app.tenant_id` / `app.unscoped` alone: `edu_tenant()` and
-`edu_unscoped()` (SECURITY DEFINER, migration 0002) accept them only with a valid
-`app.tenant_sig`, an HMAC-SHA256 under EDU_RLS_KEY of
+Raw SQL as the application role can read any statement text (`pg_stat_activity`, server
+logs) and any setting of its own transaction, so nothing that travels or sits in a setting
+may be worth anything in another transaction (migration 0003):
 
-    tenant:<tenant uuid>:<server pid>      or      unscoped:<server pid>
+- The query that opens a transaction calls `edu_enter(scope, signature)` with an
+  HMAC-SHA256 under EDU_RLS_KEY of `enter:<scope>:<pid>:<vxid>:<postmaster start>`, where
+  `<vxid>` is the virtual transaction id the transaction will have. PostgreSQL never gives
+  two transactions one vxid, so a signature read anywhere is refused everywhere else. The
+  client predicts the vxid (a backend numbers its transactions one by one); a wrong guess
+  raises SQLSTATE EDU01 naming the real one, and the opener retries once with it.
+- `edu_enter` (SECURITY DEFINER) then writes `app.tenant_id` / `app.unscoped` and
+  `app.tenant_proof`, an HMAC of the scope, the backend and the transaction's start time,
+  which the policies check once per statement (`edu_verified()`). It never travels as SQL.
 
-The key material lives in a table only the owner can read, so raw SQL through a session
-cannot sign another tenant; the server pid binds a signature to one backend, so one read
-by raw SQL is useless on another connection.
+The key material lives in a table only the owner can read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 from uuid import UUID
 
-from attrs import field, frozen
+from attrs import define, field
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +38,20 @@ _BLOCK = 64  # SHA-256 block size: HMAC pads the key to it
 #: Where each pooled connection keeps its signer (the pool record's `info`).
 SIGNER_INFO = "edu_rls_signer"
 KEY_TABLE = "edu_rls_key"
+#: The SQLSTATE `edu_enter` raises for a refused signature (its DETAIL names the real vxid).
+REFUSED_SQLSTATE = "EDU01"
+UNSCOPED = "*"
+
+#: What a connection tells about itself once: its backend, the server's start, and the
+#: virtual transaction id of this very query (the next transaction gets the one after it).
+IDENTITY_QUERY = (
+    "SELECT pg_backend_pid(), extract(epoch from pg_postmaster_start_time())::text,"
+    " (SELECT l.virtualxid FROM pg_lock_status() l WHERE l.locktype = 'virtualxid'"
+    " AND l.pid = pg_backend_pid() AND l.virtualxid = l.virtualtransaction)"
+)
+_VXID = re.compile(r"(?P<backend>-?[0-9]+)/(?P<local>[0-9]+)")
+_VXID_DETAIL = re.compile(r"vxid=(?P<vxid>-?[0-9]+/[0-9]+)")
+_LOCAL_IDS = 2**32  # local transaction ids are 32-bit and skip 0 when they wrap
 
 
 def _missing_key() -> ValidationError:
@@ -57,17 +77,6 @@ def sign(message: str, key: bytes) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
-def signed_settings(tenant: UUID | None, server_pid: int, key: bytes) -> dict[str, str]:
-    """The values of `app.tenant_id`, `app.unscoped` and `app.tenant_sig` (no tenant: unscoped)."""
-    if tenant is None:
-        return {"tenant": "", "unscoped": "on", "signature": sign(f"unscoped:{server_pid}", key)}
-    return {
-        "tenant": str(tenant),
-        "unscoped": "off",
-        "signature": sign(f"tenant:{tenant}:{server_pid}", key),
-    }
-
-
 def key_material(key: bytes) -> tuple[bytes, bytes]:
     """HMAC's inner and outer padded keys, so SQL computes it with two `sha256()` calls.
 
@@ -80,41 +89,101 @@ def key_material(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
-#: Signed settings a connection remembers (one per tenant it served), before starting over.
-_SIGNED_PER_CONNECTION = 256
+def scope_text(tenant: UUID | None) -> str:
+    """How `edu_enter` names a scope: the tenant's UUID, or `*` for unscoped."""
+    return UNSCOPED if tenant is None else str(tenant)
 
 
-@frozen
+def _next_local(local: int) -> int:
+    following = (local + 1) % _LOCAL_IDS
+    return following or 1
+
+
+@define
 class ConnectionSigner:
-    """Signs the settings of one pooled connection: the key and that backend's pid."""
+    """Signs the transactions of one pooled connection, predicting each one's vxid."""
 
     server_pid: int
+    started: str
+    backend: int
     key: bytes = field(repr=False)
+    #: the local transaction id the connection's next transaction will have
+    next_local: int = 0
+    #: how often a prediction was wrong (raw SQL, or statements outside a transaction)
+    resyncs: int = 0
 
-    _signed: dict[UUID | None, dict[str, str]] = field(factory=dict, repr=False, eq=False)
+    @classmethod
+    def from_identity(cls, row: Any, key: bytes) -> ConnectionSigner:
+        """From IDENTITY_QUERY's row."""
+        pid, started, vxid = row
+        backend, local = _parse_vxid(str(vxid))
+        return cls(int(pid), str(started), backend, key, next_local=_next_local(local))
 
-    def settings(self, tenant: UUID | None) -> dict[str, str]:
-        """The signed settings of `tenant` on this connection (an HMAC once per tenant)."""
-        found = self._signed.get(tenant)
-        if found is None:
-            if len(self._signed) >= _SIGNED_PER_CONNECTION:
-                self._signed.clear()
-            found = self._signed[tenant] = signed_settings(tenant, self.server_pid, self.key)
-        return dict(found)
+    def enter(self, tenant: UUID | None) -> tuple[str, str]:
+        """`edu_enter`'s arguments for the next transaction: scope and signature."""
+        scope = scope_text(tenant)
+        vxid = f"{self.backend}/{self.next_local}"
+        return scope, sign(f"enter:{scope}:{self.server_pid}:{vxid}:{self.started}", self.key)
+
+    def entered(self) -> None:
+        """The transaction was accepted: the next one follows it."""
+        self.next_local = _next_local(self.next_local)
+
+    def resync(self, error: BaseException) -> bool:
+        """Learn the real vxid from a refusal (the transaction is over after its rollback).
+
+        False: not a refusal naming a vxid of this backend (retrying would not help).
+        """
+        vxid = refused_vxid(error)
+        if vxid is None:
+            return False
+        backend, local = _parse_vxid(vxid)
+        if backend != self.backend or local == self.next_local:
+            return False  # the right vxid was refused: the key is wrong, not the guess
+        self.next_local = _next_local(local)
+        self.resyncs += 1
+        return True
 
 
-_BACKEND_PID = "SELECT pg_backend_pid()"
+def _parse_vxid(vxid: str) -> tuple[int, int]:
+    match = _VXID.fullmatch(vxid)
+    if match is None:
+        raise ValueError("not a virtual transaction id")
+    return int(match["backend"]), int(match["local"])
+
+
+def refused_vxid(error: BaseException) -> str | None:
+    """The vxid an EDU01 refusal names (searching the driver error and its causes)."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        if getattr(seen, "sqlstate", None) == REFUSED_SQLSTATE:
+            match = _VXID_DETAIL.search(str(getattr(seen, "detail", "") or ""))
+            return match["vxid"] if match else None
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def is_refusal(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) == REFUSED_SQLSTATE:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def install_signer(engine: AsyncEngine, key: bytes) -> None:
-    """Give every new connection of `engine` its signer (the pid is fixed per connection)."""
+    """Give every new connection of `engine` its signer (asked of the server, not taken
+    from the startup packet: a pooler in session mode hands out a process id of its own)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        # asked, not taken from the startup packet: a pooler in session mode (PgBouncer)
-        # hands the client a process id of its own
-        pid = int(dbapi_connection.run_async(lambda conn: conn.fetchval(_BACKEND_PID)))
-        record.info[SIGNER_INFO] = ConnectionSigner(pid, key)
+        row = dbapi_connection.run_async(lambda conn: conn.fetchrow(IDENTITY_QUERY))
+        record.info[SIGNER_INFO] = ConnectionSigner.from_identity(row, key)
 
 
 def signer_of(connection: Connection) -> ConnectionSigner:
@@ -143,11 +212,16 @@ def store_key(connection: Connection, key: str) -> bool:
 
 
 __all__ = [
+    "IDENTITY_QUERY",
+    "REFUSED_SQLSTATE",
     "ConnectionSigner",
     "check_key",
     "install_signer",
+    "is_refusal",
     "key_material",
-    "signed_settings",
+    "refused_vxid",
+    "scope_text",
+    "sign",
     "signer_of",
     "store_key",
 ]

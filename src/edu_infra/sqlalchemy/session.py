@@ -6,12 +6,8 @@ work in `session.info`:
   built once per mapper; the tenant id is the bound parameter `edu_tenant`, added to every
   execution's parameters, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
-- `after_begin`: on PostgreSQL, the transaction-local `app.tenant_id` (or `app.unscoped`)
-  that row-level security reads, signed in `app.tenant_sig` (`rls.py`: the policies ignore
-  an unsigned or foreign tenant), and the `lock_timeout`, in one statement, sent with the
-  BEGIN itself on asyncpg (no extra round trip): every statement of the transaction, raw
-  SQL included, is covered (transaction-local: nothing leaks through the pool, unlike
-  `SET`).
+- (PostgreSQL transactions are opened, with their proven tenant, by the unit of work's
+  connection, `pgconnection.py`, which `get_bind` hands the session.)
 - `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
   tenant check for a changed organization_id.
 - `after_flush`: the Change records handed to commit listeners.
@@ -22,17 +18,14 @@ work in `session.info`:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, event, inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import ColumnElement, and_, bindparam, event, inspect
 from sqlalchemy.orm import (
     Mapper,
     ORMExecuteState,
     Session,
-    SessionTransaction,
     UOWTransaction,
     with_loader_criteria,
 )
@@ -42,7 +35,6 @@ from edu_domain.model import Entity
 from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.mapping import column_of, tenant_column
-from edu_infra.sqlalchemy.rls import signer_of
 
 if TYPE_CHECKING:
     from edu_infra.sqlalchemy.uow import SqlUnitOfWork
@@ -51,7 +43,6 @@ UOW_KEY = "edu_uow"
 INCLUDE_DELETED = "edu_include_deleted"
 ENTITY = "edu_entity"
 TENANT_PARAM = "edu_tenant"
-_LITERAL = re.compile(r"[0-9a-f-]{0,36}|on|off|[0-9]+ms|[0-9a-f]{64}")
 
 
 class UowSession(Session):
@@ -140,105 +131,6 @@ def _filter_by_value(
         state.statement = state.statement.options(*options)
 
 
-def transaction_settings(uow: SqlUnitOfWork, connection: Connection) -> dict[str, str]:
-    """The transaction-local settings of `uow` on `connection`: its tenant (or unscoped),
-    signed for the connection's server process (see `rls.py`), and the lock timeout."""
-    lock_timeout = uow.lock_timeout_ms
-    return {
-        **signer_of(connection).settings(uow.tenant),
-        "lock_timeout": f"{int(lock_timeout)}ms" if lock_timeout is not None else "0",
-    }
-
-
-#: The settings as one bound statement (asyncpg placeholders), when they cannot ride on BEGIN.
-BOUND_SETTINGS = (
-    "SELECT set_config('app.tenant_id', $1, true), set_config('app.unscoped', $2, true),"
-    " set_config('app.tenant_sig', $3, true), set_config('lock_timeout', $4, true)"
-)
-
-
-def begin_query(settings: dict[str, str]) -> str | None:
-    """BEGIN and the settings as one simple-protocol query (literals), or None if unsafe."""
-    if not all(_LITERAL.fullmatch(value) for value in settings.values()):
-        return None
-    return (
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true),"
-        " set_config('app.unscoped', '{unscoped}', true),"
-        " set_config('app.tenant_sig', '{signature}', true),"
-        " set_config('lock_timeout', '{lock_timeout}', true)"
-    ).format(**settings)
-
-
-@event.listens_for(UowSession, "after_begin")
-def _set_tenant(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
-    uow = uow_of(session)
-    if uow is None or connection.dialect.name != "postgresql":
-        return
-    adapter: Any = connection.connection.dbapi_connection
-    if adapter is not None and uow.begun_with_settings(adapter):
-        return  # the unit of work's own read path has begun this transaction already
-    settings = transaction_settings(uow, connection)
-    if _begin_with_settings(connection, settings):
-        return
-    connection.execute(
-        text(
-            "SELECT set_config('app.tenant_id', :tenant, true),"
-            " set_config('app.unscoped', :unscoped, true),"
-            " set_config('app.tenant_sig', :signature, true),"
-            " set_config('lock_timeout', :lock_timeout, true)"
-        ),
-        settings,
-    )
-
-
-class BegunTransaction:
-    """A transaction opened by `BEGIN; ...` on the driver, as SQLAlchemy's asyncpg adapter sees it."""
-
-    def __init__(self, driver_connection: Any) -> None:
-        self._driver = driver_connection
-
-    async def commit(self) -> None:
-        await self._driver.execute("COMMIT")
-
-    async def rollback(self) -> None:
-        await self._driver.execute("ROLLBACK")
-
-
-def adapter_idle(adapter: Any) -> bool:
-    """True when the asyncpg adapter has no transaction and runs at the server's defaults."""
-    return (
-        getattr(adapter, "_transaction", False) is None
-        and getattr(adapter, "isolation_level", "") is None
-        and not getattr(adapter, "readonly", True)
-        and not getattr(adapter, "deferrable", True)
-    )
-
-
-def _begin_with_settings(connection: Connection, settings: dict[str, str]) -> bool:
-    """BEGIN and the transaction-local settings in one round trip (asyncpg); False: not here.
-
-    SQLAlchemy's asyncpg adapter opens its transaction lazily, with a BEGIN of its own just
-    before the first statement: the settings would cost a second round trip. When the
-    adapter has not begun yet and runs at the server's default isolation, the two go out
-    as one simple-protocol query instead, and the adapter is handed the open transaction
-    to commit or roll back. The values are a UUID, on/off, a hex signature and a number of
-    milliseconds, written as literals (the simple protocol takes no parameters); anything
-    else falls back to the bound, separate statement.
-    """
-    adapter: Any = connection.connection.dbapi_connection
-    query = begin_query(settings)
-    if query is None or not adapter_idle(adapter):
-        return False
-    driver = adapter.driver_connection
-    # handed over first: if the query fails after its BEGIN, the rollback still goes out
-    adapter._transaction = BegunTransaction(driver)
-    try:
-        adapter.run_async(lambda conn: conn.execute(query))
-    except Exception as error:
-        adapter._handle_exception(error)
-    return True
-
-
 @event.listens_for(UowSession, "after_rollback")
 def _keep_values(session: Session) -> None:
     """Runs before SQLAlchemy expires every instance of a rolled-back transaction."""
@@ -276,14 +168,9 @@ def _collect_changes(session: Session, _flush: UOWTransaction) -> None:
 
 
 __all__ = [
-    "BOUND_SETTINGS",
     "ENTITY",
     "INCLUDE_DELETED",
     "UOW_KEY",
-    "BegunTransaction",
     "UowSession",
-    "adapter_idle",
-    "begin_query",
-    "transaction_settings",
     "uow_of",
 ]

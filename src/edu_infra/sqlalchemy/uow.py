@@ -63,13 +63,12 @@ from edu_infra.sqlalchemy.errors import (
     to_domain_error,
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
-from edu_infra.sqlalchemy.pgconnection import UowConnection
+from edu_infra.sqlalchemy.pgconnection import TransactionSettings, UowConnection
 from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads, Prepared
 from edu_infra.sqlalchemy.session import (
     INCLUDE_DELETED,
     UOW_KEY,
     UowSession,
-    transaction_settings,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +98,8 @@ class SqlUnitOfWork(UnitOfWork):
             database = factory.database
             self._holder = UowConnection(
                 database.engine,
-                self._settings_for,
+                tenant,
+                TransactionSettings(database.settings.schema, self.lock_timeout_ms),
                 ping=database.settings.pool_pre_ping,
                 attempts=database.settings.pool_size + database.settings.max_overflow + 1,
             )
@@ -121,9 +121,15 @@ class SqlUnitOfWork(UnitOfWork):
 
     @property
     def session(self) -> AsyncSession:
-        """The underlying session (for adapters and tests; raw SQL stays under RLS)."""
+        """The underlying session (for adapters and tests; raw SQL stays under RLS).
+
+        Whoever holds it can run raw SQL that changes the connection itself, so the
+        connection is discarded, not pooled, when this unit of work closes.
+        """
         self._ensure_open()
         self._attach_loaded()
+        if self._holder is not None:
+            self._holder.tainted = True
         return self._session
 
     @property
@@ -140,16 +146,9 @@ class SqlUnitOfWork(UnitOfWork):
             self._session_obj = session
         return self._session_obj
 
-    def _settings_for(self, connection: Connection) -> dict[str, str]:
-        return transaction_settings(self, connection)
-
     def sync_bind(self) -> Connection | None:
         """The connection the session must use (PostgreSQL: the unit of work's own)."""
         return self._holder.sync_connection() if self._holder is not None else None
-
-    def begun_with_settings(self, adapter: Any) -> bool:
-        """True when this unit of work's read path has begun `adapter`'s transaction."""
-        return self._holder is not None and self._holder.begun_here(adapter)
 
     def _attach_loaded(self) -> None:
         """Hand the entities the driver-level reads loaded to the session (persistent, no SQL)."""
@@ -656,7 +655,9 @@ class SqlUnitOfWork(UnitOfWork):
                 continue
             for entity in of_class:
                 entity.__dict__["version"] = 1
-            await copy_insert(driver, reads.dialect, of_class)
+            await copy_insert(
+                driver, reads.dialect, of_class, schema=self._factory.database.settings.schema
+            )
             # persistent now, as if loaded: detached with their identity until the session
             # needs them, held weakly (a bulk import keeps only what the caller keeps)
             loader = reads.loader(cls)
