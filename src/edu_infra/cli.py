@@ -94,6 +94,10 @@ async def _health() -> int:
                     verdict = "ok" if accepted else "REFUSED (EDU_RLS_KEY is not the migrated key)"
                     print(f"row-level security key: {verdict}")
                     ok &= accepted
+                problems = await factory.boundary_problems() if accepted else []
+                for problem in problems:
+                    print(f"tenant boundary: UNSAFE ({problem})")
+                ok &= not problems
         cache_ok = await container.cache().health_check()
         print(f"cache: {'ok' if cache_ok else 'UNAVAILABLE (requests fall back to the database)'}")
     finally:

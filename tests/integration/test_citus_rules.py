@@ -20,9 +20,7 @@ from tests.sql_harness import PostgresDatabase, postgres_database
 pytestmark = pytest.mark.postgres
 
 #: A relation after FROM or JOIN (a name followed by "(" is a function: not a table).
-_TABLE_WORDS = re.compile(
-    r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_.]*)\b(?!\s*\()", re.IGNORECASE
-)
+_TABLE_WORDS = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_.]*)\b(?!\s*\()", re.IGNORECASE)
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ import asyncio
 import os
 import sys
 
+import asyncpg
 import pytest
 
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from tests.sql_harness import RLS_KEY, PostgresDatabase
+from tests.sql_harness import APP_ROLE, RLS_KEY, PostgresDatabase
 
 pytestmark = pytest.mark.postgres
 
@@ -67,3 +68,20 @@ async def test_an_unmigrated_database_refuses_the_key_instead_of_raising(
         assert await SqlUnitOfWorkFactory(database).rls_key_accepted() is False
     finally:
         await database.dispose()
+
+
+async def test_health_fails_when_the_application_role_may_create_temp_tables(
+    pg: PostgresDatabase,
+) -> None:
+    owner = await asyncpg.connect(pg.dsn(pg.owner_url))
+    privilege = f'TEMPORARY ON DATABASE "{pg.name}"'
+    try:
+        await owner.execute(f'GRANT {privilege} TO "{APP_ROLE}"')
+        code, out = await _health(pg, RLS_KEY)
+    finally:
+        await owner.execute(f'REVOKE {privilege} FROM "{APP_ROLE}"')
+        await owner.close()
+    assert "tenant boundary: UNSAFE" in out and "TEMP" in out, out
+    assert code == 1
+    code, out = await _health(pg, RLS_KEY)
+    assert "UNSAFE" not in out and code == 0, out
