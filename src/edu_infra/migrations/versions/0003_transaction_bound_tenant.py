@@ -190,10 +190,11 @@ def _app_role() -> str:
 
 
 def _rule(schema: str, key: str) -> str:
-    """The policy: the row's tenant (or unscoped), and the proof, verified once per statement
-    (a scalar subquery is an InitPlan; without it PostgreSQL calls the function per row)."""
-    tenant = "nullif(current_setting('app.tenant_id', true), '')::uuid"
-    unscoped = "current_setting('app.unscoped', true) = 'on'"
+    """The policy: the row's tenant (or unscoped), and the proof. Scalar subqueries are
+    InitPlans, evaluated once per statement: per row only `key = $1 OR $2` is left
+    (without them PostgreSQL calls the functions for every row)."""
+    tenant = "(SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)"
+    unscoped = "(SELECT current_setting('app.unscoped', true) = 'on')"
     return f"(({key} = {tenant} OR {unscoped}) AND (SELECT {schema}.edu_verified()))"
 
 
