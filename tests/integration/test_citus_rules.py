@@ -2,7 +2,7 @@
 (Citus itself is not installable here; README "Running on Citus" says which rules yield
 to the tenant boundary and why).
 
-Kept: policies read no table (only settings and one call of `edu_verified()`); the policy
+Kept: policies read no table (only the verdicts `edu_tenant()` and `edu_unscoped()`); the policy
 functions read no table but the key table (plain, copied to every node); `organizations`
 is shaped as a reference table (its only unique key besides its id is global).
 """
@@ -39,8 +39,9 @@ async def test_policies_read_no_table_and_verify_once_per_statement(
     for policy in policies:
         for expression in (policy["qual"], policy["with_check"]):
             assert _TABLE_WORDS.findall(expression) == [], expression
-            assert expression.count("edu_verified()") == 1
-            assert "current_setting('app.tenant_id'" in expression
+            assert expression.count("edu_tenant()") == 1
+            assert expression.count("edu_unscoped()") == 1
+            assert "current_setting" not in expression  # settings only through a verdict
 
 
 async def test_policy_functions_read_only_the_key_table(owner: asyncpg.Connection) -> None:

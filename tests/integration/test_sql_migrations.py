@@ -123,7 +123,9 @@ async def test_postgres_migration_forces_row_level_security_and_grants_the_app_r
     }
     assert {p["tablename"] for p in policies} == {t.name for t in TABLES.values()}
     assert all(p["qual"] == p["with_check"] for p in policies)
-    assert all("( SELECT edu_verified() AS edu_verified)" in p["qual"] for p in policies)
+    assert all("( SELECT edu_tenant() AS edu_tenant)" in p["qual"] for p in policies)
+    assert all("( SELECT edu_unscoped() AS edu_unscoped)" in p["qual"] for p in policies)
+    assert all("current_setting" not in p["qual"] for p in policies)  # never beside a verdict
     assert {(g["table_name"], g["privilege_type"]) for g in grants} == {
         (t.name, p) for t in TABLES.values() for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
     }

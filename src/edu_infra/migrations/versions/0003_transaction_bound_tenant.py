@@ -14,8 +14,8 @@ server log, or `current_setting`) could replay it on that backend later. Now:
   the client can resynchronise.
 - On success `edu_enter` writes the settings and `app.tenant_proof`, an HMAC of the scope,
   the backend and the transaction's start time, which never travels as SQL text. The
-  policies accept a row only while `edu_verified()` recomputes that proof: once per
-  statement, as a one-time filter (no subquery, so the shape Citus accepts).
+  policies compare each row with `edu_tenant()` / `edu_unscoped()` (InitPlans: once per
+  statement), each of which recomputes the proof for the settings it reads itself.
 - COPY lands in UNLOGGED stage tables (the application role may only INSERT their data
   columns; a hidden column records the inserting transaction) and `edu_stage_move` moves
   this transaction's rows, under the policies, as the owner: temp tables are no longer
@@ -109,22 +109,37 @@ END
 $$
 """
 
-#: 0002's entry points, kept for health checks and operators: now verdicts of the proof.
+#: The two entry points of the policies. Each verifies the proof against the settings it
+#: reads, in one call, so raw SQL that changes the settings mid-statement (between rows, or
+#: before a cursor's next fetch) gains nothing: a value is only ever returned for settings
+#: the proof covers. `edu_unscoped()` skips the HMAC unless unscoped work is claimed.
 TENANT = """
 CREATE OR REPLACE FUNCTION {schema}.edu_tenant() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN {schema}.edu_verified() AND current_setting('app.unscoped', true) IS DISTINCT FROM 'on'
-                THEN current_setting('app.tenant_id', true)::uuid END
+DECLARE
+    tenant text := current_setting('app.tenant_id', true);
+BEGIN
+    IF coalesce(tenant, '') = '' OR current_setting('app.unscoped', true) = 'on'
+       OR NOT {schema}.edu_verified() THEN
+        RETURN NULL;
+    END IF;
+    RETURN tenant::uuid;
+END
 $$
 """
 UNSCOPED = """
 CREATE OR REPLACE FUNCTION {schema}.edu_unscoped() RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT current_setting('app.unscoped', true) = 'on' AND {schema}.edu_verified()
+BEGIN
+    IF current_setting('app.unscoped', true) IS DISTINCT FROM 'on' THEN
+        RETURN false;
+    END IF;
+    RETURN {schema}.edu_verified();
+END
 $$
 """
 
@@ -190,12 +205,10 @@ def _app_role() -> str:
 
 
 def _rule(schema: str, key: str) -> str:
-    """The policy: the row's tenant (or unscoped), and the proof. Scalar subqueries are
-    InitPlans, evaluated once per statement: per row only `key = $1 OR $2` is left
-    (without them PostgreSQL calls the functions for every row)."""
-    tenant = "(SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)"
-    unscoped = "(SELECT current_setting('app.unscoped', true) = 'on')"
-    return f"(({key} = {tenant} OR {unscoped}) AND (SELECT {schema}.edu_verified()))"
+    """The policy. Its scalar subqueries are InitPlans (once per statement, not per row);
+    PostgreSQL evaluates them lazily, on first use, so each must verify what it reads
+    itself: the settings are never read on their own next to a cached verdict."""
+    return f"({key} = (SELECT {schema}.edu_tenant()) OR (SELECT {schema}.edu_unscoped()))"
 
 
 def _set_policies(rule_for: Callable[[str], str]) -> None:
@@ -298,9 +311,9 @@ def upgrade() -> None:
         ),
     ):
         op.execute(ddl)
-    _set_policies(lambda key: _rule(schema, key))
     op.execute(TENANT.format(schema=schema))
     op.execute(UNSCOPED.format(schema=schema))
+    _set_policies(lambda key: _rule(schema, key))
     op.execute(f"DROP FUNCTION {schema}.edu_rls_signed(text)")
     _grant_functions(schema, role)
     _stage_tables(schema, role)
@@ -325,10 +338,10 @@ def downgrade() -> None:
     _, schema = _schema()
     op.execute(previous.SIGNED.format(schema=schema))
     op.execute(previous.SIGNED_PRIVATE.format(schema=schema))
-    op.execute(f"DROP FUNCTION {schema}.edu_tenant()")
-    op.execute(f"DROP FUNCTION {schema}.edu_unscoped()")
-    op.execute(previous.TENANT.format(schema=schema))
-    op.execute(previous.UNSCOPED.format(schema=schema))
+    for body in (previous.TENANT, previous.UNSCOPED):  # the policies depend on them: replace
+        op.execute(
+            body.format(schema=schema).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+        )
     previous._set_policies("(SELECT edu_tenant())", "(SELECT edu_unscoped())")
     for table, _ in POLICY_TABLES:
         op.execute(f"DROP TABLE {schema}.{STAGE_PREFIX}{table}")
