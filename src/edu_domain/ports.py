@@ -263,6 +263,19 @@ class PasswordHasher(Protocol):
         ...
 
 
+@runtime_checkable
+class OffloadingPasswordHasher(PasswordHasher, Protocol):
+    """A hasher that runs its slow work off the event loop (e.g. in a bounded thread pool).
+
+    The use cases prefer these methods when a hasher has them, so a burst of logins does not
+    stall every other request of the process.
+    """
+
+    async def hash_async(self, password: str) -> str: ...
+
+    async def verify_async(self, password: str, hashed: str) -> bool: ...
+
+
 class Notifier(Protocol):
     """Delivers mail to users (verification and reset links)."""
 

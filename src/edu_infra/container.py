@@ -51,6 +51,17 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
     return database
 
 
+def _hasher(settings: Settings, closables: list[Any]) -> Argon2PasswordHasher:
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        max_threads=settings.hash_threads,
+    )
+    closables.append(hasher.aclose)
+    return hasher
+
+
 def _cache(settings: Settings, clock: Any, closables: list[Any]) -> Cache:
     if settings.redis_url is None:
         return InMemoryCache(clock=clock)
@@ -94,20 +105,15 @@ class Container(containers.DeclarativeContainer):
     """Everything edu-core needs, built lazily from `settings`."""
 
     settings = providers.Dependency(instance_of=Settings)
+    closables: providers.Singleton[list[Any]] = providers.Singleton(list)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid7Generator)
     tokens = providers.Singleton(SecretTokenGenerator)
-    hasher = providers.Singleton(
-        Argon2PasswordHasher,
-        time_cost=settings.provided.argon2_time_cost,
-        memory_cost=settings.provided.argon2_memory_kib,
-        parallelism=settings.provided.argon2_parallelism,
-    )
+    hasher = providers.Singleton(_hasher, settings, closables)
     notifier: providers.Provider[Notifier] = providers.Singleton(LoggingNotifier)
     publisher = providers.Singleton(EventDispatcher, notifier=notifier)
 
-    closables: providers.Singleton[list[Any]] = providers.Singleton(list)
     database = providers.Singleton(_database, settings, closables)
     store = providers.Singleton(InMemoryStore)
     cache = providers.Singleton(_cache, settings, clock, closables)

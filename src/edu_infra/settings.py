@@ -145,6 +145,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(name="EDU_ARGON2_TIME_COST", default="3", help="argon2id iterations"),
     Variable(name="EDU_ARGON2_MEMORY_KIB", default="65536", help="argon2id memory in KiB"),
     Variable(name="EDU_ARGON2_PARALLELISM", default="4", help="argon2id lanes"),
+    Variable(
+        name="EDU_HASH_THREADS",
+        default="2",
+        help="threads that hash and verify passwords off the event loop (at most this many argon2id hashes, and their memory, at once)",
+    ),
 )
 _KNOWN = {v.name: v for v in VARIABLES}
 
@@ -174,6 +179,7 @@ class Settings:
     argon2_time_cost: int
     argon2_memory_kib: int
     argon2_parallelism: int
+    hash_threads: int
 
     @property
     def uses_memory_database(self) -> bool:
@@ -238,6 +244,7 @@ class Settings:
             argon2_time_cost=env.number("EDU_ARGON2_TIME_COST", int, 1),
             argon2_memory_kib=env.number("EDU_ARGON2_MEMORY_KIB", int, 8),
             argon2_parallelism=env.number("EDU_ARGON2_PARALLELISM", int, 1),
+            hash_threads=env.number("EDU_HASH_THREADS", int, 1),
         )
 
 
