@@ -51,6 +51,24 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
     return database
 
 
+def _notifier(settings: Settings) -> Notifier:
+    """SMTP when EDU_SMTP_HOST is set, else a notifier that only logs (never the token)."""
+    if settings.smtp is None:
+        return LoggingNotifier()
+    assert settings.mail_links is not None
+    from edu_infra.extras import require_extra
+    from edu_infra.mail.templates import MailTemplates
+
+    with require_extra("smtp", "EDU_SMTP_HOST"):
+        from edu_infra.mail.smtp import SmtpNotifier
+    directory = settings.mail_template_dir
+    try:
+        templates = MailTemplates.from_directory(directory) if directory else None
+    except ValueError as error:
+        raise ConfigurationError(f"EDU_MAIL_TEMPLATE_DIR: {error}") from None
+    return SmtpNotifier(settings.smtp, settings.mail_links, templates)
+
+
 def _hasher(settings: Settings, closables: list[Any]) -> Argon2PasswordHasher:
     hasher = Argon2PasswordHasher(
         time_cost=settings.argon2_time_cost,
@@ -111,7 +129,7 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(Uuid7Generator)
     tokens = providers.Singleton(SecretTokenGenerator)
     hasher = providers.Singleton(_hasher, settings, closables)
-    notifier: providers.Provider[Notifier] = providers.Singleton(LoggingNotifier)
+    notifier: providers.Provider[Notifier] = providers.Singleton(_notifier, settings)
     publisher = providers.Singleton(EventDispatcher, notifier=notifier)
 
     database = providers.Singleton(_database, settings, closables)
