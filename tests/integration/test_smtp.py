@@ -134,9 +134,11 @@ async def test_a_server_that_is_down_is_retried_then_a_one_line_domain_error(
 ) -> None:
     port = free_port()  # nothing listens there
     notifier = SmtpNotifier(_smtp(port), LINKS)
-    with caplog.at_level(logging.WARNING, "edu_infra.mail"):
-        with pytest.raises(UnavailableError) as raised:
-            await notifier.send_mail(_mail())
+    with (
+        caplog.at_level(logging.WARNING, "edu_infra.mail"),
+        pytest.raises(UnavailableError) as raised,
+    ):
+        await notifier.send_mail(_mail())
     message = str(raised.value)
     assert f"127.0.0.1:{port}" in message and "attempt 3 of 3" in message
     assert "\n" not in message and "secret-token" not in message
