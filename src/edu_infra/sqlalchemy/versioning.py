@@ -61,7 +61,7 @@ def adopt_legacy_version(connection: Connection, revisions: Collection[str]) -> 
     rows = list(connection.execute(select(legacy.c.version_num)).scalars())
     if len(rows) != 1 or rows[0] not in revisions:
         return None
-    revision = rows[0]
+    revision = str(rows[0])
     own = _version_table(VERSION_TABLE)
     own.create(connection)
     connection.execute(own.insert().values(version_num=revision))
