@@ -136,6 +136,7 @@ async def _health(args: argparse.Namespace) -> int:
             print(f"database: {verdict.line}")
             ok &= verdict.ok
             factory = container.uow_factory()
+            factory = getattr(factory, "inner", factory)  # under telemetry's wrapper
             if verdict.ok and isinstance(factory, SqlUnitOfWorkFactory):
                 accepted = await factory.rls_key_accepted()
                 if accepted is not None:

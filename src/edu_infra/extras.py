@@ -67,6 +67,8 @@ def extras_for(settings: Settings) -> list[str]:
         needed.append("redis")
     if settings.smtp is not None:
         needed.append("smtp")
+    if settings.otel_enabled:
+        needed.append("otel")
     return needed
 
 

@@ -69,6 +69,7 @@ class Settings:
     argon2_memory_kib: int
     argon2_parallelism: int
     hash_threads: int
+    otel_enabled: bool = False
     smtp: SmtpSettings | None = None
     mail_links: LinkTemplates | None = None
     mail_template_dir: str | None = None
@@ -137,6 +138,7 @@ class Settings:
             argon2_memory_kib=env.number("EDU_ARGON2_MEMORY_KIB", int, 8),
             argon2_parallelism=env.number("EDU_ARGON2_PARALLELISM", int, 1),
             hash_threads=env.number("EDU_HASH_THREADS", int, 1),
+            otel_enabled=env.flag("EDU_OTEL_ENABLED"),
             **_mail(env),
         )
 

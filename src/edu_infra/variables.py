@@ -162,6 +162,11 @@ VARIABLES: tuple[Variable, ...] = (
         help="folder whose `email_verification.{subject.txt,txt,html}` / `password_reset.*` files replace the default mail templates",
     ),
     Variable(
+        name="EDU_OTEL_ENABLED",
+        default="false",
+        help="OpenTelemetry spans and metrics (needs the `otel` extra); they go to the providers your service configures",
+    ),
+    Variable(
         name="EDU_HASH_THREADS",
         default="2",
         help="threads that hash and verify passwords off the event loop (at most this many argon2id hashes, and their memory, at once)",
