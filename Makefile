@@ -4,7 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts bench serve migrate clean venv
+.PHONY: demo test check lint typecheck contracts bench serve migrate clean venv docs build
+
+# The API reference: the public packages (pdoc also documents each one's submodules unless
+# its __init__ has __all__, so those submodules are named here).
+DOC_MODULES := edu_domain edu_domain.errors edu_domain.ports edu_domain.caching edu_domain.query edu_domain.model edu_domain.services edu_infra edu_infra.mail.smtp edu_infra.mail.config edu_infra.sqlalchemy.migrate edu_infra.sqlalchemy.versioning edu_infra.sqlalchemy.errors edu_infra.memory.cache edu_infra.memory.fakes '!edu_infra.migrations' '!edu_infra.__main__'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +42,16 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py
 
+docs: $(STAMP)
+	$(PY) -m pdoc -o docs/api $(DOC_MODULES)
+	@echo "API reference: docs/api/index.html"
+
+# The sdist and wheel, checked as PyPI would (twine check); needs only PyPI for the build deps.
+build: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 serve: $(STAMP)
 	$(PY) -m uvicorn examples.fastapi_app.main:app --host 127.0.0.1 --port 8000
 
@@ -45,4 +59,4 @@ migrate: $(STAMP)
 	$(PY) -m edu_infra migrate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage coverage.json *.db
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage coverage.json *.db docs/api dist

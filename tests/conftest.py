@@ -65,3 +65,14 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return require_service("Redis", REDIS_URL, 6379)
+
+
+def pytest_report_header() -> list[str]:
+    """Say up front what the run uses and what it wipes."""
+    from tests.sql_harness import APP_ROLE
+
+    return [
+        f"EDU_TEST_REDIS_URL={REDIS_URL} (this Redis database is FLUSHED by the cache tests)",
+        f"EDU_TEST_POSTGRES_URL={POSTGRES_URL} (creates edu_* test databases and the role"
+        f" {APP_ROLE}; all dropped at exit)",
+    ]

@@ -30,7 +30,9 @@ from edu_infra.sqlalchemy.migrate import upgrade_async
 from edu_infra.sqlalchemy.tables import TABLES
 from tests.harness import Harness
 
-APP_ROLE = os.environ.get("EDU_TEST_APP_ROLE", "edu_app_test")
+#: The application role of this test run: unique per run (runs share the server), dropped at
+#: exit after the run's databases (a role is server-wide).
+APP_ROLE = os.environ.get("EDU_TEST_APP_ROLE") or f"edu_app_test_{uuid.uuid4().hex[:8]}"
 #: EDU_RLS_KEY of every test database: stored by the migration, used by every app engine.
 RLS_KEY = "edu-test-rls-key-0123456789abcdef0123456789abcdef"
 _TRUNCATE = "TRUNCATE " + ", ".join(t.name for t in TABLES.values()) + " CASCADE"
@@ -115,8 +117,17 @@ class PostgresDatabase:
             await owner.close()
 
 
+_role_drop_registered: set[str] = set()
+
+
 async def ensure_role(admin: asyncpg.Connection, role: str) -> None:
-    """The application role: LOGIN, no superuser, owns nothing (race-safe creation)."""
+    """The application role: LOGIN, no superuser, owns nothing (race-safe creation).
+
+    Dropped at exit, after this run's databases (atexit runs in reverse order).
+    """
+    if role not in _role_drop_registered:
+        _role_drop_registered.add(role)
+        atexit.register(_drop_role, _admin_dsn(), role)
     await admin.execute(
         f"""
         DO $$
@@ -129,6 +140,26 @@ async def ensure_role(admin: asyncpg.Connection, role: str) -> None:
         $$
         """
     )
+
+
+def _admin_dsn() -> str:
+    from tests.conftest import POSTGRES_URL
+
+    return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
+
+
+def _drop_role(dsn: str, role: str) -> None:
+    async def drop() -> None:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            await admin.close()
+
+    try:
+        asyncio.run(drop())
+    except Exception as error:  # best effort at interpreter exit
+        print(f"could not drop test role {role}: {error}")
 
 
 def _drop_database(dsn: str, name: str) -> None:

@@ -128,7 +128,26 @@ class ReadCache(Protocol):
 
 
 class NoReadCache:
-    """Caching switched off: every read goes to the unit of work."""
+    """Caching switched off (`EDU_CACHE_ENABLED=false`): every read goes to the loader.
 
-    async def fetch(self, key: CacheKey, load: Callable[[], Awaitable[T]], type_: Any) -> T:
+    It accepts what `ReadThroughCache` accepts (`expire`, invalidations), so code written for
+    caching, such as `cache_result`, keeps working when caching is switched off.
+    """
+
+    async def fetch(
+        self,
+        key: CacheKey,
+        load: Callable[[], Awaitable[T]],
+        type_: Any,
+        *,
+        expire: float | None = None,
+    ) -> T:
         return await load()
+
+    async def invalidate(self, key: CacheKey) -> bool:
+        """Nothing is cached, so nothing can be stale: always True."""
+        return True
+
+    async def invalidate_namespace(self, tenant: UUID, namespace: str) -> bool:
+        """Nothing is cached, so nothing can be stale: always True."""
+        return True

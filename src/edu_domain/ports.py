@@ -263,14 +263,58 @@ class PasswordHasher(Protocol):
         ...
 
 
+@runtime_checkable
+class OffloadingPasswordHasher(PasswordHasher, Protocol):
+    """A hasher that runs its slow work off the event loop (e.g. in a bounded thread pool).
+
+    The use cases prefer these methods when a hasher has them, so a burst of logins does not
+    stall every other request of the process.
+    """
+
+    async def hash_async(self, password: str) -> str: ...
+
+    async def verify_async(self, password: str, hashed: str) -> bool: ...
+
+
 class Notifier(Protocol):
-    """Delivers mail to users (verification and reset links)."""
+    """Delivers mail to users (verification and reset links).
 
-    async def send_email_verification(
-        self, email: str, token: str, expires_at: datetime
-    ) -> None: ...
+    The token is a credential: send it to the address, never log it. A notifier that also
+    has `send_mail` (a `MailSender`) is given the whole `Mail` instead.
+    """
 
-    async def send_password_reset(self, email: str, token: str, expires_at: datetime) -> None: ...
+    async def send_email_verification(self, email: str, token: str, expires_at: datetime) -> None:
+        """Mail the token that `core.verification.verify_email(scope, token)` consumes."""
+        ...
+
+    async def send_password_reset(self, email: str, token: str, expires_at: datetime) -> None:
+        """Mail the token that `core.auth.reset_password(scope, token, new)` consumes."""
+        ...
+
+
+class MailKind(StrEnum):
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of mail, not a secret)
+
+
+@frozen(kw_only=True)
+class Mail:
+    """A mail a use case asked for, with the tenant it belongs to (links need it: tokens do
+    not name their organization)."""
+
+    kind: MailKind
+    organization_id: UUID
+    user_id: UUID
+    email: str = attrs.field(repr=False)
+    token: str = attrs.field(repr=False)
+    expires_at: datetime
+
+
+@runtime_checkable
+class MailSender(Protocol):
+    """A Notifier that takes the whole `Mail`; `EventDispatcher` then calls only this."""
+
+    async def send_mail(self, mail: Mail) -> None: ...
 
 
 class EventPublisher(Protocol):

@@ -36,7 +36,7 @@ from uuid import UUID
 
 from attrs import frozen
 
-from edu_domain.caching import LATENCY_BUCKETS_MS, Cache, CacheKey, CacheStats
+from edu_domain.caching import LATENCY_BUCKETS_MS, Cache, CacheKey, CacheStats, NoReadCache
 from edu_domain.model import EducationalContent, LoginSession, Organization, User
 from edu_domain.model.base import Entity
 from edu_domain.ports import Change, ChangeKind
@@ -559,7 +559,7 @@ def _key_part(name: str, value: Any) -> str:
 
 
 def cache_result(
-    reads: ReadThroughCache,
+    reads: ReadThroughCache | NoReadCache,
     *,
     prefix: str,
     expire: float | None = None,

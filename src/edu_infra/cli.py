@@ -2,7 +2,12 @@
 
 edu migrate                      apply the schema migrations (PostgreSQL: and store EDU_RLS_KEY)
 edu create-org NAME --admin-email E --admin-username U   (password from EDU_ADMIN_PASSWORD or a prompt)
-edu health                       check the database (and its RLS key) and the cache; exit 1 if unhealthy
+edu health                       check the database (migrated? RLS key?) and the cache; exit 1 if unhealthy
+
+Problems an operator can fix (a missing extra, a bad setting, an unreachable or unmigrated
+database, a role that may not migrate) are one line on stderr naming the cause and the
+setting or extra to change, never a traceback (`--traceback` shows it). Exit codes: 0 done,
+1 the database or a service is not ready, 2 configuration (settings, extras, usage).
 """
 
 from __future__ import annotations
@@ -10,19 +15,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from edu_domain import DomainError
-from edu_domain.services import NewUser
-from edu_infra.container import build_container, describe, migrate_schema, shutdown
-from edu_infra.settings import ConfigurationError
-from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
+from edu_infra.extras import check_extras, extras_for, missing_extra
+from edu_infra.settings import ConfigurationError, Settings
+
+OK, NOT_READY, CONFIGURATION = 0, 1, 2
+
+
+class OperatorError(Exception):
+    """A problem the operator fixes; the message is the whole story."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edu", description="edu-core operator commands")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback of a failure"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "migrate",
@@ -39,26 +54,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _migrate() -> int:
-    container = build_container()
+def _container() -> Any:
+    from edu_infra.container import build_container
+
+    return build_container()
+
+
+def _fail_if_no_sqlite_file(settings: Settings) -> None:
+    from edu_infra.diagnose import sqlite_file
+
+    path = None if settings.uses_memory_database else sqlite_file(settings.database_url)
+    if path is not None and not path.is_file():
+        raise OperatorError(
+            f"no SQLite file at {path.resolve()} (EDU_DATABASE_URL): run `edu migrate` first"
+        )
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    from edu_infra.container import describe, migrate_schema, shutdown
+
+    container = _container()
+    settings: Settings = container.settings()
     try:
         await migrate_schema(container)
-        print(f"migrated: {describe(container.settings())}")
+        print(f"migrated: {describe(settings)}")
+    except Exception as error:
+        _explained(error, settings.migration_database_url, "EDU_MIGRATION_DATABASE_URL")
     finally:
         await shutdown(container)
-    return 0
+    return OK
 
 
 async def _create_org(args: argparse.Namespace) -> int:
+    from edu_domain.services import NewUser
+    from edu_infra.container import shutdown
+
     password = os.environ.get("EDU_ADMIN_PASSWORD")
     if not password:
         try:
             password = getpass.getpass("admin password: ")
         except EOFError:
-            print("no password: set EDU_ADMIN_PASSWORD or run in a terminal", file=sys.stderr)
-            return 2
-    container = build_container()
+            raise OperatorError(
+                "no password: set EDU_ADMIN_PASSWORD or run in a terminal"
+            ) from None
+    container = _container()
+    settings: Settings = container.settings()
     try:
+        _fail_if_no_sqlite_file(settings)
         core = container.core()
         org, account = await core.organizations.bootstrap(
             args.name,
@@ -73,26 +115,33 @@ async def _create_org(args: argparse.Namespace) -> int:
         print(
             f"organization {org.slug} ({org.id}); admin {account.user.username} ({account.user.id})"
         )
+    except Exception as error:
+        _explained(error, settings.database_url, "EDU_DATABASE_URL")
     finally:
         await shutdown(container)
-    return 0
+    return OK
 
 
-async def _health() -> int:
-    container = build_container()
+async def _health(args: argparse.Namespace) -> int:
+    from edu_infra.container import shutdown
+    from edu_infra.diagnose import check_database
+    from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
+
+    container = _container()
     try:
-        settings = container.settings()
+        settings: Settings = container.settings()
         ok = True
         if not settings.uses_memory_database:
-            database_ok = await container.database().health_check()
-            print(f"database: {'ok' if database_ok else 'UNAVAILABLE'}")
-            ok &= database_ok
+            verdict = await check_database(container.database(), settings.database_url)
+            print(f"database: {verdict.line}")
+            ok &= verdict.ok
             factory = container.uow_factory()
-            if database_ok and isinstance(factory, SqlUnitOfWorkFactory):
+            factory = getattr(factory, "inner", factory)  # under telemetry's wrapper
+            if verdict.ok and isinstance(factory, SqlUnitOfWorkFactory):
                 accepted = await factory.rls_key_accepted()
                 if accepted is not None:
-                    verdict = "ok" if accepted else "REFUSED (EDU_RLS_KEY is not the migrated key)"
-                    print(f"row-level security key: {verdict}")
+                    line = "ok" if accepted else "REFUSED (EDU_RLS_KEY is not the migrated key)"
+                    print(f"row-level security key: {line}")
                     ok &= accepted
                 problems = await factory.boundary_problems() if accepted else []
                 for problem in problems:
@@ -102,20 +151,61 @@ async def _health() -> int:
         print(f"cache: {'ok' if cache_ok else 'UNAVAILABLE (requests fall back to the database)'}")
     finally:
         await shutdown(container)
-    return 0 if ok else 1
+    return OK if ok else NOT_READY
+
+
+def _explained(error: Exception, url: str, url_setting: str) -> None:
+    """Re-raise `error` as an OperatorError when it is a known operator problem."""
+    from edu_infra.diagnose import explain
+
+    line = explain(error, url, url_setting)
+    if line is None:
+        raise error
+    raise OperatorError(line) from error
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log records without tracebacks: the CLI reports failures itself, in one line."""
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_info, record.exc_text = None, None
+        return super().format(record).rstrip()
+
+
+def _configure_logging(full: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    form = "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(form) if full else _OneLineFormatter(form))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
+_COMMANDS = {"migrate": _migrate, "create-org": _create_org, "health": _health}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _configure_logging(args.traceback)
     try:
-        if args.command == "migrate":
-            return asyncio.run(_migrate())
-        if args.command == "create-org":
-            return asyncio.run(_create_org(args))
-        return asyncio.run(_health())
+        check_extras(extras_for(Settings.from_env()), f"edu {args.command}")
+        return asyncio.run(_COMMANDS[args.command](args))
     except ConfigurationError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+        return _report("configuration error", error, CONFIGURATION, args.traceback)
+    except ModuleNotFoundError as error:
+        extra = missing_extra(error, f"edu {args.command}")
+        if extra is None:
+            raise
+        return _report("configuration error", extra, CONFIGURATION, args.traceback)
+    except OperatorError as error:
+        return _report("error", error, NOT_READY, args.traceback)
     except DomainError as error:
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        return _report(f"error: {type(error).__name__}", error, NOT_READY, args.traceback)
+
+
+def _report(label: str, error: BaseException, code: int, full: bool) -> int:
+    if full:
+        traceback.print_exception(error)
+    print(f"{label}: {error}", file=sys.stderr)
+    return code

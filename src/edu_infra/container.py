@@ -51,6 +51,35 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
     return database
 
 
+def _notifier(settings: Settings) -> Notifier:
+    """SMTP when EDU_SMTP_HOST is set, else a notifier that only logs (never the token)."""
+    if settings.smtp is None:
+        return LoggingNotifier()
+    assert settings.mail_links is not None
+    from edu_infra.extras import require_extra
+    from edu_infra.mail.templates import MailTemplates
+
+    with require_extra("smtp", "EDU_SMTP_HOST"):
+        from edu_infra.mail.smtp import SmtpNotifier
+    directory = settings.mail_template_dir
+    try:
+        templates = MailTemplates.from_directory(directory) if directory else None
+    except ValueError as error:
+        raise ConfigurationError(f"EDU_MAIL_TEMPLATE_DIR: {error}") from None
+    return SmtpNotifier(settings.smtp, settings.mail_links, templates)
+
+
+def _hasher(settings: Settings, closables: list[Any]) -> Argon2PasswordHasher:
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        max_threads=settings.hash_threads,
+    )
+    closables.append(hasher.aclose)
+    return hasher
+
+
 def _cache(settings: Settings, clock: Any, closables: list[Any]) -> Cache:
     if settings.redis_url is None:
         return InMemoryCache(clock=clock)
@@ -78,43 +107,104 @@ def _listeners(reads: ReadCache) -> list[Any]:
     return [CacheInvalidator(reads)] if isinstance(reads, ReadThroughCache) else []
 
 
+def _telemetry(settings: Settings) -> Any:
+    """edu-core's OpenTelemetry instruments, or None (then nothing is wrapped: no cost)."""
+    if not settings.otel_enabled:
+        return None
+    from edu_infra.extras import require_extra
+
+    with require_extra("otel", "EDU_OTEL_ENABLED"):
+        from edu_infra.telemetry import Telemetry
+
+    return Telemetry()
+
+
+def _traced_cache(cache: Cache, telemetry: Any) -> Cache:
+    if telemetry is None:
+        return cache
+    from edu_infra.telemetry import TracedCache
+
+    telemetry.observe_cache(cache)
+    return TracedCache(cache, telemetry)
+
+
+def _traced_publisher(publisher: Any, telemetry: Any) -> Any:
+    if telemetry is None:
+        return publisher
+    from edu_infra.telemetry import TracedPublisher
+
+    return TracedPublisher(publisher, telemetry)
+
+
 def _uow_factory(
-    settings: Settings, clock: Any, publisher: Any, listeners: list[Any], store: Any, database: Any
+    settings: Settings,
+    clock: Any,
+    publisher: Any,
+    listeners: list[Any],
+    store: Any,
+    database: Any,
+    telemetry: Any,
 ) -> UnitOfWorkFactory:
+    factory: UnitOfWorkFactory
     if settings.uses_memory_database:
-        return InMemoryUnitOfWorkFactory(
+        factory = InMemoryUnitOfWorkFactory(
             store, clock=clock, publisher=publisher, listeners=listeners
         )
-    from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
+    else:
+        from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
 
-    return SqlUnitOfWorkFactory(database(), clock=clock, publisher=publisher, listeners=listeners)
+        db = database()
+        if telemetry is not None:
+            from edu_infra.telemetry import instrument_database
+
+            instrument_database(db, telemetry)
+        factory = SqlUnitOfWorkFactory(db, clock=clock, publisher=publisher, listeners=listeners)
+    if telemetry is None:
+        return factory
+    from edu_infra.telemetry import TracedUnitOfWorkFactory
+
+    return TracedUnitOfWorkFactory(factory, telemetry)
+
+
+def _core(deps: Deps, telemetry: Any) -> EduCore:
+    core = EduCore(deps)
+    if telemetry is None:
+        return core
+    from edu_infra.telemetry import instrument_core
+
+    return instrument_core(core, telemetry)
 
 
 class Container(containers.DeclarativeContainer):
     """Everything edu-core needs, built lazily from `settings`."""
 
     settings = providers.Dependency(instance_of=Settings)
+    closables: providers.Singleton[list[Any]] = providers.Singleton(list)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid7Generator)
     tokens = providers.Singleton(SecretTokenGenerator)
-    hasher = providers.Singleton(
-        Argon2PasswordHasher,
-        time_cost=settings.provided.argon2_time_cost,
-        memory_cost=settings.provided.argon2_memory_kib,
-        parallelism=settings.provided.argon2_parallelism,
-    )
-    notifier: providers.Provider[Notifier] = providers.Singleton(LoggingNotifier)
+    hasher = providers.Singleton(_hasher, settings, closables)
+    telemetry = providers.Singleton(_telemetry, settings)
+    notifier: providers.Provider[Notifier] = providers.Singleton(_notifier, settings)
     publisher = providers.Singleton(EventDispatcher, notifier=notifier)
 
-    closables: providers.Singleton[list[Any]] = providers.Singleton(list)
     database = providers.Singleton(_database, settings, closables)
     store = providers.Singleton(InMemoryStore)
     cache = providers.Singleton(_cache, settings, clock, closables)
-    reads = providers.Singleton(_read_cache, settings, cache)
+    reads = providers.Singleton(
+        _read_cache, settings, providers.Singleton(_traced_cache, cache, telemetry)
+    )
     listeners = providers.Singleton(_listeners, reads)
     uow_factory = providers.Singleton(
-        _uow_factory, settings, clock, publisher, listeners, store, database.provider
+        _uow_factory,
+        settings,
+        clock,
+        providers.Singleton(_traced_publisher, publisher, telemetry),
+        listeners,
+        store,
+        database.provider,
+        telemetry,
     )
 
     deps = providers.Singleton(
@@ -127,7 +217,7 @@ class Container(containers.DeclarativeContainer):
         policy=settings.provided.policy,
         reads=reads,
     )
-    core = providers.Singleton(EduCore, deps)
+    core = providers.Singleton(_core, deps, telemetry)
 
 
 def build_container(settings: Settings | Mapping[str, Any] | None = None) -> Container:

@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 from attrs import field, frozen
 
 from edu_domain.services import SecurityPolicy
+from edu_infra.mail.config import SmtpSecurity, SmtpSettings
+from edu_infra.mail.templates import LinkTemplates
+from edu_infra.variables import VARIABLES
 
 T = TypeVar("T")
 
@@ -37,115 +40,6 @@ class ConfigurationError(ValueError):
     """A missing or invalid setting; the message names the variable."""
 
 
-@frozen(kw_only=True)
-class Variable:
-    name: str
-    default: str | None
-    help: str
-
-
-#: Every setting: name, default (None: unset), meaning. The README table is generated from it.
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        name="EDU_DATABASE_URL",
-        default="sqlite+aiosqlite:///./edu.db",
-        help="SQLAlchemy URL the application connects with (`postgresql+asyncpg://edu_app@host/db`, `sqlite+aiosqlite:///path.db`, or `memory://` for the in-memory adapters)",
-    ),
-    Variable(
-        name="EDU_MIGRATION_DATABASE_URL",
-        default=None,
-        help="URL migrations run with: the table owner on PostgreSQL (default: EDU_DATABASE_URL)",
-    ),
-    Variable(
-        name="EDU_DATABASE_APP_ROLE",
-        default="edu_app",
-        help="PostgreSQL role the application connects as; migrations grant it DML under row-level security",
-    ),
-    Variable(
-        name="EDU_RLS_KEY",
-        default=None,
-        help="secret (at least 32 characters) that signs the tenant PostgreSQL row-level security trusts; required with PostgreSQL, the same for the application and `edu migrate`, which stores it (see *Roles and row-level security*)",
-    ),
-    Variable(name="EDU_DB_POOL_SIZE", default="5", help="connections kept in the pool"),
-    Variable(
-        name="EDU_DB_MAX_OVERFLOW",
-        default="10",
-        help="extra connections beyond the pool under load",
-    ),
-    Variable(
-        name="EDU_DB_POOL_TIMEOUT", default="30", help="seconds to wait for a pooled connection"
-    ),
-    Variable(
-        name="EDU_DB_POOL_PRE_PING",
-        default="true",
-        help="test connections on checkout (recovers after a server restart)",
-    ),
-    Variable(
-        name="EDU_DB_STATEMENT_CACHE_SIZE",
-        default=None,
-        help="asyncpg prepared-statement cache size; 0 for PgBouncer in transaction mode",
-    ),
-    Variable(
-        name="EDU_DB_CONNECT_TIMEOUT",
-        default="10",
-        help="seconds to establish a database connection",
-    ),
-    Variable(
-        name="EDU_DB_COMMAND_TIMEOUT",
-        default="30",
-        help="seconds a PostgreSQL command may wait for the server's answer",
-    ),
-    Variable(name="EDU_DB_ECHO", default="false", help="log every SQL statement (troubleshooting)"),
-    Variable(
-        name="EDU_REDIS_URL",
-        default=None,
-        help="Redis for the cache (`redis://host:6379/0`, `rediss://...`, cluster: `redis+cluster://host:port`); unset: in-memory cache",
-    ),
-    Variable(
-        name="EDU_CACHE_ENABLED",
-        default="true",
-        help="read-through caching of user by id, content by slug and statistics",
-    ),
-    Variable(name="EDU_CACHE_TTL_USER", default="300", help="seconds a cached user lives"),
-    Variable(
-        name="EDU_CACHE_TTL_CONTENT", default="300", help="seconds cached content-by-slug lives"
-    ),
-    Variable(name="EDU_CACHE_TTL_STATS", default="60", help="seconds cached statistics live"),
-    Variable(
-        name="EDU_REDIS_CONNECT_TIMEOUT_MS",
-        default="100",
-        help="Redis connect timeout (fail open beyond it)",
-    ),
-    Variable(
-        name="EDU_REDIS_COMMAND_TIMEOUT_MS",
-        default="50",
-        help="Redis command timeout (fail open beyond it)",
-    ),
-    Variable(name="EDU_SESSION_TTL_SECONDS", default="604800", help="login session lifetime"),
-    Variable(
-        name="EDU_VERIFICATION_TTL_SECONDS",
-        default="172800",
-        help="email verification token lifetime",
-    ),
-    Variable(name="EDU_RESET_TTL_SECONDS", default="3600", help="password reset token lifetime"),
-    Variable(
-        name="EDU_LOCKOUT_MAX_FAILURES",
-        default="5",
-        help="failed logins in a row that lock an account",
-    ),
-    Variable(
-        name="EDU_LOCKOUT_SECONDS", default="900", help="how long a locked account stays locked"
-    ),
-    Variable(
-        name="EDU_REQUIRE_VERIFIED_EMAIL",
-        default="true",
-        help="refuse sign-in until the email is verified",
-    ),
-    Variable(name="EDU_PASSWORD_MIN_LENGTH", default="8", help="shortest accepted password"),
-    Variable(name="EDU_ARGON2_TIME_COST", default="3", help="argon2id iterations"),
-    Variable(name="EDU_ARGON2_MEMORY_KIB", default="65536", help="argon2id memory in KiB"),
-    Variable(name="EDU_ARGON2_PARALLELISM", default="4", help="argon2id lanes"),
-)
 _KNOWN = {v.name: v for v in VARIABLES}
 
 
@@ -174,6 +68,11 @@ class Settings:
     argon2_time_cost: int
     argon2_memory_kib: int
     argon2_parallelism: int
+    hash_threads: int
+    otel_enabled: bool = False
+    smtp: SmtpSettings | None = None
+    mail_links: LinkTemplates | None = None
+    mail_template_dir: str | None = None
 
     @property
     def uses_memory_database(self) -> bool:
@@ -238,6 +137,9 @@ class Settings:
             argon2_time_cost=env.number("EDU_ARGON2_TIME_COST", int, 1),
             argon2_memory_kib=env.number("EDU_ARGON2_MEMORY_KIB", int, 8),
             argon2_parallelism=env.number("EDU_ARGON2_PARALLELISM", int, 1),
+            hash_threads=env.number("EDU_HASH_THREADS", int, 1),
+            otel_enabled=env.flag("EDU_OTEL_ENABLED"),
+            **_mail(env),
         )
 
 
@@ -339,3 +241,32 @@ def _redis_url(url: str | None) -> str | None:
             "EDU_REDIS_URL must be a redis://, rediss:// or redis+cluster:// URL"
         )
     return url
+
+
+def _mail(env: _Reader) -> dict[str, Any]:
+    """SMTP settings when EDU_SMTP_HOST is set (then the sender and both links are required)."""
+    host = env.optional("EDU_SMTP_HOST")
+    template_dir = env.optional("EDU_MAIL_TEMPLATE_DIR")
+    if host is None:
+        return {"mail_template_dir": template_dir}
+    security = env.text("EDU_SMTP_SECURITY").lower()
+    if security not in set(SmtpSecurity):
+        raise ConfigurationError(
+            f"EDU_SMTP_SECURITY must be starttls, tls or none, not {security!r}"
+        )
+    try:
+        links = LinkTemplates(env.text("EDU_MAIL_VERIFY_URL"), env.text("EDU_MAIL_RESET_URL"))
+    except ValueError as error:
+        raise ConfigurationError(f"EDU_MAIL_VERIFY_URL / EDU_MAIL_RESET_URL: {error}") from None
+    smtp = SmtpSettings(
+        host=host,
+        port=env.number("EDU_SMTP_PORT", int, 1),
+        security=SmtpSecurity(security),
+        user=env.optional("EDU_SMTP_USER"),
+        password=env.optional("EDU_SMTP_PASSWORD"),
+        sender=env.text("EDU_SMTP_SENDER"),
+        timeout=env.number("EDU_SMTP_TIMEOUT", float, 0.001),
+        attempts=env.number("EDU_SMTP_ATTEMPTS", int, 1),
+        ca_file=env.optional("EDU_SMTP_CA_FILE"),
+    )
+    return {"smtp": smtp, "mail_links": links, "mail_template_dir": template_dir}

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from uuid import UUID
 
-from edu_domain.model.base import uuid7
+from edu_domain.model.ids import uuid7
 
 
 class SystemClock:

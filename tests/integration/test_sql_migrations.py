@@ -25,6 +25,7 @@ from edu_infra.sqlalchemy.migrate import (
 )
 from edu_infra.sqlalchemy.rls import key_material
 from edu_infra.sqlalchemy.tables import TABLES, metadata
+from edu_infra.sqlalchemy.versioning import VERSION_TABLE
 from tests.sql_harness import APP_ROLE, RLS_KEY, ensure_role
 
 #: Migrated but deliberately unmapped: the RLS key material (PostgreSQL only).
@@ -35,13 +36,18 @@ def _diff(connection: Connection) -> list[Any]:
     include = include_object_for(connection.dialect.name)
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "include_object": include, "include_name": include_name},
+        opts={
+            "compare_type": True,
+            "include_object": include,
+            "include_name": include_name,
+            "version_table": VERSION_TABLE,
+        },
     )
     return list(compare_metadata(context, metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+    return set(inspect(connection).get_table_names()) - {VERSION_TABLE}
 
 
 async def _inspect(url: str) -> tuple[list[Any], set[str]]:

@@ -1,6 +1,6 @@
 """Entities and value objects of edu-core, one module per aggregate."""
 
-from edu_domain.model.base import DomainEvent, Entity, Reference, TenantEntity, UniqueKey, uuid7
+from edu_domain.model.base import DomainEvent, Entity, Reference, TenantEntity, UniqueKey
 from edu_domain.model.content import (
     ContentStatus,
     ContentType,
@@ -21,6 +21,7 @@ from edu_domain.model.events import (
     UserRegistered,
     UserRestored,
 )
+from edu_domain.model.ids import uuid7
 from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
 from edu_domain.model.user import PUBLISHING_ROLES, User, UserProfile, UserRole, UserStatus

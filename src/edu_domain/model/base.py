@@ -8,8 +8,6 @@ created on first use.
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
@@ -19,20 +17,9 @@ import attrs
 from attrs import define, field, frozen
 
 from edu_domain.errors import ValidationError
+from edu_domain.model.ids import uuid7
 
 _EVENTS = "_edu_pending_events"
-
-
-def uuid7() -> UUID:
-    """A time-ordered UUID (RFC 9562 version 7): index-friendly primary keys."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return UUID(int=value)
 
 
 def rule(

@@ -35,7 +35,7 @@ from edu_domain.query import Query
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token
-from edu_domain.services.passwords import check_password
+from edu_domain.services.passwords import check_password, hash_password, verify_password
 from edu_domain.services.queries import active_sessions, active_sessions_query
 from edu_domain.services.retry import retrying
 from edu_domain.services.tokens import (
@@ -81,9 +81,11 @@ class AuthService:
         query = _login_query(login)
         snapshot = await self._snapshot(scope, query)
         if snapshot is None:
-            self._burn_time(password)
+            await self._burn_time(password)
             raise AuthenticationFailed()
-        ok = isinstance(password, str) and self._d.hasher.verify(password, snapshot.hashed_password)
+        ok = isinstance(password, str) and await verify_password(
+            self._d.hasher, password, snapshot.hashed_password
+        )
         if not ok:
             await retrying(lambda: self._record_failure(scope, snapshot.user_id))
             raise AuthenticationFailed()
@@ -101,11 +103,20 @@ class AuthService:
                 raise AccountLocked(user.locked_until)
             return _Snapshot(user.id, user.hashed_password)
 
-    def _burn_time(self, password: object) -> None:
-        """Verify against a throwaway hash so unknown logins take as long as known ones."""
+    async def _burn_time(self, password: object) -> None:
+        """Verify against a throwaway hash so that an unknown organization or login takes as
+        long as a known one (existence must not leak through timing)."""
         if self._dummy_hash is None:
-            self._dummy_hash = self._d.hasher.hash("not-a-real-password")
-        self._d.hasher.verify(password if isinstance(password, str) else "", self._dummy_hash)
+            self._dummy_hash = await hash_password(self._d.hasher, "not-a-real-password")
+        candidate = password if isinstance(password, str) else ""
+        await verify_password(self._d.hasher, candidate, self._dummy_hash)
+
+    async def reject(self, password: object) -> None:
+        """Fail a sign-in that named no known organization, after the time a real check
+        takes: raises AuthenticationFailed. For host services that resolve the organization
+        themselves (e.g. from a slug) before calling `authenticate`."""
+        await self._burn_time(password)
+        raise AuthenticationFailed()
 
     async def _record_failure(self, scope: Scope, user_id: UUID) -> None:
         now = self._d.clock.now()
@@ -143,8 +154,8 @@ class AuthService:
             user = await uow.get(User, snapshot.user_id)
             if user is None:
                 raise AuthenticationFailed()
-            if user.hashed_password != snapshot.hashed_password and not self._d.hasher.verify(
-                password, user.hashed_password
+            if user.hashed_password != snapshot.hashed_password and not await verify_password(
+                self._d.hasher, password, user.hashed_password
             ):
                 raise AuthenticationFailed()
             if user.is_locked(now):
@@ -153,7 +164,7 @@ class AuthService:
             self._check_may_sign_in(user)
             await self._check_organization_active(uow, user)
             if self._d.hasher.needs_rehash(user.hashed_password):
-                user.hashed_password = self._d.hasher.hash(password)
+                user.hashed_password = await hash_password(self._d.hasher, password)
             user.record_successful_login(now)
             result = await self._open_session(uow, user, ip_address, user_agent)
             await uow.commit()
@@ -279,8 +290,8 @@ class AuthService:
         check_password(new_password, self._d.policy)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             user = await uow.require(User, user_id)
-            if not isinstance(current_password, str) or not self._d.hasher.verify(
-                current_password, user.hashed_password
+            if not isinstance(current_password, str) or not await verify_password(
+                self._d.hasher, current_password, user.hashed_password
             ):
                 raise AuthenticationFailed()
             count = await self._set_password(uow, user, new_password)
@@ -329,7 +340,7 @@ class AuthService:
 
     async def _set_password(self, uow: UnitOfWork, user: User, new_password: str) -> int:
         now = self._d.clock.now()
-        user.change_password_hash(self._d.hasher.hash(new_password), now)
+        user.change_password_hash(await hash_password(self._d.hasher, new_password), now)
         pending = Query.where(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at=None)
         for token in (await uow.find(UserToken, pending)).items:
             token.use(now)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from edu_domain.errors import DomainError
 from edu_domain.model.base import DomainEvent
 from edu_domain.model.events import EmailVerificationRequested, PasswordResetRequested
-from edu_domain.ports import EventPublisher, Notifier
+from edu_domain.ports import EventPublisher, Mail, MailKind, MailSender, Notifier
 
 log = logging.getLogger("edu_domain.events")
 
@@ -29,6 +30,8 @@ class EventDispatcher:
         for event in events:
             try:
                 await self._mail(event)
+            except DomainError as error:  # the adapter already said what went wrong
+                log.error("sending the mail for %s failed: %s", type(event).__name__, error)
             except Exception:
                 log.exception("sending the mail for %s failed", type(event).__name__)
         for subscriber in self._subscribers:
@@ -38,7 +41,25 @@ class EventDispatcher:
                 log.exception("event subscriber %r failed", subscriber)
 
     async def _mail(self, event: DomainEvent) -> None:
-        if isinstance(event, EmailVerificationRequested):
+        if not isinstance(event, EmailVerificationRequested | PasswordResetRequested):
+            return
+        if isinstance(self._notifier, MailSender):
+            kind = (
+                MailKind.EMAIL_VERIFICATION
+                if isinstance(event, EmailVerificationRequested)
+                else MailKind.PASSWORD_RESET
+            )
+            await self._notifier.send_mail(
+                Mail(
+                    kind=kind,
+                    organization_id=event.organization_id,
+                    user_id=event.user_id,
+                    email=event.email,
+                    token=event.token,
+                    expires_at=event.expires_at,
+                )
+            )
+        elif isinstance(event, EmailVerificationRequested):
             await self._notifier.send_email_verification(event.email, event.token, event.expires_at)
-        elif isinstance(event, PasswordResetRequested):
+        else:
             await self._notifier.send_password_reset(event.email, event.token, event.expires_at)

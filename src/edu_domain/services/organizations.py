@@ -51,7 +51,7 @@ class OrganizationService:
         )
         admin = require_command(admin, NewUser, "admin")
         first = evolve(admin, role=UserRole.ADMIN, status=UserStatus.ACTIVE, email_verified=True)
-        user, profile = build_account(self._d, org.id, first, hash_for(first, self._d))
+        user, profile = build_account(self._d, org.id, first, await hash_for(first, self._d))
         async with self._d.uow.unscoped(actor=actor) as uow:
             await uow.add(org)
             await uow.add(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from edu_domain.services.commands import (
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.mail_tokens import issue_mail_token
-from edu_domain.services.passwords import check_password
+from edu_domain.services.passwords import check_password, hash_password
 from edu_domain.services.queries import active_sessions, active_sessions_query
 from edu_domain.services.views import UserAccount, UserStatistics
 
@@ -51,7 +52,7 @@ class UserService:
     ) -> UserAccount:
         """Create a user and their profile in one transaction; mail a verification link."""
         new = require_command(new, NewUser, "user")
-        hashed = hash_for(new, self._d)
+        hashed = await hash_for(new, self._d)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
             user, profile = build_account(self._d, scope.organization_id, new, hashed)
@@ -76,9 +77,12 @@ class UserService:
         users = [require_command(new, NewUser, "users") for new in as_tuple(users, "users")]
         if not users:
             return []
+        for new in users:  # every input is checked before any (slow) hashing starts
+            _password_to_hash(new, self._d)
+        hashes = await asyncio.gather(*(hash_for(new, self._d) for new in users))
         built = [
-            build_account(self._d, scope.organization_id, new, hash_for(new, self._d))
-            for new in users
+            build_account(self._d, scope.organization_id, new, hashed)
+            for new, hashed in zip(users, hashes, strict=True)
         ]
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
@@ -269,15 +273,22 @@ async def _require_active_org(uow: UnitOfWork, organization_id: UUID) -> Organiz
     return org
 
 
-def hash_for(new: NewUser, deps: Deps) -> str:
-    """The password hash for a new user: hashed by the port, or given pre-hashed."""
+def _password_to_hash(new: NewUser, deps: Deps) -> str | None:
+    """The checked password to hash, or None when the user comes pre-hashed."""
     if (new.password is None) == (new.hashed_password is None):
         raise ValidationError("password", "give exactly one of password or hashed_password")
     if new.password is not None:
-        check_password(new.password, deps.policy)
-        return deps.hasher.hash(new.password)
-    assert new.hashed_password is not None
-    return new.hashed_password
+        return check_password(new.password, deps.policy)
+    return None
+
+
+async def hash_for(new: NewUser, deps: Deps) -> str:
+    """The password hash for a new user: hashed by the port, or given pre-hashed."""
+    password = _password_to_hash(new, deps)
+    if password is None:
+        assert new.hashed_password is not None
+        return new.hashed_password
+    return await hash_password(deps.hasher, password)
 
 
 def build_account(

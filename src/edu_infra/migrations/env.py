@@ -2,7 +2,9 @@
 
 The URL comes from the Config (`sqlalchemy.url`, set by `edu_infra.sqlalchemy.migrate`)
 or from `EDU_DATABASE_URL`. `app_role` (Config attribute or `-x app_role=...`) is the
-PostgreSQL role that row-level security applies to and that receives the grants.
+PostgreSQL role that row-level security applies to and that receives the grants. The
+revision is recorded in edu-core's own version table (`edu_alembic_version`), so a host's
+Alembic migrations can share the database (see `edu_infra.sqlalchemy.versioning`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from edu_infra.sqlalchemy.migrate import include_name, include_object_for
 from edu_infra.sqlalchemy.tables import metadata
+from edu_infra.sqlalchemy.versioning import VERSION_TABLE, adopt_legacy_version
 
 config = context.config
 target_metadata = metadata
@@ -30,9 +33,11 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    adopt_legacy_version(connection, {rev.revision for rev in context.script.walk_revisions()})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        version_table=VERSION_TABLE,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
         include_object=include_object_for(connection.dialect.name),
@@ -53,7 +58,12 @@ async def _run_async() -> None:
 
 
 def run_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        version_table=VERSION_TABLE,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

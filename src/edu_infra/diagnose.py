@@ -1,0 +1,139 @@
+"""What an operator is told when the database is not ready: one line, the cause and the fix.
+
+`explain` turns an exception from connecting or migrating into such a line (no traceback);
+`check_database` is `edu health`'s probe: it never creates a SQLite file, and tells an
+unreachable server, a refused login, a missing database and an unmigrated schema apart.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from attrs import frozen
+
+from edu_infra.settings import redact_url
+
+#: A table every migrated edu-core database has.
+_PROBE_TABLE = "organizations"
+
+
+@frozen
+class Verdict:
+    ok: bool
+    line: str
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, what it wraps (`orig`), and its causes, each once."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(
+            e
+            for e in (getattr(current, "orig", None), current.__cause__, current.__context__)
+            if isinstance(e, BaseException)
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def explain(error: BaseException, url: str, url_setting: str) -> str | None:
+    """One line naming the cause and the setting to fix, or None if `error` is not one of
+    the known operator problems."""
+    where = redact_url(url)
+    for cause in _chain(error):
+        sqlstate = str(getattr(cause, "sqlstate", "") or "")
+        message = _first_line(cause)
+        if sqlstate == "42501" or "permission denied" in message.lower():
+            return (
+                f"permission denied on {where}: {message}. Migrations must run as the role that"
+                " owns the tables: set EDU_MIGRATION_DATABASE_URL to that role's URL"
+                if url_setting == "EDU_MIGRATION_DATABASE_URL"
+                else f"permission denied on {where}: {message}; check the role in {url_setting}"
+            )
+        if sqlstate in ("28P01", "28000"):
+            return f"the database refused the login ({message}): check the user and password in {url_setting}"
+        if sqlstate == "3D000":
+            return f"{message}: create it, or fix the database name in {url_setting}"
+        if sqlstate == "42P01" or "42P01" in message or "no such table" in message:
+            return f"the database at {where} is not migrated ({message}): run `edu migrate`"
+        if isinstance(cause, socket.gaierror | ConnectionError | TimeoutError) or (
+            isinstance(cause, OSError) and "connect" in message.lower()
+        ):
+            return f"cannot reach the database at {where} ({message}): is the server running? check {url_setting}"
+        if isinstance(cause, sqlite3.OperationalError) and "unable to open" in message:
+            return f"cannot open the SQLite file of {url_setting} ({where}): {message}"
+    return None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+async def check_database(database: object, url: str) -> Verdict:
+    """Reachable, and migrated to edu-core's head? Never creates a SQLite file."""
+    from sqlalchemy import inspect, text
+
+    from edu_infra.sqlalchemy.engine import Database
+    from edu_infra.sqlalchemy.versioning import LEGACY_VERSION_TABLE, VERSION_TABLE
+
+    assert isinstance(database, Database)
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        return Verdict(
+            False, f"MISSING (no SQLite file at {path.resolve()}; `edu migrate` creates it)"
+        )
+    try:
+        async with database.engine.connect() as connection:
+            tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+            if _PROBE_TABLE not in tables:
+                return Verdict(False, "NOT MIGRATED (no edu-core tables): run `edu migrate`")
+            if VERSION_TABLE not in tables and LEGACY_VERSION_TABLE in tables:
+                return Verdict(
+                    False,
+                    f"OLD VERSION TABLE (edu-core's revision is in {LEGACY_VERSION_TABLE}):"
+                    f" run `edu migrate` to move it to {VERSION_TABLE}",
+                )
+            try:
+                found = await connection.scalar(
+                    text("SELECT max(version_num) FROM edu_alembic_version")
+                )
+            except Exception:  # the application role may not read it: not a failure
+                return Verdict(True, "ok")
+    except Exception as error:
+        line = explain(error, url, "EDU_DATABASE_URL")
+        return Verdict(False, f"UNAVAILABLE ({line or _first_line(error)})")
+    head = _head()
+    if found != head:
+        return Verdict(
+            False, f"BEHIND (at revision {found}, edu-core needs {head}): run `edu migrate`"
+        )
+    return Verdict(True, "ok")
+
+
+def _head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from edu_infra.sqlalchemy.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+__all__ = ["Verdict", "check_database", "explain", "sqlite_file"]

@@ -1,0 +1,112 @@
+"""A span and a duration per unit of work; lockouts counted from the committed events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, cast
+from uuid import UUID
+
+from opentelemetry import context, trace
+
+from edu_domain.model.base import DomainEvent
+from edu_domain.model.events import UserLockedOut
+from edu_domain.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from edu_infra.telemetry.core import ORGANIZATION, Telemetry, mark_error
+
+
+class TracedUnitOfWorkFactory:
+    """`UnitOfWorkFactory` whose units of work are spans (`edu.uow`) and are timed."""
+
+    def __init__(self, inner: UnitOfWorkFactory, telemetry: Telemetry) -> None:
+        self.inner = inner
+        self.telemetry = telemetry
+
+    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
+        return cast(UnitOfWork, _TracedUnitOfWork(self.inner(tenant=tenant, actor=actor), self))
+
+    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
+        return cast(UnitOfWork, _TracedUnitOfWork(self.inner.unscoped(actor=actor), self))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _TracedUnitOfWork:
+    """Delegates everything to the real unit of work; the span is current while it is open,
+    so SQL spans nest under it."""
+
+    def __init__(self, inner: UnitOfWork, factory: TracedUnitOfWorkFactory) -> None:
+        self._inner = inner
+        self._telemetry = factory.telemetry
+        self._outcome = "rollback"
+        self._span: Any = None
+        self._token: Any = None
+        self._started = 0.0
+
+    async def __aenter__(self) -> _TracedUnitOfWork:
+        tenant = self._inner.tenant
+        attributes = {ORGANIZATION: str(tenant)} if tenant is not None else {}
+        self._span = self._telemetry.tracer.start_span(
+            "edu.uow", attributes={**attributes, "edu.uow.scoped": tenant is not None}
+        )
+        self._token = context.attach(trace.set_span_in_context(self._span))
+        self._started = time.perf_counter()
+        try:
+            await self._inner.__aenter__()
+        except BaseException as error:
+            self._finish(error)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._inner.__aexit__(exc_type, exc, tb)
+        except BaseException as error:
+            self._finish(error)
+            raise
+        self._finish(exc)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+        self._outcome = "commit"
+
+    def _finish(self, error: BaseException | None) -> None:
+        outcome = "error" if error is not None else self._outcome
+        self._telemetry.uow_duration.record(
+            time.perf_counter() - self._started, {"edu.uow.outcome": outcome}
+        )
+        self._span.set_attribute("edu.uow.outcome", outcome)
+        if error is not None:
+            mark_error(self._span, error)
+        self._span.end()
+        context.detach(self._token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+UnitOfWork.register(_TracedUnitOfWork)
+
+
+class TracedPublisher:
+    """Counts lockouts (`UserLockedOut`) and passes every event on."""
+
+    def __init__(self, inner: EventPublisher, telemetry: Telemetry) -> None:
+        self.inner = inner
+        self.telemetry = telemetry
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        locked = sum(1 for event in events if isinstance(event, UserLockedOut))
+        if locked:
+            self.telemetry.lockouts.add(locked)
+        await self.inner.publish(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -1,0 +1,1 @@
+"""A host service's own Alembic tree, sharing a database with edu-core's migrations."""
