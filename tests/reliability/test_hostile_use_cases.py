@@ -220,6 +220,7 @@ CALLS: dict[str, Call] = {
         ip_address=d(st.none() | maybe("127.0.0.1")),
         user_agent=d(st.none() | anything),
     ),
+    "auth.reject": lambda c, w, d, s: c.auth.reject(d(maybe(PASSWORD))),
     "auth.record_login": lambda c, w, d, s: c.auth.record_login(
         s, ids(d, w), ip_address=d(st.none() | anything), user_agent=d(st.none() | anything)
     ),
