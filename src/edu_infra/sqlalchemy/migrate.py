@@ -49,8 +49,8 @@ def include_object_for(dialect: str) -> Callable[..., bool]:
 
 
 def include_name(name: str | None, kind: str, _parents: object) -> bool:
-    """Alembic `include_name`: never reflect the unmapped tables (their types, such as the
-    stages' `xid8`, are unknown to SQLAlchemy)."""
+    """Alembic `include_name`: leave the unmapped tables (key material, COPY stages) out of
+    autogenerate comparisons."""
     return not (kind == "table" and name in UNMAPPED_TABLES)
 
 

@@ -28,11 +28,12 @@ _OWN_TABLE = "organizations"
 
 
 def edu_table_names() -> frozenset[str]:
-    """Every table edu-core's migrations create, its version table included."""
-    from edu_infra.sqlalchemy.rls import KEY_TABLE
+    """Every table edu-core's migrations create: mapped, unmapped (the RLS key, the COPY
+    stages) and its version table."""
+    from edu_infra.sqlalchemy.migrate import UNMAPPED_TABLES
     from edu_infra.sqlalchemy.tables import metadata
 
-    return frozenset(metadata.tables) | {VERSION_TABLE, KEY_TABLE}
+    return frozenset(metadata.tables) | UNMAPPED_TABLES | {VERSION_TABLE}
 
 
 def skip_edu_tables(name: str | None, type_: str, parent_names: object) -> bool:

@@ -164,7 +164,7 @@ BEGIN
         foreign_rows := true;
     ELSIF current_setting('app.unscoped', true) IS DISTINCT FROM 'on' THEN
         EXECUTE format(
-            'SELECT EXISTS (SELECT FROM %I.%I WHERE edu_xact = pg_current_xact_id()'
+            'SELECT EXISTS (SELECT FROM %I.%I WHERE edu_xact = pg_current_xact_id()::text::bigint'
             ' AND %I IS DISTINCT FROM $1)', '{schema_name}', stage, key)
         INTO foreign_rows USING current_setting('app.tenant_id', true)::uuid;
     END IF;
@@ -177,7 +177,7 @@ BEGIN
      WHERE a.attrelid = format('%I.%I', '{schema_name}', target)::regclass
        AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format(
-        'WITH moved AS (DELETE FROM %1$I.%2$I WHERE edu_xact = pg_current_xact_id() RETURNING %3$s)'
+        'WITH moved AS (DELETE FROM %1$I.%2$I WHERE edu_xact = pg_current_xact_id()::text::bigint RETURNING %3$s)'
         ' INSERT INTO %1$I.%4$I (%3$s) SELECT %3$s FROM moved',
         '{schema_name}', stage, columns, target);
     GET DIAGNOSTICS moved = ROW_COUNT;
@@ -222,8 +222,10 @@ def _stage_tables(schema: str, role: str) -> None:
     for table, _ in POLICY_TABLES:
         stage = f"{schema}.{STAGE_PREFIX}{table}"
         op.execute(f"CREATE UNLOGGED TABLE {stage} (LIKE {schema}.{table})")
+        # the 64-bit transaction id as bigint (xid8 is a type SQLAlchemy cannot reflect)
         op.execute(
-            f"ALTER TABLE {stage} ADD COLUMN edu_xact xid8 NOT NULL DEFAULT pg_current_xact_id()"
+            f"ALTER TABLE {stage} ADD COLUMN edu_xact bigint NOT NULL"
+            " DEFAULT pg_current_xact_id()::text::bigint"
         )
         op.execute(f"REVOKE ALL ON {stage} FROM PUBLIC")
         op.execute(
