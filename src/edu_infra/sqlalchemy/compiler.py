@@ -53,8 +53,8 @@ from edu_domain.query import (
     field_info,
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
+from edu_infra.sqlalchemy.options import ENTITY
 from edu_infra.sqlalchemy.params import Param
-from edu_infra.sqlalchemy.session import ENTITY
 from edu_infra.sqlalchemy.types import Tags
 
 Column = ColumnElement[Any]

@@ -19,9 +19,11 @@ work in `session.info`:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, bindparam, event, inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import (
     Mapper,
     ORMExecuteState,
@@ -35,13 +37,24 @@ from edu_domain.model import Entity
 from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.mapping import column_of, tenant_column
+from edu_infra.sqlalchemy.options import ENTITY, INCLUDE_DELETED, UOW_KEY
 
-if TYPE_CHECKING:
-    from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 
-UOW_KEY = "edu_uow"
-INCLUDE_DELETED = "edu_include_deleted"
-ENTITY = "edu_entity"
+class SessionOwner(Protocol):
+    """What the ORM events need of the unit of work that owns a session (`uow.py`)."""
+
+    tenant: UUID | None
+
+    def sync_bind(self) -> Connection | None: ...
+    def read_criteria(
+        self, cls: type[Any], *, include_deleted: bool
+    ) -> ColumnElement[bool] | None: ...
+    def capture_values(self) -> None: ...
+    def check_write(self, entity: Entity) -> None: ...
+    def stamp_update(self, entity: Entity) -> None: ...
+    def record_change(self, entity: Entity, kind: ChangeKind) -> None: ...
+
+
 TENANT_PARAM = "edu_tenant"
 
 
@@ -62,8 +75,8 @@ class UowSession(Session):
         return super().get_bind(mapper, **kw)
 
 
-def uow_of(session: Session) -> SqlUnitOfWork | None:
-    return cast("SqlUnitOfWork | None", session.info.get(UOW_KEY))
+def uow_of(session: Session) -> SessionOwner | None:
+    return cast("SessionOwner | None", session.info.get(UOW_KEY))
 
 
 @event.listens_for(UowSession, "do_orm_execute")
@@ -120,7 +133,7 @@ def _criteria(
 
 
 def _filter_by_value(
-    state: ORMExecuteState, uow: SqlUnitOfWork, classes: list[Any], include_deleted: bool
+    state: ORMExecuteState, uow: SessionOwner, classes: list[Any], include_deleted: bool
 ) -> None:
     options = []
     for cls in classes:
@@ -168,9 +181,7 @@ def _collect_changes(session: Session, _flush: UOWTransaction) -> None:
 
 
 __all__ = [
-    "ENTITY",
-    "INCLUDE_DELETED",
-    "UOW_KEY",
+    "SessionOwner",
     "UowSession",
     "uow_of",
 ]

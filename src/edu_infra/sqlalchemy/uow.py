@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import attrs
@@ -42,7 +42,16 @@ from edu_domain.errors import (
 )
 from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
 from edu_domain.model.base import validate_contents
-from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork, check_totals
+from edu_domain.ports import (
+    AfterCommit,
+    Change,
+    ChangeKind,
+    Clock,
+    CommitListener,
+    EventPublisher,
+    UnitOfWork,
+    check_totals,
+)
 from edu_domain.query import (
     Filter,
     Group,
@@ -55,6 +64,7 @@ from edu_domain.query import (
 )
 from edu_infra.sqlalchemy.bulk import copy_insert
 from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
+from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.errors import (
     DatabaseError,
     DbFailure,
@@ -63,16 +73,22 @@ from edu_infra.sqlalchemy.errors import (
     to_domain_error,
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
+from edu_infra.sqlalchemy.options import INCLUDE_DELETED, UOW_KEY
 from edu_infra.sqlalchemy.pgconnection import TransactionSettings, UowConnection
 from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads, Prepared
-from edu_infra.sqlalchemy.session import (
-    INCLUDE_DELETED,
-    UOW_KEY,
-    UowSession,
-)
+from edu_infra.sqlalchemy.session import UowSession
 
-if TYPE_CHECKING:
-    from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
+
+class UowConfig(Protocol):
+    """What a unit of work takes from its factory (`factory.py`), shared by all it opens."""
+
+    clock: Clock
+    database: Database
+    compiler: QueryCompiler
+    reads: PgReads | None
+    publisher: EventPublisher | None
+    listeners: tuple[CommitListener, ...]
+
 
 log = logging.getLogger("edu_infra")
 E = TypeVar("E", bound=Entity)
@@ -82,9 +98,7 @@ T = TypeVar("T")
 class SqlUnitOfWork(UnitOfWork):
     """`edu_domain.ports.UnitOfWork` on SQLAlchemy's AsyncSession (PostgreSQL, SQLite)."""
 
-    def __init__(
-        self, factory: SqlUnitOfWorkFactory, *, tenant: UUID | None, actor: UUID | None
-    ) -> None:
+    def __init__(self, factory: UowConfig, *, tenant: UUID | None, actor: UUID | None) -> None:
         self.tenant = tenant
         self.actor = actor
         self._factory = factory
