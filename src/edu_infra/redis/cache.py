@@ -43,11 +43,17 @@ _DELETE_BATCH = 500
 _CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
 _REFUSED: Any = object()  # the server refused the versioned-read script
 
+#: How many hex digits of the replication id make the epoch (64 bits: never repeats).
+EPOCH_DIGITS = 16
+
 #: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
-#: selected key and its raw value (see `RedisCache.get_versioned`).
+#: selected key, its raw value and the epoch (see `RedisCache.get_versioned`). The epoch is
+#: read in the same script so that a hit stays one round trip.
 _VERSIONED_LUA = """
+local info = redis.call('INFO', 'replication')
+local epoch = string.sub(string.match(info, 'master_replid:(%x+)') or '', 1, EPOCH_DIGITS)
 local out = {}
-local key = ARGV[1] .. '@'
+local key = ARGV[1] .. '@' .. epoch
 for i, name in ipairs(KEYS) do
   local raw = redis.call('GET', name)
   out[i] = raw
@@ -56,13 +62,21 @@ for i, name in ipairs(KEYS) do
     local ok, value = pcall(cjson.decode, raw)
     if ok and type(value) == 'string' then generation = value else generation = '?' end
   end
-  if i > 1 then key = key .. '.' end
-  key = key .. generation
+  key = key .. '.' .. generation
 end
 out[#KEYS + 1] = key
 out[#KEYS + 2] = redis.call('GET', key)
+out[#KEYS + 3] = epoch
 return out
-"""
+""".replace("EPOCH_DIGITS", str(EPOCH_DIGITS))
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _valid_epoch(epoch: str) -> bool:
+    return len(epoch) == EPOCH_DIGITS and all(c in "0123456789abcdef" for c in epoch)
 
 
 def _escape_glob(text: str) -> str:
@@ -83,10 +97,17 @@ def _is_command_error(exc: Exception) -> bool:
 
 
 def _refuses_scripts(exc: ResponseError) -> bool:
-    """Redis will not run our script at all (ACL, no Lua, keys it cannot see)."""
+    """Redis will not run our script (ACL, no Lua, keys it cannot see, a command it forbids)."""
     text = str(exc).lower()
     return isinstance(exc, NoPermissionError) or any(
-        word in text for word in ("noperm", "unknown command", "non local key", "undeclared")
+        word in text
+        for word in (
+            "noperm",
+            "unknown command",
+            "non local key",
+            "undeclared",
+            "can't run this command",
+        )
     )
 
 
@@ -142,6 +163,7 @@ class RedisCache:
         self.breaker = breaker or CircuitBreaker()
         self._metrics = CacheMetrics(log_interval=log_interval)
         self._log = RateLimitedLog(log, log_interval)
+        self._epoch_log = RateLimitedLog(log, log_interval)
         self._versioned_script: Any = None
         self._scripts_refused = False
 
@@ -300,12 +322,17 @@ class RedisCache:
     async def get_versioned(
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
-        """One EVALSHA: read the generations, build the key they select, read its value.
+        """One EVALSHA: read the epoch and the generations, and the value of the key they select.
 
-        The selected key shares the generation keys' hash tag (the tenant), so the script
-        touches one cluster slot. The script decodes JSON-string generations as the codec
-        does; if it read the generations differently, the value is fetched again under the
-        key Python computes, so a disagreement costs a round trip, never a wrong value.
+        The epoch is the first 16 hex digits of the server's replication id (`INFO
+        replication`), which Redis draws anew at every start and every promotion of a
+        replica: a server that restarted from a snapshot or took over from a lagging primary
+        selects none of the keys stored before, so it cannot serve what it forgot to
+        invalidate. The selected key shares the generation keys' hash tag (the tenant), so
+        the script touches one cluster slot and reads the epoch of the node that owns it.
+        The script decodes JSON-string generations as the codec does; if it read them
+        differently, the value is fetched again under the key Python computes, so a
+        disagreement costs a round trip, never a wrong value.
         """
         full = [self.prefix + k for k in generation_keys]
         if self._scripts_refused:
@@ -320,39 +347,80 @@ class RedisCache:
             except ResponseError as exc:
                 if isinstance(exc, NoScriptError) or not _refuses_scripts(exc):
                     raise
-                # an ACL without @scripting, a server without Lua: two round trips instead
+                # an ACL without @scripting, a server without Lua: more round trips instead
                 self._scripts_refused = True
-                self._log.warning("redis refuses scripts (%s); cached reads use MGET + GET", exc)
+                self._log.warning(
+                    "redis refuses our script (%s); cached reads use INFO, MGET, GET", exc
+                )
                 return _REFUSED
 
         raws, ok = await self._run("get_versioned", call)
         if raws is _REFUSED:
             return await self._get_versioned_plainly(generation_keys, base)
-        if not ok or not isinstance(raws, list) or len(raws) != len(full) + 2:
+        if not ok or not isinstance(raws, list) or len(raws) != len(full) + 3:
             self._metrics.miss(len(full) + 1)
+            return None
+        epoch = _text(raws[-1])
+        if not _valid_epoch(epoch):
+            self._no_epoch(len(full))
             return None
         generations = [self._decode(k, raw) for k, raw in zip(full, raws, strict=False)]
         corrupt = [k for k, v in zip(full, generations, strict=True) if v is _CORRUPT]
         if corrupt:
             await self._drop_corrupt(corrupt)
             generations = [None if v is _CORRUPT else v for v in generations]
-        expected = versioned_key(base, generations)
-        selected = raws[-2].decode() if isinstance(raws[-2], bytes) else str(raws[-2])
+        versions = [epoch, *generations]
+        expected = versioned_key(base, versions)
+        selected = _text(raws[-3])
         if selected != self.prefix + expected:
-            return generations, await self.get(expected)
-        value = self._decode(selected, raws[-1])
+            return versions, await self.get(expected)
+        value = self._decode(selected, raws[-2])
         if value is _CORRUPT:
             await self._drop_corrupt([selected])
-            return generations, None
-        return generations, value
+            return versions, None
+        return versions, value
 
     async def _get_versioned_plainly(
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
+        """Without scripts: INFO (of the node owning the keys), MGET, then GET."""
+        epoch = await self._epoch_of(self.prefix + (generation_keys or [base])[0])
+        if epoch is None:
+            return None
+        if not _valid_epoch(epoch):
+            self._no_epoch(len(generation_keys))
+            return None
         generations = await self.try_get_many(generation_keys)
         if generations is None:
             return None
-        return generations, await self.get(versioned_key(base, generations))
+        versions = [epoch, *generations]
+        return versions, await self.get(versioned_key(base, versions))
+
+    async def _epoch_of(self, key: str) -> str | None:
+        async def info() -> Any:
+            try:
+                if isinstance(self.client, RedisCluster):
+                    await self.client.initialize()  # no-op once done; routing needs slots
+                    node = self.client.get_node_from_key(key)
+                    return await self.client.info("replication", target_nodes=node)
+                return await self.client.info("replication")
+            except NoPermissionError as exc:
+                self._epoch_log.warning(
+                    "redis refuses INFO (%s): restarts and failovers cannot be detected, so "
+                    "cached values are not served; allow +info for the cache's ACL user",
+                    exc,
+                )
+                return None
+
+        reply, ok = await self._run("info", info)
+        if not ok or not isinstance(reply, dict):
+            return None
+        return str(reply.get("master_replid", ""))[:EPOCH_DIGITS]
+
+    def _no_epoch(self, generations: int) -> None:
+        """A server that names no dataset history cannot be trusted with cached values."""
+        self._metrics.miss(generations + 1)
+        self._epoch_log.warning("redis reports no replication id; cached values are not served")
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         px, raw = _millis(expire), self._encode(value)
