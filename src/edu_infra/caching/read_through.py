@@ -14,7 +14,7 @@ in step 2 embeds the generations read *before* loading, a value loaded before a 
 commit is stored under an orphaned key and never served. The tenant id is the Redis
 Cluster hash tag, so a tenant's values and generations share a slot.
 
-Coherence when the backend fails (README, "Guarantees"):
+Coherence when the backend fails (README, "Caching", "Coherence across instances"):
 - The epoch is the backend's dataset history (on Redis, its replication id, which changes
   on every restart and every promotion of a replica). A backend that came back from a
   snapshot, an AOF that lost its tail, or a lagging replica may have lost invalidations:

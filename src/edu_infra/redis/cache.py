@@ -5,12 +5,7 @@ top of redis-py's socket timeouts, and a catch-all that turns any failure into a
 rate-limited warning and a neutral result. No redis exception reaches a caller; a dead Redis
 costs one timeout per breaker cooldown, not one per request.
 
-URLs (`RedisCache.from_url`):
-  - standalone: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS),
-    `unix:///path/to/socket?db=0`
-  - cluster: `redis+cluster://host:port` or `rediss+cluster://...`, or any `redis://` /
-    `rediss://` URL with `?cluster=true`. Several seed nodes may be given comma-separated
-    (`redis+cluster://h1:7000,h2:7001`). Cluster mode has no database number.
+URLs (`RedisCache.from_url`): see `edu_infra.redis.urls`.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -32,51 +26,23 @@ from edu_domain.caching import CacheStats
 from edu_infra.caching import CacheMetrics, RateLimitedLog, versioned_key
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.redis.breaker import CircuitBreaker
+from edu_infra.redis.scripts import (
+    EPOCH_DIGITS,
+    VERSIONED_LUA,
+    as_text,
+    refuses_scripts,
+    valid_epoch,
+)
+from edu_infra.redis.urls import parse_cache_url
 
 log = logging.getLogger(__name__)
 
 X = TypeVar("X")
 
-_TRUE = {"1", "true", "yes", "on"}
 _SCAN_COUNT = 500
 _DELETE_BATCH = 500
 _CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
 _REFUSED: Any = object()  # the server refused the versioned-read script
-
-#: How many hex digits of the replication id make the epoch (64 bits: never repeats).
-EPOCH_DIGITS = 16
-
-#: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
-#: selected key, its raw value and the epoch (see `RedisCache.get_versioned`). The epoch is
-#: read in the same script so that a hit stays one round trip.
-_VERSIONED_LUA = """
-local info = redis.call('INFO', 'replication')
-local epoch = string.sub(string.match(info, 'master_replid:(%x+)') or '', 1, EPOCH_DIGITS)
-local out = {}
-local key = ARGV[1] .. '@' .. epoch
-for i, name in ipairs(KEYS) do
-  local raw = redis.call('GET', name)
-  out[i] = raw
-  local generation = '0'
-  if raw then
-    local ok, value = pcall(cjson.decode, raw)
-    if ok and type(value) == 'string' then generation = value else generation = '?' end
-  end
-  key = key .. '.' .. generation
-end
-out[#KEYS + 1] = key
-out[#KEYS + 2] = redis.call('GET', key)
-out[#KEYS + 3] = epoch
-return out
-""".replace("EPOCH_DIGITS", str(EPOCH_DIGITS))
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-def _valid_epoch(epoch: str) -> bool:
-    return len(epoch) == EPOCH_DIGITS and all(c in "0123456789abcdef" for c in epoch)
 
 
 def _escape_glob(text: str) -> str:
@@ -94,50 +60,6 @@ def _millis(expire: float | None) -> int | None:
 def _is_command_error(exc: Exception) -> bool:
     """A command Redis refused (wrong type, not an integer, no permission): the server is fine."""
     return type(exc) in (ResponseError, NoPermissionError) or isinstance(exc, DataError)
-
-
-def _refuses_scripts(exc: ResponseError) -> bool:
-    """Redis will not run our script (ACL, no Lua, keys it cannot see, a command it forbids)."""
-    text = str(exc).lower()
-    return isinstance(exc, NoPermissionError) or any(
-        word in text
-        for word in (
-            "noperm",
-            "unknown command",
-            "non local key",
-            "undeclared",
-            "can't run this command",
-        )
-    )
-
-
-def parse_cache_url(url: str) -> tuple[str, bool, list[tuple[str, int]]]:
-    """Split a cache URL into (redis-py URL, is_cluster, extra cluster seed nodes)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    flags = [v for k, v in query if k == "cluster"]
-    cluster = scheme.endswith("+cluster") or any(v.lower() in _TRUE for v in flags)
-    scheme = scheme.removesuffix("+cluster")
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"not a Redis URL (redis://, rediss://, redis+cluster://): {url!r}")
-    if cluster and scheme == "unix":
-        raise ValueError("Redis Cluster does not support unix sockets")
-    query = [(k, v) for k, v in query if k != "cluster"]
-    netloc, seeds = parts.netloc, []
-    if "," in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        first, *others = hosts.split(",")
-        netloc = f"{userinfo}@{first}" if userinfo else first
-        for other in others:
-            host, colon, port = other.rpartition(":")
-            if not colon:
-                host, port = other, "6379"
-            seeds.append((host.strip("[]"), int(port)))
-    rebuilt = urlunsplit((scheme, netloc, parts.path, urlencode(query), parts.fragment))
-    if scheme == "unix":  # urlunsplit would drop the empty authority ("unix:/path")
-        rebuilt = f"unix://{parts.path}" + (f"?{urlencode(query)}" if query else "")
-    return rebuilt, cluster, seeds
 
 
 class RedisCache:
@@ -339,13 +261,13 @@ class RedisCache:
             return await self._get_versioned_plainly(generation_keys, base)
         script = self._versioned_script
         if script is None:
-            script = self._versioned_script = self.client.register_script(_VERSIONED_LUA)
+            script = self._versioned_script = self.client.register_script(VERSIONED_LUA)
 
         async def call() -> Any:
             try:
                 return await script(keys=full, args=[self.prefix + base])
             except ResponseError as exc:
-                if isinstance(exc, NoScriptError) or not _refuses_scripts(exc):
+                if isinstance(exc, NoScriptError) or not refuses_scripts(exc):
                     raise
                 # an ACL without @scripting, a server without Lua: more round trips instead
                 self._scripts_refused = True
@@ -360,8 +282,8 @@ class RedisCache:
         if not ok or not isinstance(raws, list) or len(raws) != len(full) + 3:
             self._metrics.miss(len(full) + 1)
             return None
-        epoch = _text(raws[-1])
-        if not _valid_epoch(epoch):
+        epoch = as_text(raws[-1])
+        if not valid_epoch(epoch):
             self._no_epoch(len(full))
             return None
         generations = [self._decode(k, raw) for k, raw in zip(full, raws, strict=False)]
@@ -371,7 +293,7 @@ class RedisCache:
             generations = [None if v is _CORRUPT else v for v in generations]
         versions = [epoch, *generations]
         expected = versioned_key(base, versions)
-        selected = _text(raws[-3])
+        selected = as_text(raws[-3])
         if selected != self.prefix + expected:
             return versions, await self.get(expected)
         value = self._decode(selected, raws[-2])
@@ -387,7 +309,7 @@ class RedisCache:
         epoch = await self._epoch_of(self.prefix + (generation_keys or [base])[0])
         if epoch is None:
             return None
-        if not _valid_epoch(epoch):
+        if not valid_epoch(epoch):
             self._no_epoch(len(generation_keys))
             return None
         generations = await self.try_get_many(generation_keys)
