@@ -308,6 +308,7 @@ class RedisCache:
         """Without scripts: INFO (of the node owning the keys), MGET, then GET."""
         epoch = await self._epoch_of(self.prefix + (generation_keys or [base])[0])
         if epoch is None:
+            self._metrics.miss(len(generation_keys) + 1)
             return None
         if not valid_epoch(epoch):
             self._no_epoch(len(generation_keys))
