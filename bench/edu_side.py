@@ -77,6 +77,7 @@ class Edu:
         self.w.keyset_after = (last.created_at, last.id)
 
     async def stop(self) -> None:
+        await self.reads.aclose()
         await self.cache.aclose()
         await self.database.dispose()
 

@@ -97,11 +97,15 @@ class Cache(Protocol):
     async def get_versioned(
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
-        """The generations under `generation_keys` and the value of the key they select.
+        """The backend's epoch, the generations under `generation_keys`, and the value of
+        the key they select: `([epoch, g1, g2, ...], value)`.
 
-        That key is `base@<g1>.<g2>...`, each generation written as its string, "0" when
-        absent. One backend round trip on Redis (a cached read's hit path); None when the
-        backend could not answer.
+        That key is `base@<epoch>.<g1>.<g2>...`, each generation written as its string, "0"
+        when absent. The epoch names the backend's dataset history and must change whenever
+        the backend may have lost acknowledged writes (a restart from a snapshot, a
+        failover), so that values stored before are never selected again. One backend
+        round trip on Redis (a cached read's hit path); None when the backend could not
+        answer or cannot name its epoch.
         """
         ...
 

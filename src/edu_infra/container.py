@@ -22,6 +22,7 @@ from edu_domain.caching import Cache, NoReadCache, ReadCache
 from edu_domain.ports import Notifier, UnitOfWorkFactory
 from edu_domain.services import Deps, EduCore, EventDispatcher
 from edu_infra.caching import CacheInvalidator, ReadThroughCache
+from edu_infra.caching.read_through import DEFAULT_OUTAGE_FENCE, DEFAULT_RETRY_INTERVAL
 from edu_infra.memory import InMemoryStore, InMemoryUnitOfWorkFactory
 from edu_infra.memory.cache import InMemoryCache
 from edu_infra.notifier import LoggingNotifier
@@ -97,10 +98,22 @@ def _cache(settings: Settings, clock: Any, closables: list[Any]) -> Cache:
     return cache
 
 
-def _read_cache(settings: Settings, cache: Cache) -> ReadCache:
+def _read_cache(
+    settings: Settings, cache: Cache, closables: list[Any], telemetry: Any = None
+) -> ReadCache:
     if not settings.cache_enabled:
         return NoReadCache()
-    return ReadThroughCache(cache, ttls=settings.cache_ttls)
+    fence = DEFAULT_OUTAGE_FENCE
+    if settings.redis_url is not None:
+        from edu_infra.redis import RedisCache
+
+        if isinstance(cache, RedisCache) and cache.operation_timeout is not None:
+            # outlast another writer's retry: its interval, one operation deadline, slack
+            fence = max(fence, DEFAULT_RETRY_INTERVAL + cache.operation_timeout + 0.1)
+    traced = _traced_cache(cache, telemetry)
+    reads = ReadThroughCache(traced, ttls=settings.cache_ttls, outage_fence=fence)
+    closables.append(reads.aclose)
+    return reads
 
 
 def _listeners(reads: ReadCache) -> list[Any]:
@@ -192,9 +205,7 @@ class Container(containers.DeclarativeContainer):
     database = providers.Singleton(_database, settings, closables)
     store = providers.Singleton(InMemoryStore)
     cache = providers.Singleton(_cache, settings, clock, closables)
-    reads = providers.Singleton(
-        _read_cache, settings, providers.Singleton(_traced_cache, cache, telemetry)
-    )
+    reads = providers.Singleton(_read_cache, settings, cache, closables, telemetry)
     listeners = providers.Singleton(_listeners, reads)
     uow_factory = providers.Singleton(
         _uow_factory,

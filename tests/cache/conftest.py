@@ -49,6 +49,12 @@ class CacheHarness:
         else:
             await asyncio.sleep(seconds)
 
+    async def epoch(self, tag: str) -> str:
+        """The backend's epoch as seen by keys with hash tag `tag` (a cluster node has its own)."""
+        found = await self.cache.get_versioned([f"{tag}:epoch-probe"], f"{tag}:probe")
+        assert found is not None, "the backend did not answer"
+        return str(found[0][0])
+
     async def raw_keys(self) -> list[str]:
         """Every stored key, prefix included (for assertions about the key layout)."""
         if isinstance(self.cache, InMemoryCache):

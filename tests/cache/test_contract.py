@@ -222,15 +222,28 @@ async def test_get_versioned_reads_generations_and_the_key_they_select(
     cache = harness.cache
     tag = "{" + str(uuid.uuid4()) + "}"  # one cluster slot, as the read-through cache keys
     gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
-    assert await cache.get_versioned(gens, base) == ([None, None], None)
-    await cache.set(f"{base}@0.0", {"v": 0})
-    assert await cache.get_versioned(gens, base) == ([None, None], {"v": 0})
+    epoch = await harness.epoch(tag)
+    assert await cache.get_versioned(gens, base) == ([epoch, None, None], None)
+    await cache.set(f"{base}@{epoch}.0.0", {"v": 0})
+    assert await cache.get_versioned(gens, base) == ([epoch, None, None], {"v": 0})
     await cache.set(gens[0], "a1b2")
-    assert await cache.get_versioned(gens, base) == (["a1b2", None], None)
-    await cache.set(f"{base}@a1b2.0", {"v": 1})
+    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", None], None)
+    await cache.set(f"{base}@{epoch}.a1b2.0", {"v": 1})
     await cache.set(gens[1], "c3")
-    await cache.set(f"{base}@a1b2.c3", {"v": 2})
-    assert await cache.get_versioned(gens, base) == (["a1b2", "c3"], {"v": 2})
+    await cache.set(f"{base}@{epoch}.a1b2.c3", {"v": 2})
+    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c3"], {"v": 2})
+    await cache.set(f"{base}@0.a1b2.c3", {"v": "no epoch"})
+    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c3"], {"v": 2})
+
+
+async def test_the_epoch_is_64_random_bits_that_stay_put_while_the_backend_lives(
+    harness: CacheHarness,
+) -> None:
+    tag = "{" + str(uuid.uuid4()) + "}"
+    epochs = {await harness.epoch(tag) for _ in range(5)}
+    assert len(epochs) == 1
+    (epoch,) = epochs
+    assert len(epoch) == 16 and int(epoch, 16) >= 0
 
 
 async def test_get_versioned_agrees_with_plain_reads_for_odd_generations(
@@ -240,7 +253,8 @@ async def test_get_versioned_agrees_with_plain_reads_for_odd_generations(
     cache = harness.cache
     tag = "{" + str(uuid.uuid4()) + "}"
     gens, base = [f"{tag}:g1", f"{tag}:g2"], f"{tag}:item"
+    epoch = await harness.epoch(tag)
     await cache.set(gens[0], 7)
     await cache.set(gens[1], "x@y.z")
-    await cache.set(f"{base}@7.x@y.z", "found")
-    assert await cache.get_versioned(gens, base) == ([7, "x@y.z"], "found")
+    await cache.set(f"{base}@{epoch}.7.x@y.z", "found")
+    assert await cache.get_versioned(gens, base) == ([epoch, 7, "x@y.z"], "found")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -11,7 +10,7 @@ import attrs
 import pytest
 from redis.asyncio import RedisCluster
 
-from edu_domain.caching import Cache, CacheKey, CacheStats, NoReadCache, ReadCache
+from edu_domain.caching import Cache, CacheKey, NoReadCache, ReadCache
 from edu_domain.errors import NotFound
 from edu_domain.model import User
 from edu_infra.caching import ReadThroughCache, cache_result
@@ -99,11 +98,12 @@ async def test_key_layout_has_prefix_tenant_hash_tag_and_generations(
     await reads.fetch(user_key(user), Loader(user), User)
     await reads.fetch(CacheKey("stats", T1), Loader({"n": 1}), dict[str, int])
     await reads.fetch(CacheKey("content_slug", T1, ("a:b@c",)), Loader(1), int)
+    epoch = await harness.epoch(reads.tenant_tag(T1))
     assert await harness.raw_keys() == sorted(
         [
-            f"edu:{{{T1}}}:user:{user.id}@0.0",
-            f"edu:{{{T1}}}:stats@0.0",
-            f"edu:{{{T1}}}:content_slug:a%3Ab%40c@0.0",
+            f"edu:{{{T1}}}:user:{user.id}@{epoch}.0.0",
+            f"edu:{{{T1}}}:stats@{epoch}.0.0",
+            f"edu:{{{T1}}}:content_slug:a%3Ab%40c@{epoch}.0.0",
         ]
     )
 
@@ -114,10 +114,11 @@ async def test_ttl_follows_the_namespace(harness: CacheHarness) -> None:
         await reads.fetch(CacheKey(namespace, T1, ("x",)), Loader(1), int)
     await reads.fetch(CacheKey("stats", T1, ("y",)), Loader(1), int, expire=5)
     expected = {"user": 300, "content_slug": 300, "stats": 60, "org": 900, "other": 30}
+    epoch = await harness.epoch(reads.tenant_tag(T1))
     for namespace, ttl in expected.items():
-        left = await harness.ttl(f"{{{T1}}}:{namespace}:x@0.0")
+        left = await harness.ttl(f"{{{T1}}}:{namespace}:x@{epoch}.0.0")
         assert left is not None and ttl - 2 < left <= ttl, namespace
-    left = await harness.ttl(f"{{{T1}}}:stats:y@0.0")
+    left = await harness.ttl(f"{{{T1}}}:stats:y@{epoch}.0.0")
     assert left is not None and 3 < left <= 5
 
 
@@ -217,7 +218,8 @@ async def test_a_stored_value_that_does_not_decode_is_a_miss_and_is_replaced(
 ) -> None:
     reads = ReadThroughCache(harness.cache)
     user = a_user()
-    storage_key = reads.storage_key(user_key(user), [None, None])
+    epoch = await harness.epoch(reads.tenant_tag(T1))
+    storage_key = reads.storage_key(user_key(user), [epoch, None, None])
     await harness.put_raw(storage_key, stored)
     load = Loader(user)
     assert attrs.asdict(await reads.fetch(user_key(user), load, User)) == attrs.asdict(user)
@@ -388,7 +390,7 @@ async def test_a_waiter_loads_itself_when_the_lock_holder_is_too_slow(
 ) -> None:
     other = ReadThroughCache(memory, cross_process_lock=True, lock_wait=0.03, lock_poll=0.005)
     key = CacheKey("stats", T1)
-    await memory.set(reads.storage_key(key, [None, None]) + ":lock", "someone", expire=10)
+    await memory.set(reads.storage_key(key, [memory.epoch, None, None]) + ":lock", "x", expire=10)
     load = Loader(4)
     assert await other.fetch(key, load, int) == 4
     assert load.calls == 1
@@ -459,94 +461,7 @@ def test_cache_result_needs_a_tenant_argument(reads: ReadThroughCache) -> None:
             return 1
 
 
-# -- failing invalidations ----------------------------------------------------------------
-
-
-class SwitchableCache(InMemoryCache):
-    """A memory cache that can play dead: reads miss, writes fail, like an unreachable Redis."""
-
-    down = False
-
-    async def get(self, key: str) -> Any | None:
-        return None if self.down else await super().get(key)
-
-    async def try_get_many(self, keys: Sequence[str]) -> list[Any | None] | None:
-        return None if self.down else await super().try_get_many(keys)
-
-    async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
-        return False if self.down else await super().set(key, value, expire)
-
-    async def set_many(self, items: Mapping[str, Any], expire: float | None = None) -> bool:
-        return False if self.down else await super().set_many(items, expire)
-
-    async def add(self, key: str, value: Any, expire: float | None = None) -> bool | None:
-        return None if self.down else await super().add(key, value, expire)
-
-    async def delete(self, key: str) -> int:
-        return 0 if self.down else await super().delete(key)
-
-    def stats(self) -> CacheStats:
-        return super().stats()
-
-
-async def test_reads_fall_back_to_the_loader_while_the_cache_is_down() -> None:
-    cache = SwitchableCache(clock=ManualClock())
-    reads = ReadThroughCache(cache)
-    cache.down = True
-    load = Loader(1)
-    assert [await reads.fetch(CacheKey("stats", T1), load, int) for _ in range(3)] == [1, 1, 1]
-    assert load.calls == 3
-
-
-async def test_a_failed_invalidation_is_retried_and_bypasses_the_cache_until_then() -> None:
-    cache = SwitchableCache(clock=ManualClock())
-    reads = ReadThroughCache(cache, retry_interval=0)
-    key = CacheKey("user", T1, ("1",))
-    assert await reads.fetch(key, Loader("old"), str) == "old"
-    cache.down = True
-    assert await reads.invalidate(key) is False
-    assert await reads.invalidate_namespace(T1, "stats") is False
-    assert reads.pending_invalidations == 2
-    cache.down = False  # the cache is back, with the old entry still in it
-    load = Loader("new")
-    assert await reads.fetch(key, load, str) == "new"  # retried the invalidation first
-    assert reads.pending_invalidations == 0
-    assert await reads.fetch(key, load, str) == "new"
-    assert load.calls == 1
-
-
-async def test_while_an_invalidation_is_pending_the_key_is_neither_read_nor_stored() -> None:
-    cache = SwitchableCache(clock=ManualClock())
-    reads = ReadThroughCache(cache, retry_interval=3600)
-    key = CacheKey("content_slug", T1, ("intro",))
-    await reads.fetch(key, Loader("old"), str)
-    cache.down = True
-    await reads.invalidate_namespace(T1, "content_slug")
-    await reads._retry_pending()  # one retry while down: stays pending, rate-limited after
-    cache.down = False
-    load = Loader("new")
-    assert await reads.fetch(key, load, str) == "new"
-    assert await reads.fetch(key, load, str) == "new"
-    assert load.calls == 2
-    assert await reads.fetch(CacheKey("user", T1, ("u",)), Loader(1), int) == 1
-    assert reads.pending_invalidations == 1
-
-
-async def test_too_many_failed_invalidations_bypass_the_cache_entirely() -> None:
-    cache = SwitchableCache(clock=ManualClock())
-    reads = ReadThroughCache(cache, max_pending=2, retry_interval=3600)
-    await reads.fetch(CacheKey("stats", T2), Loader(1), int)
-    cache.down = True
-    for tenant in (uuid4(), uuid4(), uuid4()):
-        await reads.invalidate_namespace(tenant, "stats")
-    cache.down = False
-    load = Loader(2)
-    assert await reads.fetch(CacheKey("stats", T2), load, int) == 2
-    assert load.calls == 1
-
-
 async def test_cache_result_keys_never_collide_across_types_and_separators() -> None:
-    from uuid import uuid4
 
     from edu_infra.caching import ReadThroughCache, cache_result
     from edu_infra.memory.cache import InMemoryCache

@@ -102,6 +102,26 @@ async def test_uow_factory_is_shared_but_units_of_work_are_not() -> None:
     assert describe(container.settings()) == "in-memory store + in-memory cache"
 
 
+@pytest.mark.parametrize(("connect_ms", "command_ms", "fence"), [(100, 50, 0.5), (1000, 500, 3.2)])
+async def test_the_outage_fence_outlasts_a_writers_retry_and_shutdown_stops_it(
+    connect_ms: int, command_ms: int, fence: float
+) -> None:
+    """Another writer delivers within its retry interval plus one operation deadline."""
+    container = build_container(
+        {
+            "EDU_DATABASE_URL": "memory://",
+            "EDU_REDIS_URL": "redis://127.0.0.1:1/0",  # never contacted here
+            "EDU_REDIS_CONNECT_TIMEOUT_MS": str(connect_ms),
+            "EDU_REDIS_COMMAND_TIMEOUT_MS": str(command_ms),
+        }
+    )
+    reads = container.reads()
+    assert isinstance(reads, ReadThroughCache)
+    assert reads.outage_fence == pytest.approx(fence)
+    assert reads.aclose in container.closables()
+    await shutdown(container)
+
+
 def test_cache_can_be_switched_off() -> None:
     container = build_container({"EDU_DATABASE_URL": "memory://", "EDU_CACHE_ENABLED": "false"})
     assert type(container.reads()).__name__ == "NoReadCache"

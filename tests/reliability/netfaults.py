@@ -31,6 +31,14 @@ class FreezableProxy:
         else:
             self._thawed.set()
 
+    def retarget(self, host: str, port: int) -> None:
+        """Send new connections to another server and cut the current ones (a failover)."""
+        self.target = (host, port)
+        for writer in self._writers:
+            with contextlib.suppress(OSError):
+                writer.close()
+        self._writers.clear()
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])

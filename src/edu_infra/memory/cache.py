@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -61,14 +62,23 @@ def redis_glob_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+Entries = dict[str, tuple[bytes, datetime | None]]
+
+
 class InMemoryCache:
-    """The Cache port in a dict. Keys get `prefix`; TTLs run on `clock` (UTC wall time)."""
+    """The Cache port in a dict. Keys get `prefix`; TTLs run on `clock` (UTC wall time).
+
+    Its epoch (see `Cache.get_versioned`) is drawn at construction and again by `restart`,
+    which plays a Redis restart, from a `snapshot` or empty, for tests of what a cache
+    must do when the server forgot writes it had acknowledged.
+    """
 
     def __init__(self, *, clock: Clock | None = None, prefix: str = "edu:") -> None:
         self._clock: Clock = clock or SystemClock()
         self.prefix = prefix
-        self._entries: dict[str, tuple[bytes, datetime | None]] = {}
+        self._entries: Entries = {}
         self._metrics = CacheMetrics()
+        self.epoch = secrets.token_hex(8)
 
     def stats(self) -> CacheStats:
         return self._metrics.snapshot()
@@ -92,11 +102,10 @@ class InMemoryCache:
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
         started = time.perf_counter()
-        generations = [self._get(self.prefix + key) for key in generation_keys]
-        key = versioned_key(base, generations)
-        value = self._get(self.prefix + key)
+        versions = [self.epoch, *(self._get(self.prefix + key) for key in generation_keys)]
+        value = self._get(self.prefix + versioned_key(base, versions))
         self._metrics.observe(started)
-        return generations, value
+        return versions, value
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         return self._store({key: value}, expire, only_if_absent=False)
@@ -171,6 +180,15 @@ class InMemoryCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def snapshot(self) -> Entries:
+        """A copy of every entry (what a Redis SAVE would write)."""
+        return dict(self._entries)
+
+    def restart(self, snapshot: Entries | None = None) -> None:
+        """Play a server restart: the entries become `snapshot` (or none), the epoch changes."""
+        self._entries = dict(snapshot or {})
+        self.epoch = secrets.token_hex(8)
 
     def _store(
         self, items: Mapping[str, Any], expire: float | None, *, only_if_absent: bool

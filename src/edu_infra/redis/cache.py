@@ -5,12 +5,7 @@ top of redis-py's socket timeouts, and a catch-all that turns any failure into a
 rate-limited warning and a neutral result. No redis exception reaches a caller; a dead Redis
 costs one timeout per breaker cooldown, not one per request.
 
-URLs (`RedisCache.from_url`):
-  - standalone: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS),
-    `unix:///path/to/socket?db=0`
-  - cluster: `redis+cluster://host:port` or `rediss+cluster://...`, or any `redis://` /
-    `rediss://` URL with `?cluster=true`. Several seed nodes may be given comma-separated
-    (`redis+cluster://h1:7000,h2:7001`). Cluster mode has no database number.
+URLs (`RedisCache.from_url`): see `edu_infra.redis.urls`.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -32,37 +26,23 @@ from edu_domain.caching import CacheStats
 from edu_infra.caching import CacheMetrics, RateLimitedLog, versioned_key
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.redis.breaker import CircuitBreaker
+from edu_infra.redis.scripts import (
+    EPOCH_DIGITS,
+    VERSIONED_LUA,
+    as_text,
+    refuses_scripts,
+    valid_epoch,
+)
+from edu_infra.redis.urls import parse_cache_url
 
 log = logging.getLogger(__name__)
 
 X = TypeVar("X")
 
-_TRUE = {"1", "true", "yes", "on"}
 _SCAN_COUNT = 500
 _DELETE_BATCH = 500
 _CORRUPT: Any = object()  # a stored value that is not JSON (served as a miss, then deleted)
 _REFUSED: Any = object()  # the server refused the versioned-read script
-
-#: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
-#: selected key and its raw value (see `RedisCache.get_versioned`).
-_VERSIONED_LUA = """
-local out = {}
-local key = ARGV[1] .. '@'
-for i, name in ipairs(KEYS) do
-  local raw = redis.call('GET', name)
-  out[i] = raw
-  local generation = '0'
-  if raw then
-    local ok, value = pcall(cjson.decode, raw)
-    if ok and type(value) == 'string' then generation = value else generation = '?' end
-  end
-  if i > 1 then key = key .. '.' end
-  key = key .. generation
-end
-out[#KEYS + 1] = key
-out[#KEYS + 2] = redis.call('GET', key)
-return out
-"""
 
 
 def _escape_glob(text: str) -> str:
@@ -80,43 +60,6 @@ def _millis(expire: float | None) -> int | None:
 def _is_command_error(exc: Exception) -> bool:
     """A command Redis refused (wrong type, not an integer, no permission): the server is fine."""
     return type(exc) in (ResponseError, NoPermissionError) or isinstance(exc, DataError)
-
-
-def _refuses_scripts(exc: ResponseError) -> bool:
-    """Redis will not run our script at all (ACL, no Lua, keys it cannot see)."""
-    text = str(exc).lower()
-    return isinstance(exc, NoPermissionError) or any(
-        word in text for word in ("noperm", "unknown command", "non local key", "undeclared")
-    )
-
-
-def parse_cache_url(url: str) -> tuple[str, bool, list[tuple[str, int]]]:
-    """Split a cache URL into (redis-py URL, is_cluster, extra cluster seed nodes)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    flags = [v for k, v in query if k == "cluster"]
-    cluster = scheme.endswith("+cluster") or any(v.lower() in _TRUE for v in flags)
-    scheme = scheme.removesuffix("+cluster")
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"not a Redis URL (redis://, rediss://, redis+cluster://): {url!r}")
-    if cluster and scheme == "unix":
-        raise ValueError("Redis Cluster does not support unix sockets")
-    query = [(k, v) for k, v in query if k != "cluster"]
-    netloc, seeds = parts.netloc, []
-    if "," in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        first, *others = hosts.split(",")
-        netloc = f"{userinfo}@{first}" if userinfo else first
-        for other in others:
-            host, colon, port = other.rpartition(":")
-            if not colon:
-                host, port = other, "6379"
-            seeds.append((host.strip("[]"), int(port)))
-    rebuilt = urlunsplit((scheme, netloc, parts.path, urlencode(query), parts.fragment))
-    if scheme == "unix":  # urlunsplit would drop the empty authority ("unix:/path")
-        rebuilt = f"unix://{parts.path}" + (f"?{urlencode(query)}" if query else "")
-    return rebuilt, cluster, seeds
 
 
 class RedisCache:
@@ -142,6 +85,7 @@ class RedisCache:
         self.breaker = breaker or CircuitBreaker()
         self._metrics = CacheMetrics(log_interval=log_interval)
         self._log = RateLimitedLog(log, log_interval)
+        self._epoch_log = RateLimitedLog(log, log_interval)
         self._versioned_script: Any = None
         self._scripts_refused = False
 
@@ -300,59 +244,106 @@ class RedisCache:
     async def get_versioned(
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
-        """One EVALSHA: read the generations, build the key they select, read its value.
+        """One EVALSHA: read the epoch and the generations, and the value of the key they select.
 
-        The selected key shares the generation keys' hash tag (the tenant), so the script
-        touches one cluster slot. The script decodes JSON-string generations as the codec
-        does; if it read the generations differently, the value is fetched again under the
-        key Python computes, so a disagreement costs a round trip, never a wrong value.
+        The epoch is the first 16 hex digits of the server's replication id (`INFO
+        replication`), which Redis draws anew at every start and every promotion of a
+        replica: a server that restarted from a snapshot or took over from a lagging primary
+        selects none of the keys stored before, so it cannot serve what it forgot to
+        invalidate. The selected key shares the generation keys' hash tag (the tenant), so
+        the script touches one cluster slot and reads the epoch of the node that owns it.
+        The script decodes JSON-string generations as the codec does; if it read them
+        differently, the value is fetched again under the key Python computes, so a
+        disagreement costs a round trip, never a wrong value.
         """
         full = [self.prefix + k for k in generation_keys]
         if self._scripts_refused:
             return await self._get_versioned_plainly(generation_keys, base)
         script = self._versioned_script
         if script is None:
-            script = self._versioned_script = self.client.register_script(_VERSIONED_LUA)
+            script = self._versioned_script = self.client.register_script(VERSIONED_LUA)
 
         async def call() -> Any:
             try:
                 return await script(keys=full, args=[self.prefix + base])
             except ResponseError as exc:
-                if isinstance(exc, NoScriptError) or not _refuses_scripts(exc):
+                if isinstance(exc, NoScriptError) or not refuses_scripts(exc):
                     raise
-                # an ACL without @scripting, a server without Lua: two round trips instead
+                # an ACL without @scripting, a server without Lua: more round trips instead
                 self._scripts_refused = True
-                self._log.warning("redis refuses scripts (%s); cached reads use MGET + GET", exc)
+                self._log.warning(
+                    "redis refuses our script (%s); cached reads use INFO, MGET, GET", exc
+                )
                 return _REFUSED
 
         raws, ok = await self._run("get_versioned", call)
         if raws is _REFUSED:
             return await self._get_versioned_plainly(generation_keys, base)
-        if not ok or not isinstance(raws, list) or len(raws) != len(full) + 2:
+        if not ok or not isinstance(raws, list) or len(raws) != len(full) + 3:
             self._metrics.miss(len(full) + 1)
+            return None
+        epoch = as_text(raws[-1])
+        if not valid_epoch(epoch):
+            self._no_epoch(len(full))
             return None
         generations = [self._decode(k, raw) for k, raw in zip(full, raws, strict=False)]
         corrupt = [k for k, v in zip(full, generations, strict=True) if v is _CORRUPT]
         if corrupt:
             await self._drop_corrupt(corrupt)
             generations = [None if v is _CORRUPT else v for v in generations]
-        expected = versioned_key(base, generations)
-        selected = raws[-2].decode() if isinstance(raws[-2], bytes) else str(raws[-2])
+        versions = [epoch, *generations]
+        expected = versioned_key(base, versions)
+        selected = as_text(raws[-3])
         if selected != self.prefix + expected:
-            return generations, await self.get(expected)
-        value = self._decode(selected, raws[-1])
+            return versions, await self.get(expected)
+        value = self._decode(selected, raws[-2])
         if value is _CORRUPT:
             await self._drop_corrupt([selected])
-            return generations, None
-        return generations, value
+            return versions, None
+        return versions, value
 
     async def _get_versioned_plainly(
         self, generation_keys: Sequence[str], base: str
     ) -> tuple[list[Any | None], Any | None] | None:
+        """Without scripts: INFO (of the node owning the keys), MGET, then GET."""
+        epoch = await self._epoch_of(self.prefix + (generation_keys or [base])[0])
+        if epoch is None:
+            self._metrics.miss(len(generation_keys) + 1)
+            return None
+        if not valid_epoch(epoch):
+            self._no_epoch(len(generation_keys))
+            return None
         generations = await self.try_get_many(generation_keys)
         if generations is None:
             return None
-        return generations, await self.get(versioned_key(base, generations))
+        versions = [epoch, *generations]
+        return versions, await self.get(versioned_key(base, versions))
+
+    async def _epoch_of(self, key: str) -> str | None:
+        async def info() -> Any:
+            try:
+                if isinstance(self.client, RedisCluster):
+                    await self.client.initialize()  # no-op once done; routing needs slots
+                    node = self.client.get_node_from_key(key)
+                    return await self.client.info("replication", target_nodes=node)
+                return await self.client.info("replication")
+            except NoPermissionError as exc:
+                self._epoch_log.warning(
+                    "redis refuses INFO (%s): restarts and failovers cannot be detected, so "
+                    "cached values are not served; allow +info for the cache's ACL user",
+                    exc,
+                )
+                return None
+
+        reply, ok = await self._run("info", info)
+        if not ok or not isinstance(reply, dict):
+            return None
+        return str(reply.get("master_replid", ""))[:EPOCH_DIGITS]
+
+    def _no_epoch(self, generations: int) -> None:
+        """A server that names no dataset history cannot be trusted with cached values."""
+        self._metrics.miss(generations + 1)
+        self._epoch_log.warning("redis reports no replication id; cached values are not served")
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         px, raw = _millis(expire), self._encode(value)
