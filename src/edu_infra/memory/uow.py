@@ -45,6 +45,7 @@ from edu_domain.query import (
     bind,
     encode_cursor,
 )
+from edu_domain.visibility import visible
 from edu_infra.memory.evaluate import (
     bind_group_fields,
     bind_measures,
@@ -283,9 +284,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         return View(self._store, self._writes)
 
     def _sees(self, cls: type[Entity], row: Row, include_deleted: bool) -> bool:
-        if self.tenant is not None and row[cls.__tenant_field__] != self.tenant:
-            return False
-        return include_deleted or row["deleted_at"] is None
+        return visible(cls, row, tenant=self.tenant, include_deleted=include_deleted)
 
     def _rows(self, cls: type[Entity], include_deleted: bool) -> list[Row]:
         rows = self._view().rows(cls).values()

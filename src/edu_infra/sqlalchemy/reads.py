@@ -29,11 +29,12 @@ from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter
 from edu_infra.sqlalchemy.bulk import RowInsert, RowUpdate
 from edu_infra.sqlalchemy.compiler import QueryCompiler
-from edu_infra.sqlalchemy.mapping import table_of, tenant_column
+from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
+from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.params import Param, filter_template, template
 from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 
-TENANT = "edu_tenant"
+TENANT = TENANT_PARAM
 ID = "edu_id"
 Processor = Callable[[Any], Any] | None
 
@@ -270,15 +271,8 @@ class PgReads:
 
 
 def _guards(cls: type[Entity], scoped: bool, include_deleted: bool) -> list[ColumnElement[bool]]:
-    """The unit of work's global filter: its tenant and, unless asked, live rows only."""
-    table = table_of(cls)
-    parts: list[ColumnElement[bool]] = []
-    if scoped:
-        tenant = tenant_column(cls)
-        parts.append(tenant == bindparam(TENANT, type_=tenant.type))
-    if not include_deleted:
-        parts.append(table.c.deleted_at.is_(None))
-    return parts
+    """The unit of work's global filter (`guard.py`), its tenant a bound parameter."""
+    return predicates(cls, tenant=BOUND if scoped else None, include_deleted=include_deleted)
 
 
 def _named(values: list[Any]) -> dict[str, Any]:

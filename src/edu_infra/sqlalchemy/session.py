@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, bindparam, event, inspect
+from sqlalchemy import ColumnElement, and_, event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import (
     Mapper,
@@ -36,7 +36,7 @@ from sqlalchemy.orm.util import LoaderCriteriaOption
 from edu_domain.model import Entity
 from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
-from edu_infra.sqlalchemy.mapping import column_of, tenant_column
+from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
 from edu_infra.sqlalchemy.options import ENTITY, INCLUDE_DELETED, UOW_KEY
 
 
@@ -53,9 +53,6 @@ class SessionOwner(Protocol):
     def check_write(self, entity: Entity) -> None: ...
     def stamp_update(self, entity: Entity) -> None: ...
     def record_change(self, entity: Entity, kind: ChangeKind) -> None: ...
-
-
-TENANT_PARAM = "edu_tenant"
 
 
 class UowSession(Session):
@@ -121,11 +118,9 @@ def _criteria(
         cls = mapper.class_
         parts: list[ColumnElement[bool]] = []
         if isinstance(cls, type) and issubclass(cls, Entity):
-            if scoped:
-                tenant = tenant_column(cls)
-                parts.append(tenant == bindparam(TENANT_PARAM, type_=tenant.type))
-            if not include_deleted:
-                parts.append(column_of(cls, "deleted_at").is_(None))
+            parts = predicates(
+                cls, tenant=BOUND if scoped else None, include_deleted=include_deleted
+            )
         _CRITERIA[key] = (
             with_loader_criteria(cls, and_(*parts), include_aliases=True) if parts else None
         )

@@ -62,6 +62,7 @@ from edu_domain.query import (
     bind_filter,
     encode_cursor,
 )
+from edu_domain.visibility import visible
 from edu_infra.sqlalchemy.bulk import copy_insert
 from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
 from edu_infra.sqlalchemy.engine import Database
@@ -72,7 +73,8 @@ from edu_infra.sqlalchemy.errors import (
     is_driver_error,
     to_domain_error,
 )
-from edu_infra.sqlalchemy.mapping import column_of, table_of
+from edu_infra.sqlalchemy.guard import predicates
+from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import INCLUDE_DELETED, UOW_KEY
 from edu_infra.sqlalchemy.pgconnection import TransactionSettings, UowConnection
 from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads, Prepared
@@ -722,11 +724,7 @@ class SqlUnitOfWork(UnitOfWork):
         """The global filter of `cls` for this unit of work (None: no filter)."""
         if not (isinstance(cls, type) and issubclass(cls, Entity)):
             return None
-        parts: list[ColumnElement[bool]] = []
-        if self.tenant is not None:
-            parts.append(column_of(cls, cls.__tenant_field__) == self.tenant)
-        if not include_deleted:
-            parts.append(column_of(cls, "deleted_at").is_(None))
+        parts = predicates(cls, tenant=self.tenant, include_deleted=include_deleted)
         return and_(*parts) if parts else None
 
     def check_write(self, entity: Entity) -> None:
@@ -764,9 +762,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise InvalidState("this unit of work is closed")
 
     def _visible(self, obj: Entity, include_deleted: bool) -> bool:
-        if self.tenant is not None and _tenant_of(obj) != self.tenant:
-            return False
-        return include_deleted or obj.deleted_at is None
+        return visible(type(obj), obj.__dict__, tenant=self.tenant, include_deleted=include_deleted)
 
     def _track(self, obj: E) -> E:
         self._tracked[id(obj)] = obj
