@@ -14,6 +14,7 @@ from sqlalchemy.orm import registry
 
 from edu_domain.errors import ValidationError
 from edu_domain.model import Entity
+from edu_infra.sqlalchemy.sa_internals import check as check_internals
 from edu_infra.sqlalchemy.tables import TABLES
 
 mapper_registry = registry(metadata=TABLES[next(iter(TABLES))].metadata)
@@ -28,12 +29,13 @@ def start_mappers() -> None:
         if _started:
             return
         for cls, table in TABLES.items():
-            mapper_registry.map_imperatively(
+            mapper = mapper_registry.map_imperatively(
                 cls,
                 table,
                 primary_key=[table.c.id],
                 version_id_col=table.c.version,
             )
+            check_internals(mapper)
         _started = True
 
 

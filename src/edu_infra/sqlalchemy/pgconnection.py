@@ -37,6 +37,11 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from edu_infra.sqlalchemy.errors import DatabaseError, classify, is_driver_error
 from edu_infra.sqlalchemy.rls import ConnectionSigner, is_refusal, signer_of
+from edu_infra.sqlalchemy.sa_internals import (
+    begin_at_adapter_level,
+    hand_transaction,
+    open_transaction,
+)
 
 log = logging.getLogger("edu_infra")
 
@@ -151,7 +156,7 @@ class UowConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn is not None and self._adapter()._transaction is not None
+        return self._conn is not None and open_transaction(self._adapter()) is not None
 
     def _retry(self, error: Exception, fresh: bool, attempt: int) -> bool:
         """True when `error` is a dead pooled connection worth replacing (the pre-ping case)."""
@@ -203,7 +208,7 @@ class UowConnection:
         """Open the transaction unless one is: BEGIN + settings, one retry on a stale guess."""
         adapter = self._adapter()
         driver = adapter.driver_connection
-        if adapter._transaction is not None:  # the common case: already begun
+        if open_transaction(adapter) is not None:  # the common case: already begun
             return driver
         assert self._conn is not None
         signer = signer_of(self._conn)
@@ -231,19 +236,19 @@ class UowConnection:
         scope, signature = signer.enter(self._tenant)
         settings = self._settings
         driver = adapter.driver_connection
-        refused = adapter._transaction
+        refused = open_transaction(adapter)
         if _default_level(adapter):
             begun = BegunTransaction(driver)
             # handed over first: if the query fails after its BEGIN, the rollback still goes out
-            adapter._transaction = self.begun = begun
+            hand_transaction(adapter, begun)
+            self.begun = begun
             query = settings.begin_query(scope, signature)
             await driver.execute(query if refused is None else "ROLLBACK; " + query)
             return
         if refused is not None:
-            adapter._transaction = None
+            hand_transaction(adapter, None)
             await refused.rollback()
-        await adapter._start_transaction()
-        self.begun = adapter._transaction
+        self.begun = await begin_at_adapter_level(adapter)
         await driver.execute(
             settings.bound_query, settings.search_path, settings.lock_timeout, scope, signature
         )
@@ -258,11 +263,11 @@ class UowConnection:
         if not self.in_transaction:
             return
         adapter = self._adapter()
-        transaction = adapter._transaction
+        transaction = open_transaction(adapter)
         try:
             await (transaction.commit() if commit else transaction.rollback())
         finally:
-            adapter._transaction = None
+            hand_transaction(adapter, None)
             self.begun = None
 
     # ------------------------------------------------------------------ release

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 from attrs import frozen
 from sqlalchemy import ColumnElement, Select, bindparam, select
@@ -32,6 +31,7 @@ from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.params import Param, filter_template, template
+from edu_infra.sqlalchemy.sa_internals import identity_class, mark_committed, state_constructor
 from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 
 TENANT = TENANT_PARAM
@@ -82,11 +82,8 @@ class EntityLoader:
         )
         self._on_load = self._manager.dispatch.load
         self._new = cls.__new__
-        self._state = self._manager._state_constructor
-        self._identity_class = self._mapper._identity_class
-        probe = uuid4()
-        if self._mapper.identity_key_from_primary_key((probe,)) != self.identity(probe):
-            raise RuntimeError("SQLAlchemy's identity key has changed form; update EntityLoader")
+        self._state = state_constructor(self._mapper)
+        self._identity_class = identity_class(self._mapper)
 
     def identity(self, id: Any) -> Any:
         """The session's identity key of the row `id` (the mapper's own form, built directly)."""
@@ -112,7 +109,7 @@ class EntityLoader:
         state = instance_state(obj)
         values = {k: v for k, v in fresh.__dict__.items() if k != "_sa_instance_state"}
         obj.__dict__.update(values)
-        state._commit_all(obj.__dict__)
+        mark_committed(state, obj.__dict__)
         if self._on_load:
             self._on_load(state, None)
 

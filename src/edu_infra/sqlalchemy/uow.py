@@ -78,6 +78,7 @@ from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import INCLUDE_DELETED, UOW_KEY
 from edu_infra.sqlalchemy.pgconnection import TransactionSettings, UowConnection
 from edu_infra.sqlalchemy.reads import ID, TENANT, EntityLoader, PgReads, Prepared
+from edu_infra.sqlalchemy.sa_internals import mark_committed
 from edu_infra.sqlalchemy.session import UowSession
 
 
@@ -274,7 +275,7 @@ class SqlUnitOfWork(UnitOfWork):
                 if name in values and (old is NO_VALUE or old != values[name])
             ]
             if not changed:
-                state._commit_all(values)
+                mark_committed(state, values)
                 continue
             self.check_write(obj)
             validate_contents(obj)
@@ -290,7 +291,7 @@ class SqlUnitOfWork(UnitOfWork):
             if status != "UPDATE 1":
                 raise ConcurrencyConflict(type(obj).__name__, obj.id)
             values["version"] = old_version + 1
-            state._commit_all(values)
+            mark_committed(state, values)
             self.record_change(obj, ChangeKind.UPDATE)
 
     async def _commit_transaction(self) -> None:

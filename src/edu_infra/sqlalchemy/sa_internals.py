@@ -1,0 +1,91 @@
+"""Every private SQLAlchemy internal the adapter relies on, in one place, with a self-check.
+
+The driver path builds instrumented entities and opens transactions on SQLAlchemy's asyncpg
+adapter without going through the ORM or `Connection.begin()`; doing that needs a few
+non-public names. They are reached only through these functions, and `check()` (run once
+when the mappers start) fails loudly, naming what moved, if a SQLAlchemy release changes
+them. The dependency is pinned below the next minor version (`pyproject.toml`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.state import InstanceState
+
+# ------------------------------------------------------------------ asyncpg adapter
+
+
+def open_transaction(adapter: Any) -> Any:
+    """The adapter's open transaction (None: none), whoever began it."""
+    return adapter._transaction
+
+
+def hand_transaction(adapter: Any, transaction: Any) -> None:
+    """Make the adapter treat `transaction` (or None) as its open one: it will commit or
+    roll back through it and not send a BEGIN of its own."""
+    adapter._transaction = transaction
+
+
+async def begin_at_adapter_level(adapter: Any) -> Any:
+    """BEGIN as the adapter would (its isolation level, read-only, deferrable flags)."""
+    await adapter._start_transaction()
+    return adapter._transaction
+
+
+# ------------------------------------------------------------------ ORM instance state
+
+
+def state_constructor(mapper: Mapper[Any]) -> Callable[[Any, Any], InstanceState[Any]]:
+    """What `ClassManager.new_instance` uses to make an instance's state."""
+    return mapper.class_manager._state_constructor
+
+
+def identity_class(mapper: Mapper[Any]) -> type[Any]:
+    return mapper._identity_class
+
+
+def mark_committed(state: InstanceState[Any], values: Mapping[str, Any]) -> None:
+    """Treat `values` as the committed ones: no pending change (what a load or flush does)."""
+    state._commit_all(values)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ self-check
+
+
+def check(mapper: Mapper[Any]) -> None:
+    """Fail at start-up, naming the internal, if this SQLAlchemy moved any of them."""
+    missing = [
+        name
+        for owner, name in (
+            (AsyncAdapt_asyncpg_connection, "_start_transaction"),
+            (InstanceState, "_commit_all"),
+            (mapper.class_manager, "_state_constructor"),
+            (mapper, "_identity_class"),
+        )
+        if not hasattr(owner, name)
+    ]
+    if "_transaction" not in getattr(AsyncAdapt_asyncpg_connection, "__slots__", ("_transaction",)):
+        missing.append("AsyncAdapt_asyncpg_connection._transaction")
+    if missing:
+        raise RuntimeError(
+            "this SQLAlchemy release changed internals edu-core relies on: " + ", ".join(missing)
+        )
+    probe = uuid4()
+    if mapper.identity_key_from_primary_key((probe,)) != (identity_class(mapper), (probe,), None):
+        raise RuntimeError("SQLAlchemy's identity key has changed form; update sa_internals")
+
+
+__all__ = [
+    "begin_at_adapter_level",
+    "check",
+    "hand_transaction",
+    "identity_class",
+    "mark_committed",
+    "open_transaction",
+    "state_constructor",
+]
