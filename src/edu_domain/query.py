@@ -353,7 +353,7 @@ class BoundQuery:
 
 def bind(cls: type[Entity], query: Query | None) -> BoundQuery:
     """Validate `query` for `cls`; the adapters evaluate only bound queries."""
-    query = query or Query()
+    query = Query() if query is None else query
     if not isinstance(query, Query):
         raise ValidationError("query", "must be a Query")
     flt = bind_filter(cls, query.filter) if query.filter is not None else None

@@ -50,11 +50,23 @@ from edu_domain.query import (
     Query,
     Tally,
     bind,
-    bind_filter,
     encode_cursor,
 )
+from edu_domain.uow_checks import (
+    check_batch_size,
+    check_callback,
+    check_entities,
+    check_entity,
+    check_entity_class,
+    check_flag,
+    check_group_fields,
+    check_id,
+    check_measures,
+    check_query,
+    check_read,
+)
 from edu_infra.sqlalchemy.bulk import copy_insert
-from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
+from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.errors import (
     DatabaseError,
     DbFailure,
@@ -212,6 +224,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._ensure_open()
+        check_callback(callback)
         self._callbacks.append(callback)
 
     async def flush(self) -> None:
@@ -318,8 +331,10 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], id: UUID, *, include_deleted: bool = False, lock: bool = False
     ) -> E | None:
         self._ensure_open()
-        table_of(cls)
-        key = _as_uuid(id)
+        check_entity_class(cls)
+        key = check_id(id)
+        check_flag("include_deleted", include_deleted)
+        check_flag("lock", lock)
         if self._reads is not None:
             return await self._get_lean(self._reads, cls, key, include_deleted, lock)
         options = {INCLUDE_DELETED: include_deleted}
@@ -369,7 +384,7 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Any = None, *, include_deleted: bool = False
     ) -> Page[E]:
         self._ensure_open()
-        table_of(cls)
+        check_read(cls, query, include_deleted)
         bound = bind(cls, query)
         items: list[E]
         if self._reads is not None:
@@ -403,9 +418,9 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Any = None, *, batch_size: int = 1_000
     ) -> AsyncIterator[E]:
         self._ensure_open()
-        table_of(cls)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError("batch_size", "must be a positive integer")
+        check_entity_class(cls)
+        check_query(query)
+        check_batch_size(batch_size)
         bound = attrs.evolve(bind(cls, query), skip=0, limit=None, after=None)
         self._attach_loaded()
         stmt = self._compile(
@@ -426,7 +441,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def count(self, cls: type[E], query: Any = None, *, include_deleted: bool = False) -> int:
         self._ensure_open()
-        table_of(cls)
+        check_read(cls, query, include_deleted)
         bound = bind(cls, query)
         if self._reads is not None:
             reads = self._reads
@@ -483,14 +498,10 @@ class SqlUnitOfWork(UnitOfWork):
     ) -> tuple[list[Group], dict[str, int] | None]:
         """Groups (one statement), and the totals when the statement could carry them."""
         self._ensure_open()
-        table_of(cls)
-        names = check_group_fields(cls, by)
-        bound = bind(cls, query)
-        measure_items = list((measures or {}).items())
-        for name, _ in measure_items:
-            if not isinstance(name, str) or not name:
-                raise ValidationError("measures", "measure names must be non-empty strings")
-        filters = [bind_filter(cls, flt) for _, flt in measure_items]
+        names = check_group_fields(check_entity_class(cls), by)
+        bound = bind(cls, check_query(query))
+        measure_items = list(check_measures(cls, measures).items())
+        filters = [flt for _, flt in measure_items]
         others = [(other, bind(other, q).filter) for _, other, q in totals]
         for other, _ in others:
             table_of(other)
@@ -557,6 +568,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add(self, entity: Entity) -> None:
         self._ensure_open()
+        check_entity(entity)
         if self._reads is not None:
             reads = self._reads
             await self._write(lambda: self._insert_row(reads, entity), subject=entity, attach=False)
@@ -610,9 +622,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         self._ensure_open()
-        if isinstance(entities, (str, bytes, Mapping)) or not isinstance(entities, Iterable):
-            raise ValidationError("entities", "must be a collection of entities")
-        batch = list(entities)
+        batch = check_entities(entities)
 
         reads = self._reads
 
@@ -672,6 +682,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         self._ensure_open()
+        check_entity(entity)
+        check_flag("hard", hard)
 
         async def remove() -> None:
             obj = await self._attached(entity, attach=hard)
@@ -692,6 +704,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def restore(self, entity: Entity) -> None:
         self._ensure_open()
+        check_entity(entity)
 
         async def undelete() -> None:
             obj = await self._attached(entity, attach=False)
@@ -1080,17 +1093,6 @@ def _moved_tenant(entity: Entity) -> bool:
 def _changed_id(entity: Entity) -> bool:
     state = instance_state(entity)
     return state.key is not None and bool(state.attrs.id.history.deleted)
-
-
-def _as_uuid(value: object) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError("id", "expects a UUID")
 
 
 def _references_of(obj: Entity) -> list[tuple[type[Entity], UUID]]:
