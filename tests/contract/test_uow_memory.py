@@ -21,7 +21,7 @@ from edu_infra.memory import (
     InMemoryUnitOfWorkFactory,
     RecordingCommitListener,
 )
-from tests.harness import Harness, memory_harness, new_content, new_org, new_session, new_user
+from edu_infra.testing.harness import Harness, memory_harness, new_content, new_org, new_session, new_user
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from edu_domain.model import User
-from tests.harness import new_user
+from edu_infra.testing.harness import new_user
 from tests.reliability.conftest import STACKS, postgres_stack
 from tests.sql_harness import PostgresDatabase
 

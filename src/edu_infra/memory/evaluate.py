@@ -21,6 +21,7 @@ from edu_domain.query import (
     Op,
     Or,
     Order,
+    fold,
 )
 
 Row = Mapping[str, Any]
@@ -57,7 +58,7 @@ _TESTS: dict[Op, Callable[[Any, Any], bool]] = {
     Op.IN: lambda v, x: v in x,
     Op.CONTAINS_ALL: lambda v, x: all(tag in v for tag in x),
     Op.STARTSWITH: lambda v, x: bool(v.startswith(x)),
-    Op.ICONTAINS: lambda v, x: x.lower() in v.lower(),
+    Op.ICONTAINS: lambda v, x: fold(x) in fold(v),
 }
 
 

@@ -26,7 +26,7 @@ from edu_domain.errors import (
     TenantViolation,
     ValidationError,
 )
-from edu_domain.model.base import DomainEvent, Entity, validate_contents
+from edu_domain.model.base import DomainEvent, Entity, identical, validate_contents
 from edu_domain.ports import (
     AfterCommit,
     Change,
@@ -365,7 +365,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         written: list[Key] = []
         for key, tracked in self._tracked.items():
             row = snapshot(tracked.entity)
-            if tracked.flushed is not None and row == tracked.flushed:
+            if tracked.flushed is not None and identical(row, tracked.flushed):
                 continue
             validate_contents(tracked.entity)  # as the SQL adapters do at every write
             if tracked.flushed is not None:

@@ -41,7 +41,7 @@ from edu_domain.errors import (
     ValidationError,
 )
 from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
-from edu_domain.model.base import validate_contents
+from edu_domain.model.base import identical, validate_contents
 from edu_domain.ports import AfterCommit, Change, ChangeKind, Clock, UnitOfWork, check_totals
 from edu_domain.query import (
     Filter,
@@ -268,7 +268,7 @@ class SqlUnitOfWork(UnitOfWork):
             changed = [
                 name
                 for name, old in committed.items()
-                if name in values and (old is NO_VALUE or old != values[name])
+                if name in values and (old is NO_VALUE or not identical(old, values[name]))
             ]
             if not changed:
                 state._commit_all(values)
