@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import NO_VALUE, instance_state
 
 from edu_domain.errors import (
@@ -697,6 +698,7 @@ class SqlUnitOfWork(UnitOfWork):
                     obj.deleted_at = self._clock.now()
                     obj.deleted_by = self.actor
                 await self._flush()
+                _mirror(obj, entity)
 
         await self._write(
             remove, subject=entity, operation="delete" if hard else "write", attach=hard
@@ -712,6 +714,7 @@ class SqlUnitOfWork(UnitOfWork):
                 obj.deleted_at = None
                 obj.deleted_by = None
                 await self._flush()
+                _mirror(obj, entity)
 
         await self._write(undelete, subject=entity, attach=False)
 
@@ -814,6 +817,8 @@ class SqlUnitOfWork(UnitOfWork):
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):
             raise NotFound(cls.__name__, entity.id)
+        if found is not entity and found.version != entity.version:
+            raise ConcurrencyConflict(cls.__name__, entity.id)  # a stale detached copy
         if attach:
             self._attach_loaded()
         return found
@@ -1093,6 +1098,17 @@ def _moved_tenant(entity: Entity) -> bool:
 def _changed_id(entity: Entity) -> bool:
     state = instance_state(entity)
     return state.key is not None and bool(state.attrs.id.history.deleted)
+
+
+_MIRRORED = ("deleted_at", "deleted_by", "updated_at", "updated_by", "version")
+
+
+def _mirror(obj: Entity, detached: Entity) -> None:
+    """Show a soft delete or restore done through `obj` on the caller's detached copy too
+    (as the memory adapter, which writes through the caller's object); no history."""
+    if detached is not obj:
+        for name in _MIRRORED:
+            set_committed_value(detached, name, getattr(obj, name))
 
 
 def _references_of(obj: Entity) -> list[tuple[type[Entity], UUID]]:

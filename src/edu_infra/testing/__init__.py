@@ -24,6 +24,7 @@ from edu_infra.testing.harness import (
 )
 from edu_infra.testing.uow_arguments import ArgumentsContract
 from edu_infra.testing.uow_identity import IdentityContract
+from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
 from edu_infra.testing.uow_reads import ReadsContract
 from edu_infra.testing.uow_tally import TallyContract
@@ -34,6 +35,7 @@ from edu_infra.testing.uow_writes import WritesContract
 class UnitOfWorkContract(
     ArgumentsContract,
     IdentityContract,
+    ParityContract,
     QueriesContract,
     ReadsContract,
     TallyContract,
@@ -47,6 +49,7 @@ __all__ = [
     "ArgumentsContract",
     "Harness",
     "IdentityContract",
+    "ParityContract",
     "QueriesContract",
     "ReadsContract",
     "TallyContract",
