@@ -29,9 +29,8 @@ sys.path.insert(0, str(HERE))
 import asyncpg  # noqa: E402
 import dataset  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
-from workload import BULK_SIZE, CONCURRENCY, CONTENDERS, Workload  # noqa: E402
-
 from harness import Plan, measure, measure_side_by_side  # noqa: E402
+from workload import BULK_SIZE, CONCURRENCY, CONTENDERS, Workload  # noqa: E402
 
 RESULTS = HERE / "results" / "latest.json"
 

@@ -28,7 +28,7 @@ from edu_infra.memory import ManualClock, RecordingCommitListener, RecordingPubl
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.migrate import upgrade_async
 from edu_infra.sqlalchemy.tables import TABLES
-from tests.harness import Harness
+from edu_infra.testing.harness import Harness
 
 #: The application role of this test run: unique per run (runs share the server), dropped at
 #: exit after the run's databases (a role is server-wide).

@@ -9,7 +9,8 @@ meaning once SQLAlchemy instruments the class):
 Semantics every adapter follows (the contract tests and the differential test hold them):
 - comparisons and `in_` never match a null field; `ne` does (a null differs from any value);
 - nulls sort after every value in ascending order and before them in descending order;
-- strings compare by code point; `icontains` compares `str.lower()` forms;
+- strings compare by code point; `icontains` compares `fold()` forms (each character's
+  own lower case, as PostgreSQL's `lower()` under a libc UTF-8 locale does);
 - every ordering ends with `id`, so it is total and pages never overlap or skip.
 
 `bind` checks a query against an entity class: unknown fields, operators that do not suit the
@@ -24,7 +25,7 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar, Union
 from uuid import UUID
@@ -353,7 +354,7 @@ class BoundQuery:
 
 def bind(cls: type[Entity], query: Query | None) -> BoundQuery:
     """Validate `query` for `cls`; the adapters evaluate only bound queries."""
-    query = query or Query()
+    query = Query() if query is None else query
     if not isinstance(query, Query):
         raise ValidationError("query", "must be a Query")
     flt = bind_filter(cls, query.filter) if query.filter is not None else None
@@ -409,6 +410,21 @@ def _bind_value(info: FieldInfo, op: Op, value: Any) -> Any:
     return coerce(info, value)
 
 
+_CONTEXT_CASED = frozenset("\u03a3\u0130")  # Σ (final-sigma rule), İ (lowers to two)
+
+
+def fold(text: str) -> str:
+    """`icontains`' case folding: every character lowered on its own, to one character.
+
+    Python's `str.lower` lowers Σ by context (ς at a word's end) and İ to two characters;
+    PostgreSQL's `lower()` (libc UTF-8 locale) lowers each character alone, to one. Every
+    adapter uses this, so `icontains` matches the same rows everywhere.
+    """
+    if _CONTEXT_CASED.isdisjoint(text):
+        return text.lower()
+    return "".join(c.lower()[0] for c in text)
+
+
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError(name, "expects a string")
@@ -441,6 +457,13 @@ def coerce(info: FieldInfo, value: Any) -> Any:
     if kind is Kind.DATETIME:
         if not isinstance(value, datetime) or value.utcoffset() is None:
             raise ValidationError(info.name, "expects a timezone-aware datetime")
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            # every adapter compares in UTC: a value with no UTC form is refused, not guessed
+            raise ValidationError(
+                "query", f"{info.name}: the datetime is out of range once converted to UTC"
+            ) from None
         return value
     if kind is Kind.UUID:
         if isinstance(value, UUID):

@@ -14,7 +14,7 @@ from typing import cast
 
 import pytest
 
-from tests.harness import Harness, memory_harness
+from edu_infra.testing.harness import Harness, memory_harness
 
 _HAS_SQL = importlib.util.find_spec("tests.sql_harness") is not None
 ADAPTERS = [

@@ -2,26 +2,32 @@
 
 On PostgreSQL the interleavings below block on row and index locks (a single test task would
 wait for itself), so they are not in the shared contract; the memory adapter, which never
-blocks, must catch them at commit instead.
+blocks, must catch them at commit instead. (Deleting stale or detached objects, failing
+publishers and listeners, and bad factory arguments are in the shared contract,
+`edu_infra.testing.uow_parity` / `uow_arguments`.)
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC
 
 import pytest
 
 from edu_domain.errors import AlreadyExists, ConcurrencyConflict, NotFound, ValidationError
-from edu_domain.model import DomainEvent, LoginSession, User, UserDeleted
-from edu_domain.ports import Change
+from edu_domain.model import LoginSession, User
 from edu_infra.memory import (
     InMemoryStore,
     InMemoryUnitOfWorkFactory,
-    RecordingCommitListener,
 )
-from tests.harness import Harness, memory_harness, new_content, new_org, new_session, new_user
+from edu_infra.testing.harness import (
+    Harness,
+    memory_harness,
+    new_content,
+    new_org,
+    new_session,
+    new_user,
+)
 
 
 @pytest.fixture
@@ -94,57 +100,6 @@ async def test_flushed_but_uncommitted_changes_conflict_at_commit(memory: Harnes
         assert (await uow.require(User, user.id)).full_name == "First"
 
 
-async def test_a_detached_object_can_be_deleted_by_another_unit_of_work(memory: Harness) -> None:
-    org = await memory.make_org()
-    user = await memory.make_user(org)
-    async with memory.uow(org) as uow:
-        await uow.delete(user)
-        await uow.commit()
-    assert user.is_deleted
-    async with memory.uow(org) as uow:
-        assert await uow.get(User, user.id) is None
-
-
-async def test_a_stale_detached_object_is_a_conflict(memory: Harness) -> None:
-    org = await memory.make_org()
-    user = await memory.make_user(org)
-    async with memory.uow(org) as uow:
-        (await uow.require(User, user.id)).rename("Newer")
-        await uow.commit()
-    async with memory.uow(org) as uow:
-        with pytest.raises(ConcurrencyConflict):
-            await uow.delete(user)
-
-
-class _Broken:
-    async def publish(self, events: Sequence[DomainEvent]) -> None:
-        raise RuntimeError("publisher down")
-
-    async def committed(self, changes: Sequence[Change]) -> None:
-        raise RuntimeError("listener down")
-
-
-async def test_failing_publishers_and_listeners_are_logged_not_raised(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    later = RecordingCommitListener()
-    factory = InMemoryUnitOfWorkFactory(publisher=_Broken(), listeners=[_Broken(), later])
-    org = new_org()
-    user = new_user(org)
-    user.record(UserDeleted(organization_id=org.id, user_id=user.id, hard=False))
-    with caplog.at_level(logging.ERROR, logger="edu_infra"):
-        async with factory.unscoped() as uow:
-            await uow.add_all([org, user])
-            await uow.commit()
-    assert {r.getMessage() for r in caplog.records} >= {
-        "publishing domain events failed",
-        "commit listener failed",
-    }
-    assert len(later.commits) == 1
-    async with factory.unscoped() as uow:
-        assert await uow.get(User, user.id) is not None
-
-
 async def test_factories_sharing_a_store_share_committed_rows() -> None:
     store = InMemoryStore()
     one, two = InMemoryUnitOfWorkFactory(store), InMemoryUnitOfWorkFactory(store)
@@ -166,14 +121,6 @@ async def test_the_default_clock_stamps_utc_now() -> None:
         await uow.add(org)
     assert org.created_at is not None
     assert org.created_at.tzinfo is UTC
-
-
-def test_the_factory_refuses_a_tenant_or_actor_that_is_not_a_uuid() -> None:
-    factory = InMemoryUnitOfWorkFactory()
-    with pytest.raises(ValidationError):
-        factory(tenant="acme")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
-        factory.unscoped(actor="admin")  # type: ignore[arg-type]
 
 
 async def test_a_session_added_for_a_user_of_another_store_is_not_found(

@@ -212,7 +212,7 @@ def test_memory_and_sql_adapters_agree_on_random_use_cases(
 
 SMALL_SIGMA, FINAL_SIGMA, DOTTED_I = "\u03c3", "\u03c2", "i\u0307"
 #: Needles whose icontains results differ on PostgreSQL (see the test's docstring).
-KNOWN_POSTGRES_FOLDING_DIFFERENCES = {DOTTED_I, "\u0130", FINAL_SIGMA, SMALL_SIGMA}
+FORMER_FOLDING_DIFFERENCES = {DOTTED_I, "\u0130", FINAL_SIGMA, SMALL_SIGMA}
 FOLDING_WORDS = (
     "ÄRGER",
     "Straße",
@@ -267,17 +267,16 @@ def test_case_folding_of_the_generated_alphabet_agrees(backend: str) -> None:
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def test_case_folding_limits_are_known(backend: str) -> None:
-    """The letters left out of the generated alphabet, and why; pinned so a change shows.
+def test_case_folding_of_the_former_limits_agrees(backend: str) -> None:
+    """The letters that once differed (issue 12) fold alike now, with answers that matter.
 
-    Python lowers U+0130 (capital I with dot) to 'i' + U+0307 and a word-final capital
-    sigma to the final form U+03C2; PostgreSQL's lower() gives a plain 'i' and U+03C3, so
-    `icontains` with these needles differs there (a documented limit of the compiler:
-    PostgreSQL has no equivalent of Python's one-to-many and context-dependent mappings).
-    SQLite lowers with Python's str.lower and agrees with memory.
+    Python's `str.lower` lowers U+0130 to 'i' + U+0307 and a word-final capital sigma to
+    U+03C2, PostgreSQL's lower() to 'i' and U+03C3; `edu_domain.query.fold` lowers each
+    character alone, to one character, as PostgreSQL does, and every adapter uses it.
     """
     url = require_service("PostgreSQL", POSTGRES_URL, 5432) if backend == "postgres" else None
-    results = asyncio.run(_folding(backend, url, sorted(KNOWN_POSTGRES_FOLDING_DIFFERENCES)))
+    results = asyncio.run(_folding(backend, url, sorted(FORMER_FOLDING_DIFFERENCES)))
     differing = {needle for needle, (mem, sql) in results.items() if mem != sql}
-    expected = set() if backend == "sqlite" else KNOWN_POSTGRES_FOLDING_DIFFERENCES
-    assert differing == expected, results
+    assert differing == set(), results
+    assert "\u0130STANBUL" in results["\u0130"][0], results  # İ folds to i, once
+    assert results[SMALL_SIGMA][0] != [], results  # a plain sigma finds the capital

@@ -8,7 +8,7 @@ import pytest
 
 from edu_infra.memory import ManualClock, RecordingCommitListener, RecordingPublisher
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from tests.harness import Harness
+from edu_infra.testing.harness import Harness
 from tests.sql_harness import RLS_KEY, PostgresDatabase, fresh_sqlite_url, postgres_database
 
 

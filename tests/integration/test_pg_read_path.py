@@ -20,7 +20,7 @@ from edu_domain.services import Deps, EduCore, Scope
 from edu_infra.memory import FastHasher
 from edu_infra.sqlalchemy import Database, DatabaseSettings
 from edu_infra.system import SecretTokenGenerator, Uuid7Generator
-from tests.harness import Harness
+from edu_infra.testing.harness import Harness
 from tests.integration.conftest import make_harness
 from tests.sql_harness import RLS_KEY, PostgresDatabase
 

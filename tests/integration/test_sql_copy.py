@@ -12,7 +12,7 @@ from edu_domain.model import EducationalContent, User
 from edu_domain.query import F, Query
 from edu_infra.sqlalchemy import bulk
 from edu_infra.sqlalchemy import uow as uow_module
-from tests.harness import Harness, new_content, new_user
+from edu_infra.testing.harness import Harness, new_content, new_user
 
 pytestmark = pytest.mark.postgres
 

@@ -17,7 +17,7 @@ from edu_domain.errors import (
 from edu_domain.model import Organization, User
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
 from edu_infra.sqlalchemy.errors import translate
-from tests.harness import Harness, new_user
+from edu_infra.testing.harness import Harness, new_user
 from tests.sql_harness import RLS_KEY
 
 

@@ -14,7 +14,7 @@ from edu_domain.model import EducationalContent, Organization, User, UserStatus
 from edu_domain.query import F, Query
 from edu_infra.sqlalchemy import Database, SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.types import UtcDateTime
-from tests.harness import Harness, new_content, new_user
+from edu_infra.testing.harness import Harness, new_content, new_user
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

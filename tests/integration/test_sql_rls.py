@@ -12,7 +12,7 @@ from sqlalchemy import text
 from edu_domain.model import User
 from edu_infra.sqlalchemy import Database
 from edu_infra.sqlalchemy.rls import key_material
-from tests.harness import Harness, new_user
+from edu_infra.testing.harness import Harness, new_user
 
 pytestmark = pytest.mark.postgres
 

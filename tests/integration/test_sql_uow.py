@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from edu_domain.errors import AlreadyExists, DomainError, ValidationError
 from edu_domain.model import User
-from tests.harness import Harness, new_user
+from edu_infra.testing.harness import Harness, new_user
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

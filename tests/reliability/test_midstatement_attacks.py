@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from edu_domain.errors import DomainError
 from edu_domain.model import Organization
 from edu_infra.sqlalchemy.engine import DatabaseSettings
-from tests.harness import new_user
+from edu_infra.testing.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack, sql_stack
 from tests.sql_harness import PostgresDatabase
 

@@ -25,7 +25,7 @@ from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactor
 from edu_infra.sqlalchemy.pgconnection import UowConnection
 from edu_infra.sqlalchemy.rls import SIGNER_INFO
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
-from tests.harness import new_user
+from edu_infra.testing.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.reliability.netfaults import closed_port, freezable_proxy, silent_listener
 from tests.sql_harness import RLS_KEY, PostgresDatabase

@@ -27,7 +27,7 @@ from edu_infra.memory import InMemoryUnitOfWorkFactory
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.rls import sign
 from edu_infra.sqlalchemy.tables import TABLES
-from tests.harness import new_content, new_profile, new_session, new_user
+from edu_infra.testing.harness import new_content, new_profile, new_session, new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.sql_harness import PostgresDatabase
 

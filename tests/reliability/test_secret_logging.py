@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from edu_domain.errors import AlreadyExists
-from tests.harness import new_user
+from edu_infra.testing.harness import new_user
 from tests.sql_harness import sqlite_harness
 
 _LOGGERS = ("edu_infra", "edu_domain", "sqlalchemy", "examples")

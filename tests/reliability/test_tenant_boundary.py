@@ -24,7 +24,7 @@ from edu_domain.errors import AlreadyExists
 from edu_domain.model import Organization, User
 from edu_domain.services import NewUser, Scope
 from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner
-from tests.harness import new_user
+from edu_infra.testing.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.sql_harness import APP_ROLE, PostgresDatabase
 

@@ -20,8 +20,8 @@ from edu_domain.errors import DomainError
 from edu_domain.model import Organization, User
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.migrate import upgrade_async
+from edu_infra.testing.harness import new_org, new_user
 from tests.conftest import services_required
-from tests.harness import new_org, new_user
 from tests.replica.cluster import Cluster, primary_and_standby, server_binaries, wait_until
 from tests.sql_harness import RLS_KEY, ensure_role
 

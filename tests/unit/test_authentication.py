@@ -236,9 +236,13 @@ async def test_reset_request_for_unknown_email_says_nothing_and_sends_nothing(wo
 
 async def test_reset_clears_a_lockout(world: World) -> None:
     await world.user("alice")
-    for _ in range(3):
-        with pytest.raises((AuthenticationFailed, AccountLocked)):
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
             await world.core.auth.authenticate(world.scope, "alice", "wrong password")
+    with pytest.raises(AccountLocked):  # the third failure locks (max_failed_logins=3)
+        await world.core.auth.authenticate(world.scope, "alice", "wrong password")
+    with pytest.raises(AccountLocked):  # locked even for the right password
+        await world.core.auth.authenticate(world.scope, "alice", PASSWORD)
     await world.core.auth.request_password_reset(world.scope, "alice@example.org")
     await world.core.auth.reset_password(
         world.scope, world.notifier.last("reset").token, "fresh start 1"

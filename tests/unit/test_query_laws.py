@@ -23,9 +23,8 @@ from edu_domain.query import (
     bind_filter,
     encode_cursor,
 )
+from edu_domain.uow_checks import check_group_fields, check_measures
 from edu_infra.memory.evaluate import (
-    bind_group_fields,
-    bind_measures,
     compare,
     group_counts,
     matches,
@@ -230,7 +229,7 @@ def test_keyset_pages_partition_the_result(
 
 @given(rows(), filters, st.sampled_from([["role"], ["email_verified", "full_name"]]), filters)
 def test_group_counts_add_up(data: list[Row], flt: Filter, by: list[str], measure: Filter) -> None:
-    fields, measures = bind_group_fields(User, by), bind_measures(User, {"m": measure})
+    fields, measures = check_group_fields(User, by), check_measures(User, {"m": measure})
     selected = [row for row in data if matches(bind_filter(User, flt), row)]
     groups = group_counts(selected, fields, measures)
     assert sum(g.count for g in groups) == len(selected)

@@ -155,6 +155,21 @@ class TenantEntity(Entity):
 E = TypeVar("E", bound=Entity)
 
 
+def identical(a: object, b: object) -> bool:
+    """Equal and of the same kind at every level: unlike `==`, 1, 1.0 and True differ.
+
+    Change detection uses it, so `metadata={"c": True}` over a stored `{"c": 1}` is a change
+    (JSON keeps the difference; Python's `==` would hide it).
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (bool, int, float)) or isinstance(b, (bool, int, float)):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
 def validate_contents(entity: Entity) -> None:
     """Re-run the validators of fields that hold mutable containers (adapters, at a write).
 

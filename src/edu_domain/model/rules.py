@@ -248,6 +248,11 @@ def check_metadata(field: str, value: object) -> dict[str, Any]:
     return value
 
 
+def _negative_zero(value: object) -> bool:
+    """-0.0 is stored as 0.0 (PostgreSQL's jsonb has no negative zero): one value everywhere."""
+    return isinstance(value, float) and value == 0.0 and math.copysign(1.0, value) < 0
+
+
 def _check_json(field: str, value: object, depth: int) -> None:
     if depth > METADATA_MAX_DEPTH:
         raise ValidationError(field, f"nested too deeply (max depth {METADATA_MAX_DEPTH})")
@@ -270,9 +275,13 @@ def _check_json(field: str, value: object, depth: int) -> None:
                 raise ValidationError(field, "object keys must be strings")
             check_clean(field, key, multiline=True)
             _check_json(field, item, depth + 1)
+            if _negative_zero(item):
+                value[key] = 0.0
         return
     if isinstance(value, list):
-        for item in value:
+        for index, item in enumerate(value):
             _check_json(field, item, depth + 1)
+            if _negative_zero(item):
+                value[index] = 0.0
         return
     raise ValidationError(field, f"{type(value).__name__} is not a JSON value")

@@ -12,10 +12,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from edu_domain.errors import ValidationError
-from edu_domain.model.base import Entity
 from edu_domain.query import (
-    ORDERABLE,
     And,
     BoundQuery,
     Condition,
@@ -24,8 +21,7 @@ from edu_domain.query import (
     Op,
     Or,
     Order,
-    bind_filter,
-    field_info,
+    fold,
 )
 
 Row = Mapping[str, Any]
@@ -62,7 +58,7 @@ _TESTS: dict[Op, Callable[[Any, Any], bool]] = {
     Op.IN: lambda v, x: v in x,
     Op.CONTAINS_ALL: lambda v, x: all(tag in v for tag in x),
     Op.STARTSWITH: lambda v, x: bool(v.startswith(x)),
-    Op.ICONTAINS: lambda v, x: x.lower() in v.lower(),
+    Op.ICONTAINS: lambda v, x: fold(x) in fold(v),
 }
 
 
@@ -121,28 +117,6 @@ def select(bound: BoundQuery, rows: Iterable[Row]) -> tuple[list[Row], bool]:
         return ordered[bound.skip :], False
     window = ordered[bound.skip : bound.skip + bound.limit + 1]
     return window[: bound.limit], len(window) > bound.limit
-
-
-def bind_group_fields(cls: type[Entity], by: Sequence[str]) -> tuple[str, ...]:
-    """Validated group-by fields: one or more, orderable kinds only."""
-    if isinstance(by, str) or not isinstance(by, Sequence) or not by:
-        raise ValidationError("by", "name one or more fields to group by")
-    fields = []
-    for name in by:
-        info = field_info(cls, name, "by")
-        if info.kind not in ORDERABLE:
-            raise ValidationError("by", f"cannot group by {info.kind} field {info.name!r}")
-        fields.append(info.name)
-    return tuple(fields)
-
-
-def bind_measures(cls: type[Entity], measures: Mapping[str, Filter] | None) -> dict[str, Filter]:
-    """Bound measure filters by name (names checked first, as the SQL adapter does)."""
-    items = list((measures or {}).items())
-    for name, _ in items:
-        if not isinstance(name, str) or not name:
-            raise ValidationError("measures", "measure names must be non-empty strings")
-    return {name: bind_filter(cls, flt) for name, flt in items}
 
 
 def group_counts(

@@ -117,9 +117,13 @@ class RecordingPublisher:
     """Keeps the events published after each commit."""
 
     events: list[DomainEvent] = field(factory=list)
+    #: raised after recording, to test that a failing publisher is only logged
+    failure: Exception | None = None
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         self.events.extend(events)
+        if self.failure is not None:
+            raise self.failure
 
     def of_type(self, kind: type[DomainEvent]) -> list[DomainEvent]:
         return [e for e in self.events if isinstance(e, kind)]

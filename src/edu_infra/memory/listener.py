@@ -14,9 +14,13 @@ class RecordingCommitListener:
     """Keeps the changes of each commit, one list per commit."""
 
     commits: list[list[Change]] = field(factory=list)
+    #: raised after recording, to test that a failing listener is only logged
+    failure: Exception | None = None
 
     async def committed(self, changes: Sequence[Change]) -> None:
         self.commits.append(list(changes))
+        if self.failure is not None:
+            raise self.failure
 
     @property
     def changes(self) -> list[Change]:

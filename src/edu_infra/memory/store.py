@@ -14,7 +14,6 @@ from uuid import UUID
 
 import attrs
 
-from edu_domain.errors import ValidationError
 from edu_domain.model import ENTITY_TYPES
 from edu_domain.model.base import Entity
 
@@ -23,21 +22,6 @@ Row = Mapping[str, Any]
 Key = tuple[type[Entity], UUID]
 #: Pending writes of one transaction: a new row, or None for a hard delete.
 Writes = dict[Key, Row | None]
-
-
-def entity_class(cls: object) -> type[Entity]:
-    """`cls` if it is a persisted entity class, else ValidationError."""
-    if not isinstance(cls, type) or cls not in ENTITY_TYPES:
-        name = getattr(cls, "__name__", type(cls).__name__)
-        raise ValidationError("entity", f"{name} is not a persisted entity class")
-    return cls
-
-
-def entity_of(entity: object) -> Entity:
-    """`entity` if it is an instance of a persisted entity class, else ValidationError."""
-    entity_class(type(entity))
-    assert isinstance(entity, Entity)
-    return entity
 
 
 def key_of(entity: Entity) -> Key:

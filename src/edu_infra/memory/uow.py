@@ -26,7 +26,7 @@ from edu_domain.errors import (
     TenantViolation,
     ValidationError,
 )
-from edu_domain.model.base import DomainEvent, Entity, validate_contents
+from edu_domain.model.base import DomainEvent, Entity, identical, validate_contents
 from edu_domain.ports import (
     AfterCommit,
     Change,
@@ -45,10 +45,23 @@ from edu_domain.query import (
     bind,
     encode_cursor,
 )
+from edu_domain.uow_checks import (
+    check_actor,
+    check_batch_size,
+    check_callback,
+    check_entities,
+    check_entity,
+    check_entity_class,
+    check_flag,
+    check_group_fields,
+    check_id,
+    check_measures,
+    check_query,
+    check_read,
+    check_tenant,
+)
 from edu_domain.visibility import visible
 from edu_infra.memory.evaluate import (
-    bind_group_fields,
-    bind_measures,
     group_counts,
     matches,
     order_values,
@@ -60,8 +73,6 @@ from edu_infra.memory.store import (
     Key,
     Row,
     Writes,
-    entity_class,
-    entity_of,
     key_of,
     materialize,
     snapshot,
@@ -124,8 +135,7 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._check_open()
-        if not callable(callback):
-            raise ValidationError("callback", "must be an async callable")
+        check_callback(callback)
         self._callbacks.append(callback)
 
     async def flush(self) -> None:
@@ -151,9 +161,10 @@ class InMemoryUnitOfWork(UnitOfWork):
     ) -> E | None:
         """`lock` is accepted and ignored: a memory commit is atomic and checks versions."""
         self._check_open()
-        entity_class(cls)
-        if not isinstance(id, UUID):
-            raise ValidationError("id", "must be a UUID")
+        check_entity_class(cls)
+        check_id(id)
+        check_flag("include_deleted", include_deleted)
+        check_flag("lock", lock)
         await self.flush()
         tracked = self._tracked.get((cls, id))
         if tracked is not None:
@@ -168,7 +179,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
     ) -> Page[E]:
         self._check_open()
-        bound = bind(entity_class(cls), query)
+        bound = bind(check_read(cls, query, include_deleted), query)
         await self.flush()
         rows, more = select(bound, self._rows(cls, include_deleted))
         cursor = None
@@ -181,9 +192,9 @@ class InMemoryUnitOfWork(UnitOfWork):
     ) -> AsyncIterator[E]:
         """Keyset batches of `batch_size`; the query's page is checked, then ignored."""
         self._check_open()
-        entity_class(cls)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError("batch_size", "must be a positive integer")
+        check_entity_class(cls)
+        check_query(query)
+        check_batch_size(batch_size)
         bound = attrs.evolve(bind(cls, query), skip=0, limit=batch_size, after=None)
         return self._stream(cls, bound)
 
@@ -203,7 +214,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Query | None = None, *, include_deleted: bool = False
     ) -> int:
         self._check_open()
-        bound = bind(entity_class(cls), query)
+        bound = bind(check_read(cls, query, include_deleted), query)
         await self.flush()
         return sum(matches(bound.filter, row) for row in self._rows(cls, include_deleted))
 
@@ -216,9 +227,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         measures: Mapping[str, Filter] | None = None,
     ) -> list[Group]:
         self._check_open()
-        fields = bind_group_fields(entity_class(cls), by)
-        bound = bind(cls, query)
-        bound_measures = bind_measures(cls, measures)
+        fields = check_group_fields(check_entity_class(cls), by)
+        bound = bind(cls, check_query(query))
+        bound_measures = check_measures(cls, measures)
         await self.flush()
         rows = (row for row in self._rows(cls, False) if matches(bound.filter, row))
         return group_counts(rows, fields, bound_measures)
@@ -230,12 +241,13 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         with self._atomic():
-            if isinstance(entities, (str, bytes, Mapping)) or not isinstance(entities, Iterable):
-                raise ValidationError("entities", "must be a collection of entities")
-            self._stage(list(entities))
+            self._stage(check_entities(entities))
             self._flush()
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
+        self._check_open()
+        check_entity(entity)
+        check_flag("hard", hard)
         with self._atomic():
             tracked = self._attach(entity)
             if hard:
@@ -248,6 +260,8 @@ class InMemoryUnitOfWork(UnitOfWork):
                 self._flush()
 
     async def restore(self, entity: Entity) -> None:
+        self._check_open()
+        check_entity(entity)
         with self._atomic():
             tracked = self._attach(entity)
             if tracked.entity.deleted_at is not None:
@@ -308,7 +322,7 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     def _attach(self, entity: Entity) -> _Tracked:
         """The tracking record of `entity`, attaching a detached copy of a stored row."""
-        entity = entity_of(entity)
+        entity = check_entity(entity)
         self._check_tenant(entity)
         key = key_of(entity)
         tracked = self._tracked.get(key)
@@ -329,7 +343,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         view = self._view()
         new: dict[Key, Entity] = {}
         for item in entities:
-            entity = entity_of(item)
+            entity = check_entity(item)
             self._check_tenant(entity)
             key = key_of(entity)
             tracked = self._tracked.get(key)
@@ -350,7 +364,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         written: list[Key] = []
         for key, tracked in self._tracked.items():
             row = snapshot(tracked.entity)
-            if tracked.flushed is not None and row == tracked.flushed:
+            if tracked.flushed is not None and identical(row, tracked.flushed):
                 continue
             validate_contents(tracked.entity)  # as the SQL adapters do at every write
             if tracked.flushed is not None:
@@ -462,16 +476,13 @@ class InMemoryUnitOfWorkFactory:
         self.listeners = tuple(listeners)
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> InMemoryUnitOfWork:
-        if not isinstance(tenant, UUID):
-            raise ValidationError("tenant", "must be an organization id (UUID)")
-        return self._open(tenant, actor)
+        return self._open(check_tenant(tenant), actor)
 
     def unscoped(self, *, actor: UUID | None = None) -> InMemoryUnitOfWork:
         return self._open(None, actor)
 
     def _open(self, tenant: UUID | None, actor: UUID | None) -> InMemoryUnitOfWork:
-        if actor is not None and not isinstance(actor, UUID):
-            raise ValidationError("actor", "must be a user id (UUID) or None")
+        check_actor(actor)
         return InMemoryUnitOfWork(
             self.store,
             tenant=tenant,

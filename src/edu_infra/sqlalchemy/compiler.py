@@ -41,7 +41,6 @@ from sqlalchemy.sql.elements import UnaryExpression
 from edu_domain.errors import ValidationError
 from edu_domain.model import Entity
 from edu_domain.query import (
-    ORDERABLE,
     And,
     BoundQuery,
     Condition,
@@ -50,7 +49,6 @@ from edu_domain.query import (
     Or,
     Order,
     describe,
-    field_info,
 )
 from edu_infra.sqlalchemy.mapping import column_of, table_of
 from edu_infra.sqlalchemy.options import ENTITY
@@ -273,17 +271,4 @@ def _bool(expression: Any) -> ColumnElement[bool]:
     return cast("ColumnElement[bool]", expression)
 
 
-def check_group_fields(cls: type[Entity], by: Sequence[str]) -> tuple[str, ...]:
-    """Validated `count_by` field names (one or more, orderable kinds only)."""
-    if isinstance(by, str) or not isinstance(by, Sequence) or not by:
-        raise ValidationError("by", "name one or more fields to group by")
-    names: list[str] = []
-    for name in by:
-        info = field_info(cls, name, "by")
-        if info.kind not in ORDERABLE:
-            raise ValidationError("by", f"cannot group by {info.kind} field {info.name!r}")
-        names.append(info.name)
-    return tuple(names)
-
-
-__all__ = ["QueryCompiler", "check_group_fields"]
+__all__ = ["QueryCompiler"]

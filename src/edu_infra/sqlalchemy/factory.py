@@ -8,8 +8,9 @@ from uuid import UUID
 
 from sqlalchemy import text
 
-from edu_domain.errors import DomainError, ValidationError
+from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
+from edu_domain.uow_checks import check_actor, check_tenant
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.engine import Database, vouch_after_one_transaction
 from edu_infra.sqlalchemy.errors import is_driver_error
@@ -55,12 +56,10 @@ class SqlUnitOfWorkFactory:
         )
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
-        if not isinstance(tenant, UUID):
-            raise ValidationError("tenant", "expects the organization's UUID")
-        return SqlUnitOfWork(self, tenant=tenant, actor=actor)
+        return SqlUnitOfWork(self, tenant=check_tenant(tenant), actor=check_actor(actor))
 
     def unscoped(self, *, actor: UUID | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant=None, actor=actor)
+        return SqlUnitOfWork(self, tenant=None, actor=check_actor(actor))
 
     async def boundary_problems(self) -> list[str]:
         """What would let the application role shadow edu-core's objects (empty: nothing).

@@ -1,16 +1,18 @@
 """SQLite connection setup that makes it agree with Python (and PostgreSQL) on text.
 
-SQLite's built-in `lower()` folds ASCII only; `icontains` is defined by `str.lower()`, so
-each connection gets a deterministic Python `lower` in its place.
+SQLite's built-in `lower()` folds ASCII only; `icontains` is defined by
+`edu_domain.query.fold`, so each connection gets it as a deterministic `lower`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edu_domain.query import fold
+
 
 def _py_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+    return fold(value) if isinstance(value, str) else value
 
 
 def install_sqlite_functions(dbapi_connection: Any) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from edu_domain.model.base import identical
+
 _SQLITE_TIME_WIDTH = 26  # YYYY-MM-DDTHH:MM:SS.ffffff, always UTC
 
 
@@ -56,9 +58,21 @@ class TrackedDict(MutableDict[str, Any]):
         return None
 
 
+class _StrictJSON(JSON):
+    """JSON whose change detection tells 1, 1.0 and True apart (see `identical`)."""
+
+    def compare_values(self, x: Any, y: Any) -> bool:
+        return identical(x, y)
+
+
+class _StrictJSONB(postgresql.JSONB):
+    def compare_values(self, x: Any, y: Any) -> bool:
+        return identical(x, y)
+
+
 def json_object() -> TypeEngine[Any]:
     """A JSON object column whose in-place changes are tracked."""
-    return TrackedDict.as_mutable(JSON().with_variant(postgresql.JSONB(), "postgresql"))
+    return TrackedDict.as_mutable(_StrictJSON().with_variant(_StrictJSONB(), "postgresql"))
 
 
 class UtcDateTime(TypeDecorator[datetime]):

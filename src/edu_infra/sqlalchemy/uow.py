@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, func, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import NO_VALUE, instance_state
 
 from edu_domain.errors import (
@@ -41,7 +42,7 @@ from edu_domain.errors import (
     ValidationError,
 )
 from edu_domain.model import ENTITY_TYPES, DomainEvent, Entity, Organization
-from edu_domain.model.base import validate_contents
+from edu_domain.model.base import identical, validate_contents
 from edu_domain.ports import (
     AfterCommit,
     Change,
@@ -59,12 +60,24 @@ from edu_domain.query import (
     Query,
     Tally,
     bind,
-    bind_filter,
     encode_cursor,
+)
+from edu_domain.uow_checks import (
+    check_batch_size,
+    check_callback,
+    check_entities,
+    check_entity,
+    check_entity_class,
+    check_flag,
+    check_group_fields,
+    check_id,
+    check_measures,
+    check_query,
+    check_read,
 )
 from edu_domain.visibility import visible
 from edu_infra.sqlalchemy.bulk import copy_insert
-from edu_infra.sqlalchemy.compiler import QueryCompiler, check_group_fields
+from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.errors import (
     DatabaseError,
@@ -229,6 +242,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._ensure_open()
+        check_callback(callback)
         self._callbacks.append(callback)
 
     async def flush(self) -> None:
@@ -272,7 +286,7 @@ class SqlUnitOfWork(UnitOfWork):
             changed = [
                 name
                 for name, old in committed.items()
-                if name in values and (old is NO_VALUE or old != values[name])
+                if name in values and (old is NO_VALUE or not identical(old, values[name]))
             ]
             if not changed:
                 mark_committed(state, values)
@@ -335,8 +349,10 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], id: UUID, *, include_deleted: bool = False, lock: bool = False
     ) -> E | None:
         self._ensure_open()
-        table_of(cls)
-        key = _as_uuid(id)
+        check_entity_class(cls)
+        key = check_id(id)
+        check_flag("include_deleted", include_deleted)
+        check_flag("lock", lock)
         if self._reads is not None:
             return await self._get_lean(self._reads, cls, key, include_deleted, lock)
         options = {INCLUDE_DELETED: include_deleted}
@@ -386,7 +402,7 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Any = None, *, include_deleted: bool = False
     ) -> Page[E]:
         self._ensure_open()
-        table_of(cls)
+        check_read(cls, query, include_deleted)
         bound = bind(cls, query)
         items: list[E]
         if self._reads is not None:
@@ -420,9 +436,9 @@ class SqlUnitOfWork(UnitOfWork):
         self, cls: type[E], query: Any = None, *, batch_size: int = 1_000
     ) -> AsyncIterator[E]:
         self._ensure_open()
-        table_of(cls)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError("batch_size", "must be a positive integer")
+        check_entity_class(cls)
+        check_query(query)
+        check_batch_size(batch_size)
         bound = attrs.evolve(bind(cls, query), skip=0, limit=None, after=None)
         self._attach_loaded()
         stmt = self._compile(
@@ -443,7 +459,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def count(self, cls: type[E], query: Any = None, *, include_deleted: bool = False) -> int:
         self._ensure_open()
-        table_of(cls)
+        check_read(cls, query, include_deleted)
         bound = bind(cls, query)
         if self._reads is not None:
             reads = self._reads
@@ -500,14 +516,10 @@ class SqlUnitOfWork(UnitOfWork):
     ) -> tuple[list[Group], dict[str, int] | None]:
         """Groups (one statement), and the totals when the statement could carry them."""
         self._ensure_open()
-        table_of(cls)
-        names = check_group_fields(cls, by)
-        bound = bind(cls, query)
-        measure_items = list((measures or {}).items())
-        for name, _ in measure_items:
-            if not isinstance(name, str) or not name:
-                raise ValidationError("measures", "measure names must be non-empty strings")
-        filters = [bind_filter(cls, flt) for _, flt in measure_items]
+        names = check_group_fields(check_entity_class(cls), by)
+        bound = bind(cls, check_query(query))
+        measure_items = list(check_measures(cls, measures).items())
+        filters = [flt for _, flt in measure_items]
         others = [(other, bind(other, q).filter) for _, other, q in totals]
         for other, _ in others:
             table_of(other)
@@ -574,6 +586,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add(self, entity: Entity) -> None:
         self._ensure_open()
+        check_entity(entity)
         if self._reads is not None:
             reads = self._reads
             await self._write(lambda: self._insert_row(reads, entity), subject=entity, attach=False)
@@ -627,9 +640,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         self._ensure_open()
-        if isinstance(entities, (str, bytes, Mapping)) or not isinstance(entities, Iterable):
-            raise ValidationError("entities", "must be a collection of entities")
-        batch = list(entities)
+        batch = check_entities(entities)
 
         reads = self._reads
 
@@ -689,6 +700,8 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         self._ensure_open()
+        check_entity(entity)
+        check_flag("hard", hard)
 
         async def remove() -> None:
             obj = await self._attached(entity, attach=hard)
@@ -702,6 +715,7 @@ class SqlUnitOfWork(UnitOfWork):
                     obj.deleted_at = self._clock.now()
                     obj.deleted_by = self.actor
                 await self._flush()
+                _mirror(obj, entity)
 
         await self._write(
             remove, subject=entity, operation="delete" if hard else "write", attach=hard
@@ -709,6 +723,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     async def restore(self, entity: Entity) -> None:
         self._ensure_open()
+        check_entity(entity)
 
         async def undelete() -> None:
             obj = await self._attached(entity, attach=False)
@@ -716,6 +731,7 @@ class SqlUnitOfWork(UnitOfWork):
                 obj.deleted_at = None
                 obj.deleted_by = None
                 await self._flush()
+                _mirror(obj, entity)
 
         await self._write(undelete, subject=entity, attach=False)
 
@@ -812,6 +828,8 @@ class SqlUnitOfWork(UnitOfWork):
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):
             raise NotFound(cls.__name__, entity.id)
+        if found is not entity and found.version != entity.version:
+            raise ConcurrencyConflict(cls.__name__, entity.id)  # a stale detached copy
         if attach:
             self._attach_loaded()
         return found
@@ -1093,15 +1111,15 @@ def _changed_id(entity: Entity) -> bool:
     return state.key is not None and bool(state.attrs.id.history.deleted)
 
 
-def _as_uuid(value: object) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError("id", "expects a UUID")
+_MIRRORED = ("deleted_at", "deleted_by", "updated_at", "updated_by", "version")
+
+
+def _mirror(obj: Entity, detached: Entity) -> None:
+    """Show a soft delete or restore done through `obj` on the caller's detached copy too
+    (as the memory adapter, which writes through the caller's object); no history."""
+    if detached is not obj:
+        for name in _MIRRORED:
+            set_committed_value(detached, name, getattr(obj, name))
 
 
 def _references_of(obj: Entity) -> list[tuple[type[Entity], UUID]]:

@@ -1,0 +1,66 @@
+"""The `UnitOfWork` contract suite, shipped so adapters of your own run the same tests.
+
+Subclass `UnitOfWorkContract` in a test module and give it a `harness` fixture yielding a
+`Harness` (your factory wired with `ManualClock`, `RecordingPublisher` and
+`RecordingCommitListener`): pytest then runs every contract test against your adapter, as
+edu-core runs them against memory, SQLite and PostgreSQL (`tests/contract`).
+
+Needs the `testing` extra (pytest, pytest-asyncio, hypothesis); nothing else in edu_infra
+imports this package. Tests that a single-connection adapter cannot run (two open units of
+work racing for one row) are in `ConcurrencyContract`, which `UnitOfWorkContract` includes.
+"""
+
+from __future__ import annotations
+
+from edu_infra.testing.harness import (
+    Harness,
+    memory_harness,
+    new_content,
+    new_org,
+    new_profile,
+    new_session,
+    new_user,
+    unique_name,
+)
+from edu_infra.testing.uow_arguments import ArgumentsContract
+from edu_infra.testing.uow_identity import IdentityContract
+from edu_infra.testing.uow_parity import ParityContract
+from edu_infra.testing.uow_queries import QueriesContract
+from edu_infra.testing.uow_reads import ReadsContract
+from edu_infra.testing.uow_tally import TallyContract
+from edu_infra.testing.uow_transactions import TransactionsContract
+from edu_infra.testing.uow_writes import WritesContract
+
+
+class UnitOfWorkContract(
+    ArgumentsContract,
+    IdentityContract,
+    ParityContract,
+    QueriesContract,
+    ReadsContract,
+    TallyContract,
+    TransactionsContract,
+    WritesContract,
+):
+    """Every behaviour of the `UnitOfWork` port; subclass it and provide `harness`."""
+
+
+__all__ = [
+    "ArgumentsContract",
+    "Harness",
+    "IdentityContract",
+    "ParityContract",
+    "QueriesContract",
+    "ReadsContract",
+    "TallyContract",
+    "TransactionsContract",
+    "UnitOfWorkContract",
+    "WritesContract",
+    "memory_harness",
+    "new_content",
+    "new_org",
+    "new_profile",
+    "new_session",
+    "new_user",
+    "unique_name",
+]
