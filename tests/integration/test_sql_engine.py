@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from edu_domain.errors import ValidationError
 from edu_domain.model import Organization
+from edu_domain.query import fold
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from tests.sql_harness import RLS_KEY, PostgresDatabase
 
@@ -23,11 +24,12 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
     assert (mode, keys, busy) == ("wal", 1, 5_000)
 
 
-async def test_sqlite_lower_folds_like_python(sqlite_db: Database) -> None:
+async def test_sqlite_lower_folds_like_the_domain_and_postgresql(sqlite_db: Database) -> None:
+    """Each character lowered on its own, to one character (`edu_domain.query.fold`)."""
     sample = "ÀÉÎ ΣΑΣ Straße İ"
     async with sqlite_db.engine.connect() as conn:
         lowered = (await conn.execute(text("SELECT lower(:s)"), {"s": sample})).scalar_one()
-    assert lowered == sample.lower()
+    assert lowered == fold(sample) == "àéî σασ straße i"  # noqa: RUF001 - Greek on purpose
 
 
 def test_an_in_memory_sqlite_database_is_refused() -> None:

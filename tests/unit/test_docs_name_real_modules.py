@@ -3,7 +3,7 @@ READMEs, and every dotted `edu_domain.*` / `edu_infra.*` module they mention."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
 from pathlib import Path
 
@@ -19,8 +19,16 @@ def _module_exists(dotted: str) -> bool:
     """A module, or an attribute of one (`edu_infra.caching.cache_result`)."""
     parts = dotted.split(".")
     for end in range(len(parts), 0, -1):
-        if importlib.util.find_spec(".".join(parts[:end])) is not None:
-            return True
+        try:
+            module = importlib.import_module(".".join(parts[:end]))
+        except ImportError:
+            continue
+        target: object = module
+        for name in parts[end:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
     return False
 
 
