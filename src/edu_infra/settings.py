@@ -258,10 +258,18 @@ def _mail(env: _Reader) -> dict[str, Any]:
         links = LinkTemplates(env.text("EDU_MAIL_VERIFY_URL"), env.text("EDU_MAIL_RESET_URL"))
     except ValueError as error:
         raise ConfigurationError(f"EDU_MAIL_VERIFY_URL / EDU_MAIL_RESET_URL: {error}") from None
-    smtp = SmtpSettings(
+    try:
+        smtp = _smtp_settings(env, host, SmtpSecurity(security))
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    return {"smtp": smtp, "mail_links": links, "mail_template_dir": template_dir}
+
+
+def _smtp_settings(env: _Reader, host: str, security: SmtpSecurity) -> SmtpSettings:
+    return SmtpSettings(
         host=host,
         port=env.number("EDU_SMTP_PORT", int, 1),
-        security=SmtpSecurity(security),
+        security=security,
         user=env.optional("EDU_SMTP_USER"),
         password=env.optional("EDU_SMTP_PASSWORD"),
         sender=env.text("EDU_SMTP_SENDER"),
@@ -269,4 +277,3 @@ def _mail(env: _Reader) -> dict[str, Any]:
         attempts=env.number("EDU_SMTP_ATTEMPTS", int, 1),
         ca_file=env.optional("EDU_SMTP_CA_FILE"),
     )
-    return {"smtp": smtp, "mail_links": links, "mail_template_dir": template_dir}
