@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,13 @@ from edu_infra.memory.fakes import ManualClock, SequentialTokens
 from edu_infra.security import Argon2PasswordHasher
 from edu_infra.settings import ConfigurationError
 from edu_infra.system import Uuid7Generator
+
+
+def _edu(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The `edu` command of this virtualenv, with only `env`."""
+    edu = Path(sys.executable).with_name("edu")
+    return subprocess.run([str(edu), command], env=env, capture_output=True, text=True, timeout=60)
+
 
 # ----------------------------------------------------------------------------- UUIDv7
 
@@ -175,6 +185,58 @@ def test_a_sender_that_is_not_one_address_is_a_configuration_error(sender: str) 
     }
     with pytest.raises(ConfigurationError, match="EDU_SMTP_SENDER"):
         Settings.from_mapping(env)
+
+
+def _smtp_env(**overrides: str) -> dict[str, str]:
+    return {
+        "EDU_DATABASE_URL": "memory://",
+        "EDU_SMTP_HOST": "localhost",
+        "EDU_SMTP_SENDER": "a@example.org",
+        "EDU_MAIL_VERIFY_URL": "https://x.example/{token}",
+        "EDU_MAIL_RESET_URL": "https://x.example/{token}",
+        **overrides,
+    }
+
+
+def test_a_link_template_that_works_at_send_time_is_accepted() -> None:
+    """`{organization_id.hex}` is valid at send time (organization_id is a UUID); the check
+    formatted with strings, so it raised a raw AttributeError out of the settings."""
+    from edu_infra.settings import Settings
+
+    verify = "https://x.example/{token}?o={organization_id.hex}&u={user_id!s}"
+    settings = Settings.from_mapping(_smtp_env(EDU_MAIL_VERIFY_URL=verify))
+    assert settings.mail_links is not None
+    mail = _mail()
+    link = settings.mail_links.link(mail)
+    assert link.endswith(f"?o={mail.organization_id.hex}&u={mail.user_id}")
+
+
+@pytest.mark.parametrize(
+    "verify",
+    [
+        "https://x.example/{token}?o={organization_id.nope}",
+        "https://x.example/{token}?u={user_id:d}",
+        "https://x.example/{token}?u={user_id[0]}",
+        "https://x.example/{token}?x={other}",
+        "https://x.example/{token}?x={0}",
+        "https://x.example/{token}?x={",
+    ],
+)
+def test_a_link_template_that_fails_at_send_time_is_a_configuration_error(verify: str) -> None:
+    from edu_infra.settings import Settings
+
+    with pytest.raises(ConfigurationError, match="EDU_MAIL_VERIFY_URL"):
+        Settings.from_mapping(_smtp_env(EDU_MAIL_VERIFY_URL=verify))
+
+
+def test_health_with_a_bad_link_template_exits_2_in_one_line() -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **_smtp_env(EDU_MAIL_VERIFY_URL="https://x.example/{token}?o={organization_id.nope}"),
+    }
+    run = _edu("health", env)
+    assert "Traceback" not in run.stderr and run.returncode == 2, run.stderr[-400:]
+    assert run.stderr.count("\n") == 1 and "EDU_MAIL_VERIFY_URL" in run.stderr
 
 
 # ----------------------------------------------------------------------------- operator errors

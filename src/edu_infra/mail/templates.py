@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 from urllib.parse import quote
+from uuid import UUID
 
 from attrs import frozen
 
@@ -57,14 +58,17 @@ class LinkTemplates:
 
 
 def check_link_template(name: str, template: str) -> None:
-    """ValueError unless the template names `{token}` and only the known placeholders."""
+    """ValueError unless the template names `{token}` and formats with values of the types
+    `link` passes (a str token, UUID ids), so what fails here is what would fail at send
+    time (`{organization_id.hex}` works; `{token.nope}` or `{user_id:d}` do not)."""
     if "{token}" not in template:
         raise ValueError(f"the {name} link must contain {{token}}")
     try:
-        template.format(token="t", organization_id="o", user_id="u")  # noqa: S106
-    except (KeyError, IndexError, ValueError) as error:
+        template.format(token="t", organization_id=UUID(int=1), user_id=UUID(int=2))  # noqa: S106
+    except Exception as error:  # any failure of format() is a bad template
         raise ValueError(
-            f"the {name} link may use only {{token}}, {{organization_id}}, {{user_id}}: {error}"
+            f"the {name} link may use only {{token}}, {{organization_id}}, {{user_id}}:"
+            f" {type(error).__name__}: {error}"
         ) from None
 
 
