@@ -16,7 +16,7 @@ from attrs import field, frozen
 
 from edu_domain.services import SecurityPolicy
 from edu_infra.mail.config import SmtpSecurity, SmtpSettings
-from edu_infra.mail.templates import LinkTemplates
+from edu_infra.mail.templates import LinkTemplates, MailTemplates
 from edu_infra.variables import VARIABLES
 
 T = TypeVar("T")
@@ -248,7 +248,17 @@ def _mail(env: _Reader) -> dict[str, Any]:
     host = env.optional("EDU_SMTP_HOST")
     template_dir = env.optional("EDU_MAIL_TEMPLATE_DIR")
     if host is None:
-        return {"mail_template_dir": template_dir}
+        if template_dir is not None:
+            raise ConfigurationError(
+                "EDU_MAIL_TEMPLATE_DIR is set but EDU_SMTP_HOST is not: only the SMTP notifier"
+                " sends those templates; set EDU_SMTP_HOST or unset EDU_MAIL_TEMPLATE_DIR"
+            )
+        return {}
+    if template_dir is not None:
+        try:
+            MailTemplates.from_directory(template_dir)
+        except ValueError as error:
+            raise ConfigurationError(f"EDU_MAIL_TEMPLATE_DIR: {error}") from None
     security = env.text("EDU_SMTP_SECURITY").lower()
     if security not in set(SmtpSecurity):
         raise ConfigurationError(

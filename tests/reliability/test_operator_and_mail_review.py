@@ -239,6 +239,52 @@ def test_health_with_a_bad_link_template_exits_2_in_one_line() -> None:
     assert run.stderr.count("\n") == 1 and "EDU_MAIL_VERIFY_URL" in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("email_verification.txt", "Hello $fullname, $link\n"),
+        ("password_reset.html", "<p>$link $</p>"),
+        ("email_verification.subject.txt", "Welcome ${email"),
+    ],
+)
+def test_a_bad_placeholder_in_the_template_dir_fails_at_start_up(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    """A replaced template with an unknown `$placeholder` was accepted at start-up and
+    failed only when the first mail rendered, after the registration committed."""
+    from edu_infra.mail import MailTemplates
+    from edu_infra.settings import Settings
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match="placeholder"):
+        MailTemplates.from_directory(tmp_path)
+    with pytest.raises(ConfigurationError, match="EDU_MAIL_TEMPLATE_DIR"):
+        Settings.from_mapping(_smtp_env(EDU_MAIL_TEMPLATE_DIR=str(tmp_path)))
+    run = _edu("health", {"PATH": "", **_smtp_env(EDU_MAIL_TEMPLATE_DIR=str(tmp_path))})
+    assert "Traceback" not in run.stderr and run.returncode == 2, run.stderr[-400:]
+    assert "EDU_MAIL_TEMPLATE_DIR" in run.stderr and name in run.stderr
+
+
+def test_a_good_template_dir_is_accepted_and_used(tmp_path: Path) -> None:
+    from edu_infra.mail import MailTemplates
+    from edu_infra.settings import Settings
+
+    (tmp_path / "email_verification.txt").write_text("Hi $email: $link ($expires_at)\n")
+    settings = Settings.from_mapping(_smtp_env(EDU_MAIL_TEMPLATE_DIR=str(tmp_path)))
+    assert settings.mail_template_dir == str(tmp_path)
+    rendered = MailTemplates.from_directory(tmp_path).render(_mail(), "https://l")
+    assert rendered.text == "Hi pupil@example.org: https://l (2030-01-01 00:00 UTC)\n"
+
+
+def test_a_template_dir_without_an_smtp_host_is_a_configuration_error(tmp_path: Path) -> None:
+    from edu_infra.settings import Settings
+
+    with pytest.raises(ConfigurationError, match="EDU_SMTP_HOST"):
+        Settings.from_mapping(
+            {"EDU_DATABASE_URL": "memory://", "EDU_MAIL_TEMPLATE_DIR": str(tmp_path)}
+        )
+
+
 # ----------------------------------------------------------------------------- operator errors
 
 
