@@ -48,19 +48,26 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def explain(error: BaseException, url: str, url_setting: str) -> str | None:
-    """One line naming the cause and the setting to fix, or None if `error` is not one of
-    the known operator problems."""
+def explain(
+    error: BaseException, url: str, url_setting: str, *, migrating: bool = False
+) -> str | None:
+    """One line naming the cause and the setting to fix (`url_setting`, the variable `url`
+    came from), or None if `error` is not one of the known operator problems."""
     where = redact_url(url)
     for cause in _chain(error):
         sqlstate = str(getattr(cause, "sqlstate", "") or "")
         message = _first_line(cause)
         if sqlstate == "42501" or "permission denied" in message.lower():
+            if not migrating:
+                return f"permission denied on {where}: {message}; check the role in {url_setting}"
             return (
                 f"permission denied on {where}: {message}. Migrations must run as the role that"
-                " owns the tables: set EDU_MIGRATION_DATABASE_URL to that role's URL"
-                if url_setting == "EDU_MIGRATION_DATABASE_URL"
-                else f"permission denied on {where}: {message}; check the role in {url_setting}"
+                " owns the tables: "
+                + (
+                    "set EDU_MIGRATION_DATABASE_URL to that role's URL"
+                    if url_setting == "EDU_DATABASE_URL"
+                    else f"check the role in {url_setting}"
+                )
             )
         if sqlstate in ("28P01", "28000"):
             return f"the database refused the login ({message}): check the user and password in {url_setting}"

@@ -49,6 +49,8 @@ class Settings:
 
     database_url: str = field(repr=redact_url)
     migration_database_url: str = field(repr=redact_url)
+    #: The variable `migration_database_url` came from (named in `edu migrate`'s errors).
+    migration_url_setting: str = "EDU_DATABASE_URL"
     database_app_role: str
     rls_key: str | None = field(repr=lambda key: "None" if key is None else "'***'")
     db_pool_size: int
@@ -117,7 +119,12 @@ class Settings:
         }
         return cls(
             database_url=url,
-            migration_database_url=env.optional("EDU_MIGRATION_DATABASE_URL") or url,
+            migration_database_url=_migration_url(env, url),
+            migration_url_setting=(
+                "EDU_MIGRATION_DATABASE_URL"
+                if env.optional("EDU_MIGRATION_DATABASE_URL")
+                else "EDU_DATABASE_URL"
+            ),
             database_app_role=env.text("EDU_DATABASE_APP_ROLE"),
             rls_key=_rls_key(env.optional("EDU_RLS_KEY"), postgres=url.startswith("postgresql")),
             db_pool_size=env.number("EDU_DB_POOL_SIZE", int, 1),
@@ -205,14 +212,33 @@ def _cache_ttls(env: _Reader) -> dict[str, float]:
     return ttls
 
 
-def _check_database_url(url: str) -> None:
-    if url == MEMORY_URL:
+def _check_database_url(url: str, name: str = "EDU_DATABASE_URL") -> None:
+    if url == MEMORY_URL and name == "EDU_DATABASE_URL":
         return
     if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
         raise ConfigurationError(
-            "EDU_DATABASE_URL must start with postgresql+asyncpg://, sqlite+aiosqlite:// "
-            f"or be {MEMORY_URL}"
+            f"{name} must start with postgresql+asyncpg://, sqlite+aiosqlite:// or be {MEMORY_URL}"
         )
+    try:
+        from sqlalchemy.engine import make_url
+    except ModuleNotFoundError:  # a bare install: the missing extra is reported instead
+        return
+    try:
+        port = make_url(url).port
+    except Exception as error:  # SQLAlchemy refuses it: say so, never a traceback
+        raise ConfigurationError(
+            f"{name} is not a valid database URL ({redact_url(url)}): {error}"
+        ) from None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigurationError(f"{name} has port {port}: it must be 1 to 65535")
+
+
+def _migration_url(env: _Reader, url: str) -> str:
+    own = env.optional("EDU_MIGRATION_DATABASE_URL")
+    if own is None:
+        return url
+    _check_database_url(own, "EDU_MIGRATION_DATABASE_URL")
+    return own
 
 
 def _rls_key(key: str | None, *, postgres: bool) -> str | None:

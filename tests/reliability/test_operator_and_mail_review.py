@@ -288,6 +288,31 @@ def test_a_template_dir_without_an_smtp_host_is_a_configuration_error(tmp_path: 
 # ----------------------------------------------------------------------------- operator errors
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:notaport/postgres",
+        "postgresql+asyncpg://postgres:pw@[::1/postgres",
+        "postgresql+asyncpg://postgres@127.0.0.1:70000/postgres",
+    ],
+)
+def test_a_database_url_sqlalchemy_refuses_is_a_one_line_configuration_error(url: str) -> None:
+    """It was SQLAlchemy's `ValueError: invalid literal for int()` traceback, exit 1."""
+    from edu_infra.settings import Settings
+
+    key = {"EDU_RLS_KEY": "0" * 64}
+    with pytest.raises(ConfigurationError, match="EDU_DATABASE_URL"):
+        Settings.from_mapping({"EDU_DATABASE_URL": url, **key})
+    good = "postgresql+asyncpg://postgres@127.0.0.1/postgres"
+    with pytest.raises(ConfigurationError, match="EDU_MIGRATION_DATABASE_URL"):
+        Settings.from_mapping({"EDU_DATABASE_URL": good, "EDU_MIGRATION_DATABASE_URL": url, **key})
+    for command in ("health", "migrate"):
+        run = _edu(command, {"PATH": "", "EDU_DATABASE_URL": url, **key})
+        assert "Traceback" not in run.stderr and run.returncode == 2, run.stderr[-400:]
+        assert run.stderr.count("\n") == 1 and "EDU_DATABASE_URL" in run.stderr
+        assert ":pw@" not in run.stderr
+
+
 # ----------------------------------------------------------------------------- migrations
 
 
