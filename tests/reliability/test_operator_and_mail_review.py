@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -314,6 +315,106 @@ def test_a_database_url_sqlalchemy_refuses_is_a_one_line_configuration_error(url
 
 
 # ----------------------------------------------------------------------------- migrations
+
+
+def _host_database(path: Path, revision: str = "0001") -> None:
+    """A host database never migrated by edu-core: its own Alembic revision (the same id as
+    one of edu-core's, as tests/host_alembic uses) and its own `organizations` table."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+        db.execute("CREATE TABLE organizations (id INTEGER PRIMARY KEY, crm_ref TEXT)")
+
+
+def _sqlite_state(path: Path) -> tuple[set[str], list[tuple[str, ...]]]:
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = list(db.execute("SELECT version_num FROM alembic_version"))
+    return tables, rows
+
+
+@pytest.mark.parametrize("revision", ["0001", "0003"])
+async def test_adoption_never_steals_a_host_revision_that_collides_with_edu_core(
+    tmp_path: Path, revision: str
+) -> None:
+    """adopt_legacy_version took the host's single '0001' row for edu-core's because a table
+    named `organizations` existed, moved it to edu_alembic_version and DROPPED the host's
+    alembic_version: the host's Alembic thought its database empty, and edu-core thought
+    its 0001 had run. Now the row stays, and migrating stops on the conflicting table with
+    a one-line SchemaConflict that changes nothing."""
+    from edu_infra.sqlalchemy.migrate import upgrade_async
+    from edu_infra.sqlalchemy.versioning import SchemaConflict
+
+    path = tmp_path / "host.db"
+    _host_database(path, revision)
+    with pytest.raises(SchemaConflict) as caught:
+        await upgrade_async(f"sqlite+aiosqlite:///{path}")
+    message = str(caught.value)
+    assert "\n" not in message and "organizations" in message, message
+    tables, rows = _sqlite_state(path)
+    assert tables == {"alembic_version", "organizations"}  # nothing created, nothing dropped
+    assert rows == [(revision,)]
+
+
+def test_edu_migrate_and_health_name_the_conflicting_table(tmp_path: Path) -> None:
+    path = tmp_path / "host.db"
+    _host_database(path)
+    env = {"PATH": "", "EDU_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    run = _edu("migrate", env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-600:]
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: cannot migrate") and "organizations" in line, run.stderr
+    assert "migrated" not in run.stdout
+    run = _edu("health", env)
+    assert run.returncode == 1 and "database: CONFLICT (table organizations" in run.stdout
+    assert _sqlite_state(path)[1] == [("0001",)]
+
+
+async def test_a_host_revision_with_edu_tables_of_another_shape_is_not_adopted(
+    tmp_path: Path,
+) -> None:
+    """All of edu-core's table names, but not its key columns: still not proof."""
+    from sqlalchemy import create_engine
+
+    from edu_infra.sqlalchemy.tables import metadata
+    from edu_infra.sqlalchemy.versioning import adopt_legacy_version, legacy_revision
+
+    path = tmp_path / "lookalike.db"
+    _host_database(path)
+    with sqlite3.connect(path) as db:
+        for name in metadata.tables:
+            if name != "organizations":
+                db.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY)")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        assert legacy_revision(connection) is None
+        assert adopt_legacy_version(connection) is None
+    engine.dispose()
+    assert _sqlite_state(path)[1] == [("0001",)]
+
+
+async def test_health_says_when_edu_core_tables_are_missing_behind_a_head_revision(
+    tmp_path: Path,
+) -> None:
+    """The version row alone is no proof the schema is there."""
+    from edu_infra.sqlalchemy.migrate import upgrade_async
+
+    path = tmp_path / "edu.db"
+    await upgrade_async(f"sqlite+aiosqlite:///{path}")
+    env = {"PATH": "", "EDU_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    run = _edu("health", env)
+    assert run.returncode == 0 and "database: ok" in run.stdout, run.stdout + run.stderr
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE user_tokens")
+    run = _edu("health", env)
+    assert run.returncode == 1 and "database: INCOMPLETE" in run.stdout, run.stdout
+    assert "no table user_tokens" in run.stdout
+
+
+def test_health_on_a_sqlite_url_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    run = _edu("health", {"PATH": "", "EDU_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}"})
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"database: NOT A FILE ({tmp_path.resolve()} is a directory" in run.stdout
 
 
 # ----------------------------------------------------------------------------- hashing
