@@ -48,7 +48,7 @@ def sender_address(sender: str) -> Address:
     """The address of `sender` (`a@b.org` or `Name <a@b.org>`); ValueError if it has none."""
     try:
         header = _policy.header_factory("From", sender)
-        addresses = header.addresses  # type: ignore[attr-defined]
+        addresses = header.addresses
         defects = header.defects
     except (HeaderParseError, ValueError, IndexError):
         addresses, defects = (), ("unparsable",)
