@@ -457,3 +457,120 @@ async def test_held_cancelled_logins_leak_no_threads_and_do_not_corrupt_the_coun
         with pytest.raises(AuthenticationFailed):
             await core.auth.authenticate(scope, "cancel", "wrong pw 123!")
     await hasher.aclose()
+
+
+class _CountingHasher:
+    """FastHasher that counts its calls."""
+
+    def __init__(self) -> None:
+        from edu_infra.memory.fakes import FastHasher
+
+        self._inner = FastHasher()
+        self.hashes = self.verifies = 0
+
+    def hash(self, password: str) -> str:
+        self.hashes += 1
+        return self._inner.hash(password)
+
+    def verify(self, password: str, hashed: str) -> bool:
+        self.verifies += 1
+        return self._inner.verify(password, hashed)
+
+    def needs_rehash(self, hashed: str) -> bool:
+        return self._inner.needs_rehash(hashed)
+
+
+class _CountingUow:
+    """A unit-of-work factory that records what each sign-in asks of the database."""
+
+    def __init__(self) -> None:
+        self._inner = InMemoryUnitOfWorkFactory()
+        self.log: list[str] = []
+
+    def __getattr__(self, name: str) -> object:  # unscoped work (bootstrap) is not logged
+        return getattr(self._inner, name)
+
+    def __call__(self, **kwargs: object) -> object:
+        outer = self
+
+        class _Wrapped:
+            async def __aenter__(self) -> object:
+                outer.log.append("open")
+                self._uow = await inner.__aenter__()
+                real_get, real_commit = self._uow.get, self._uow.commit
+
+                async def get(*args: object, **kw: object) -> object:
+                    outer.log.append(f"get lock={kw.get('lock', False)}")
+                    return await real_get(*args, **kw)
+
+                async def commit() -> None:
+                    outer.log.append("commit")
+                    await real_commit()
+
+                self._uow.get, self._uow.commit = get, commit
+                return self._uow
+
+            async def __aexit__(self, *exc: object) -> object:
+                return await inner.__aexit__(*exc)
+
+        inner = self._inner(**kwargs)  # type: ignore[arg-type]
+        return _Wrapped()
+
+
+async def _counted_core() -> tuple[EduCore, Scope, _CountingHasher, _CountingUow]:
+    hasher, uow = _CountingHasher(), _CountingUow()
+    core = EduCore(
+        Deps(
+            uow=uow,  # type: ignore[arg-type]
+            clock=ManualClock(),
+            ids=Uuid7Generator(),
+            tokens=SequentialTokens(),
+            hasher=hasher,
+            policy=SecurityPolicy(max_failed_logins=100, require_verified_email=False),
+        )
+    )
+    org, _ = await core.organizations.bootstrap(
+        "Timing School", NewUser(email="t@example.org", username="known", password="right pw 123")
+    )
+    return core, Scope(org.id), hasher, uow
+
+
+async def test_unknown_and_known_logins_cost_the_same_hashing_and_database_work() -> None:
+    """A wrong password recorded the failure (a unit of work with a locked read and a
+    commit) that an unknown login skipped; the first unknown login also hashed the dummy
+    password lazily; a non-string password skipped the verify of a known user."""
+    core, scope, hasher, uow = await _counted_core()
+    hashes_before = hasher.hashes
+    costs = {}
+    for name, login, password in [
+        ("unknown user", "nobody", "wrong pw 123!"),
+        ("known user", "known", "wrong pw 123!"),
+        ("unknown organization", None, "wrong pw 123!"),
+        ("unknown user, non-string password", "nobody", 12345),
+        ("known user, non-string password", "known", 12345),
+    ]:
+        uow.log.clear()
+        verifies = hasher.verifies
+        where = Scope(uuid.uuid4()) if login is None else scope
+        with pytest.raises(AuthenticationFailed):
+            await core.auth.authenticate(where, login or "known", password)  # type: ignore[arg-type]
+        costs[name] = (hasher.verifies - verifies, list(uow.log))
+    assert hasher.hashes == hashes_before  # the dummy hash was built with the core
+    expected = (1, ["open", "open", "get lock=True", "commit"])
+    assert all(cost == expected for cost in costs.values()), costs
+
+
+async def test_reject_costs_a_verify_and_the_same_round_trips() -> None:
+    core, _, hasher, uow = await _counted_core()
+    uow.log.clear()
+    verifies = hasher.verifies
+    with pytest.raises(AuthenticationFailed):
+        await core.auth.reject(None)
+    assert hasher.verifies - verifies == 1
+    assert uow.log == ["open", "get lock=True", "commit"]
+
+
+def test_the_argon2_hasher_builds_its_dummy_hash_at_construction() -> None:
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    assert hasher.dummy_hash.startswith("$argon2id$")
+    assert not hasher.verify("anything", hasher.dummy_hash)
