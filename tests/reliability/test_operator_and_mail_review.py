@@ -429,7 +429,8 @@ async def test_held_cancelled_logins_leak_no_threads_and_do_not_corrupt_the_coun
             ids=Uuid7Generator(),
             tokens=SequentialTokens(),
             hasher=hasher,
-            policy=SecurityPolicy(max_failed_logins=3, lockout=timedelta(minutes=5)),
+            # up to 40 attempts may complete before the cancel: no lockout may hide the check
+            policy=SecurityPolicy(max_failed_logins=100, lockout=timedelta(minutes=5)),
         )
     )
     org, owner = await core.organizations.bootstrap(
