@@ -79,7 +79,9 @@ async def _migrate(args: argparse.Namespace) -> int:
         await migrate_schema(container)
         print(f"migrated: {describe(settings)}")
     except Exception as error:
-        _explained(error, settings.migration_database_url, "EDU_MIGRATION_DATABASE_URL")
+        _explained(
+            error, settings.migration_database_url, settings.migration_url_setting, migrating=True
+        )
     finally:
         await shutdown(container)
     return OK
@@ -154,11 +156,11 @@ async def _health(args: argparse.Namespace) -> int:
     return OK if ok else NOT_READY
 
 
-def _explained(error: Exception, url: str, url_setting: str) -> None:
+def _explained(error: Exception, url: str, url_setting: str, *, migrating: bool = False) -> None:
     """Re-raise `error` as an OperatorError when it is a known operator problem."""
     from edu_infra.diagnose import explain
 
-    line = explain(error, url, url_setting)
+    line = explain(error, url, url_setting, migrating=migrating)
     if line is None:
         raise error
     raise OperatorError(line) from error

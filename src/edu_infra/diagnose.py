@@ -11,13 +11,14 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from edu_infra.settings import redact_url
 
-#: A table every migrated edu-core database has.
-_PROBE_TABLE = "organizations"
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @frozen
@@ -48,19 +49,26 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def explain(error: BaseException, url: str, url_setting: str) -> str | None:
-    """One line naming the cause and the setting to fix, or None if `error` is not one of
-    the known operator problems."""
+def explain(
+    error: BaseException, url: str, url_setting: str, *, migrating: bool = False
+) -> str | None:
+    """One line naming the cause and the setting to fix (`url_setting`, the variable `url`
+    came from), or None if `error` is not one of the known operator problems."""
     where = redact_url(url)
     for cause in _chain(error):
         sqlstate = str(getattr(cause, "sqlstate", "") or "")
         message = _first_line(cause)
         if sqlstate == "42501" or "permission denied" in message.lower():
+            if not migrating:
+                return f"permission denied on {where}: {message}; check the role in {url_setting}"
             return (
                 f"permission denied on {where}: {message}. Migrations must run as the role that"
-                " owns the tables: set EDU_MIGRATION_DATABASE_URL to that role's URL"
-                if url_setting == "EDU_MIGRATION_DATABASE_URL"
-                else f"permission denied on {where}: {message}; check the role in {url_setting}"
+                " owns the tables: "
+                + (
+                    "set EDU_MIGRATION_DATABASE_URL to that role's URL"
+                    if url_setting == "EDU_DATABASE_URL"
+                    else f"check the role in {url_setting}"
+                )
             )
         if sqlstate in ("28P01", "28000"):
             return f"the database refused the login ({message}): check the user and password in {url_setting}"
@@ -72,6 +80,8 @@ def explain(error: BaseException, url: str, url_setting: str) -> str | None:
             isinstance(cause, OSError) and "connect" in message.lower()
         ):
             return f"cannot reach the database at {where} ({message}): is the server running? check {url_setting}"
+        if type(cause).__name__ == "SchemaConflict":  # edu_infra.sqlalchemy.versioning's
+            return message
         if isinstance(cause, sqlite3.OperationalError) and "unable to open" in message:
             return f"cannot open the SQLite file of {url_setting} ({where}): {message}"
     return None
@@ -88,42 +98,75 @@ def sqlite_file(url: str) -> Path | None:
 
 
 async def check_database(database: object, url: str) -> Verdict:
-    """Reachable, and migrated to edu-core's head? Never creates a SQLite file."""
-    from sqlalchemy import inspect, text
-
+    """Reachable, migrated to edu-core's head, and edu-core's tables there? Never creates a
+    SQLite file."""
     from edu_infra.sqlalchemy.engine import Database
-    from edu_infra.sqlalchemy.versioning import LEGACY_VERSION_TABLE, VERSION_TABLE
 
     assert isinstance(database, Database)
     path = sqlite_file(url)
+    if path is not None and path.is_dir():
+        return Verdict(
+            False,
+            f"NOT A FILE ({path.resolve()} is a directory; EDU_DATABASE_URL must name a"
+            " SQLite file)",
+        )
     if path is not None and not path.is_file():
         return Verdict(
             False, f"MISSING (no SQLite file at {path.resolve()}; `edu migrate` creates it)"
         )
+    head = _head()
     try:
         async with database.engine.connect() as connection:
-            tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
-            if _PROBE_TABLE not in tables:
-                return Verdict(False, "NOT MIGRATED (no edu-core tables): run `edu migrate`")
-            if VERSION_TABLE not in tables and LEGACY_VERSION_TABLE in tables:
-                return Verdict(
-                    False,
-                    f"OLD VERSION TABLE (edu-core's revision is in {LEGACY_VERSION_TABLE}):"
-                    f" run `edu migrate` to move it to {VERSION_TABLE}",
-                )
-            try:
-                found = await connection.scalar(
-                    text("SELECT max(version_num) FROM edu_alembic_version")
-                )
-            except Exception:  # the application role may not read it: not a failure
-                return Verdict(True, "ok")
+            return await connection.run_sync(lambda c: _schema_verdict(c, head))
     except Exception as error:
         line = explain(error, url, "EDU_DATABASE_URL")
         return Verdict(False, f"UNAVAILABLE ({line or _first_line(error)})")
-    head = _head()
-    if found != head:
+
+
+def _schema_verdict(connection: Connection, head: str | None) -> Verdict:
+    from sqlalchemy import inspect
+
+    from edu_infra.sqlalchemy.tables import metadata
+    from edu_infra.sqlalchemy.versioning import (
+        LEGACY_VERSION_TABLE,
+        VERSION_TABLE,
+        legacy_revision,
+        revision_of,
+        shape_problems,
+    )
+
+    tables = set(inspect(connection).get_table_names())
+    if VERSION_TABLE not in tables:
+        legacy = legacy_revision(connection)
+        if legacy is not None:
+            return Verdict(
+                False,
+                f"OLD VERSION TABLE (edu-core's revision {legacy} is in {LEGACY_VERSION_TABLE}):"
+                f" run `edu migrate` to move it to {VERSION_TABLE}",
+            )
+        clash = sorted(set(metadata.tables) & tables)
+        if clash:
+            return Verdict(
+                False,
+                f"CONFLICT (table {', '.join(clash)} exists but is not edu-core's:"
+                f" {VERSION_TABLE} records no revision; give edu-core its own database or"
+                " schema)",
+            )
+        return Verdict(False, "NOT MIGRATED (no edu-core tables): run `edu migrate`")
+    problems = shape_problems(connection, str(head))  # before a read that may abort (PG)
+    try:
+        revision = revision_of(connection)
+    except Exception:  # the application role may not read it: the tables alone tell
+        revision = head
+    if revision != head:
         return Verdict(
-            False, f"BEHIND (at revision {found}, edu-core needs {head}): run `edu migrate`"
+            False, f"BEHIND (at revision {revision}, edu-core needs {head}): run `edu migrate`"
+        )
+    if problems:
+        return Verdict(
+            False,
+            f"INCOMPLETE ({VERSION_TABLE} says {revision}, but {'; '.join(problems[:3])}):"
+            " restore the tables or migrate a fresh database",
         )
     return Verdict(True, "ok")
 

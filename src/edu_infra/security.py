@@ -36,6 +36,9 @@ class Argon2PasswordHasher:
         self._hash = PasswordHash((self._argon, BcryptHasher()))
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None
+        #: A hash of these parameters that unknown logins verify against (AuthService),
+        #: built here so the first unknown login costs one verify, not a hash more.
+        self.dummy_hash = self.hash("not-a-real-password")
 
     def hash(self, password: str) -> str:
         return str(self._hash.hash(password))

@@ -16,7 +16,7 @@ from attrs import field, frozen
 
 from edu_domain.services import SecurityPolicy
 from edu_infra.mail.config import SmtpSecurity, SmtpSettings
-from edu_infra.mail.templates import LinkTemplates
+from edu_infra.mail.templates import LinkTemplates, MailTemplates
 from edu_infra.variables import VARIABLES
 
 T = TypeVar("T")
@@ -49,6 +49,8 @@ class Settings:
 
     database_url: str = field(repr=redact_url)
     migration_database_url: str = field(repr=redact_url)
+    #: The variable `migration_database_url` came from (named in `edu migrate`'s errors).
+    migration_url_setting: str = "EDU_DATABASE_URL"
     database_app_role: str
     rls_key: str | None = field(repr=lambda key: "None" if key is None else "'***'")
     db_pool_size: int
@@ -117,7 +119,12 @@ class Settings:
         }
         return cls(
             database_url=url,
-            migration_database_url=env.optional("EDU_MIGRATION_DATABASE_URL") or url,
+            migration_database_url=_migration_url(env, url),
+            migration_url_setting=(
+                "EDU_MIGRATION_DATABASE_URL"
+                if env.optional("EDU_MIGRATION_DATABASE_URL")
+                else "EDU_DATABASE_URL"
+            ),
             database_app_role=env.text("EDU_DATABASE_APP_ROLE"),
             rls_key=_rls_key(env.optional("EDU_RLS_KEY"), postgres=url.startswith("postgresql")),
             db_pool_size=env.number("EDU_DB_POOL_SIZE", int, 1),
@@ -205,14 +212,33 @@ def _cache_ttls(env: _Reader) -> dict[str, float]:
     return ttls
 
 
-def _check_database_url(url: str) -> None:
-    if url == MEMORY_URL:
+def _check_database_url(url: str, name: str = "EDU_DATABASE_URL") -> None:
+    if url == MEMORY_URL and name == "EDU_DATABASE_URL":
         return
     if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
         raise ConfigurationError(
-            "EDU_DATABASE_URL must start with postgresql+asyncpg://, sqlite+aiosqlite:// "
-            f"or be {MEMORY_URL}"
+            f"{name} must start with postgresql+asyncpg://, sqlite+aiosqlite:// or be {MEMORY_URL}"
         )
+    try:
+        from sqlalchemy.engine import make_url
+    except ModuleNotFoundError:  # a bare install: the missing extra is reported instead
+        return
+    try:
+        port = make_url(url).port
+    except Exception as error:  # SQLAlchemy refuses it: say so, never a traceback
+        raise ConfigurationError(
+            f"{name} is not a valid database URL ({redact_url(url)}): {error}"
+        ) from None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigurationError(f"{name} has port {port}: it must be 1 to 65535")
+
+
+def _migration_url(env: _Reader, url: str) -> str:
+    own = env.optional("EDU_MIGRATION_DATABASE_URL")
+    if own is None:
+        return url
+    _check_database_url(own, "EDU_MIGRATION_DATABASE_URL")
+    return own
 
 
 def _rls_key(key: str | None, *, postgres: bool) -> str | None:
@@ -248,7 +274,17 @@ def _mail(env: _Reader) -> dict[str, Any]:
     host = env.optional("EDU_SMTP_HOST")
     template_dir = env.optional("EDU_MAIL_TEMPLATE_DIR")
     if host is None:
-        return {"mail_template_dir": template_dir}
+        if template_dir is not None:
+            raise ConfigurationError(
+                "EDU_MAIL_TEMPLATE_DIR is set but EDU_SMTP_HOST is not: only the SMTP notifier"
+                " sends those templates; set EDU_SMTP_HOST or unset EDU_MAIL_TEMPLATE_DIR"
+            )
+        return {}
+    if template_dir is not None:
+        try:
+            MailTemplates.from_directory(template_dir)
+        except ValueError as error:
+            raise ConfigurationError(f"EDU_MAIL_TEMPLATE_DIR: {error}") from None
     security = env.text("EDU_SMTP_SECURITY").lower()
     if security not in set(SmtpSecurity):
         raise ConfigurationError(
@@ -258,10 +294,18 @@ def _mail(env: _Reader) -> dict[str, Any]:
         links = LinkTemplates(env.text("EDU_MAIL_VERIFY_URL"), env.text("EDU_MAIL_RESET_URL"))
     except ValueError as error:
         raise ConfigurationError(f"EDU_MAIL_VERIFY_URL / EDU_MAIL_RESET_URL: {error}") from None
-    smtp = SmtpSettings(
+    try:
+        smtp = _smtp_settings(env, host, SmtpSecurity(security))
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    return {"smtp": smtp, "mail_links": links, "mail_template_dir": template_dir}
+
+
+def _smtp_settings(env: _Reader, host: str, security: SmtpSecurity) -> SmtpSettings:
+    return SmtpSettings(
         host=host,
         port=env.number("EDU_SMTP_PORT", int, 1),
-        security=SmtpSecurity(security),
+        security=security,
         user=env.optional("EDU_SMTP_USER"),
         password=env.optional("EDU_SMTP_PASSWORD"),
         sender=env.text("EDU_SMTP_SENDER"),
@@ -269,4 +313,3 @@ def _mail(env: _Reader) -> dict[str, Any]:
         attempts=env.number("EDU_SMTP_ATTEMPTS", int, 1),
         ca_file=env.optional("EDU_SMTP_CA_FILE"),
     )
-    return {"smtp": smtp, "mail_links": links, "mail_template_dir": template_dir}

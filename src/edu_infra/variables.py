@@ -149,7 +149,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         name="EDU_MAIL_VERIFY_URL",
         default=None,
-        help="link of the verification mail, required with EDU_SMTP_HOST: `{token}`, `{organization_id}`, `{user_id}` are filled in",
+        help="link of the verification mail, required with EDU_SMTP_HOST: `{token}`, `{organization_id}`, `{user_id}` are filled in (format syntax: `{organization_id.hex}` works; a template that cannot be formatted is a configuration error)",
     ),
     Variable(
         name="EDU_MAIL_RESET_URL",
@@ -159,7 +159,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         name="EDU_MAIL_TEMPLATE_DIR",
         default=None,
-        help="folder whose `email_verification.{subject.txt,txt,html}` / `password_reset.*` files replace the default mail templates",
+        help="folder whose `email_verification.{subject.txt,txt,html}` / `password_reset.*` files replace the default mail templates; needs EDU_SMTP_HOST, each is rendered once at start-up (a bad `$placeholder` is a configuration error)",
     ),
     Variable(
         name="EDU_OTEL_ENABLED",

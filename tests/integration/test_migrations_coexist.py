@@ -162,3 +162,46 @@ async def test_host_and_edu_migrations_share_a_postgres_database(
     postgres_databases: object,
 ) -> None:
     await _both_orders(postgres_databases, APP_ROLE)
+
+
+@pytest.mark.postgres
+async def test_postgres_adopts_only_edu_cores_own_legacy_revision(
+    postgres_databases: object,
+) -> None:
+    """On PostgreSQL the proof at 0003 includes the RLS key and COPY stage tables; a host's
+    '0001' next to its own `organizations` table is never adopted: a SchemaConflict, and the
+    host's version table and tables are as they were."""
+    from edu_infra.sqlalchemy.versioning import SchemaConflict
+
+    url = await postgres_databases()  # type: ignore[operator]
+    await upgrade_async(url, app_role=APP_ROLE)
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:  # what edu-core 0.1 left
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("ALTER TABLE edu_alembic_version RENAME TO alembic_version")
+            )
+            await connection.execute(
+                text(
+                    "ALTER TABLE alembic_version"
+                    " RENAME CONSTRAINT edu_alembic_version_pkc TO alembic_version_pkc"
+                )
+            )
+        await upgrade_async(url, app_role=APP_ROLE)
+        state = await _state(url)
+        assert state["edu"] == [EDU_HEAD] and state["host"] is None
+
+        host = await postgres_databases()  # type: ignore[operator]
+        host_engine = create_async_engine(host, poolclass=NullPool)
+        async with host_engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE alembic_version (version_num text)"))
+            await connection.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+            await connection.execute(text("CREATE TABLE organizations (id int PRIMARY KEY)"))
+        await host_engine.dispose()
+        with pytest.raises(SchemaConflict, match="organizations"):
+            await upgrade_async(host, app_role=APP_ROLE)
+        state = await _state(host)
+        assert state["host"] == ["0001"] and state["edu"] is None
+        assert state["tables"] == {"alembic_version", "organizations"}
+    finally:
+        await engine.dispose()

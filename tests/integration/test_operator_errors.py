@@ -128,7 +128,11 @@ async def test_an_unreachable_server_is_one_line_for_every_command(
     code, _, err = await edu("migrate", env=env, cwd=tmp_path)
     line = one_line(err)
     assert code == 1 and "cannot reach the database" in line
-    assert "EDU_MIGRATION_DATABASE_URL" in line and "secret-pw" not in line
+    assert "check EDU_DATABASE_URL" in line and "secret-pw" not in line
+    assert "EDU_MIGRATION_DATABASE_URL" not in line  # not set: the variable used is named
+    code, _, err = await edu("migrate", env={**env, "EDU_MIGRATION_DATABASE_URL": url})
+    line = one_line(err)
+    assert code == 1 and "check EDU_MIGRATION_DATABASE_URL" in line
     code, out, err = await edu("health", env=env, cwd=tmp_path)
     assert code == 1 and "database: UNAVAILABLE (cannot reach the database" in out
     assert "Traceback" not in err and "secret-pw" not in out + err

@@ -185,3 +185,16 @@ async def test_with_telemetry_off_nothing_is_wrapped_or_even_imported() -> None:
     out, _ = await process.communicate()
     assert process.returncode == 0
     assert out.decode().strip() == "[]"
+
+
+async def test_reject_counts_as_a_failed_login() -> None:
+    """`auth.reject` (a sign-in naming no known organization) is a refused sign-in too."""
+    recorded = Recorded()
+    container = await _traced_container({"EDU_DATABASE_URL": "memory://"}, recorded)
+    try:
+        with pytest.raises(AuthenticationFailed):
+            await container.core().auth.reject("a guessed password")
+    finally:
+        await shutdown(container)
+    points = recorded.metrics()["edu.auth.failed_logins"]
+    assert [(p.value, dict(p.attributes)) for p in points] == [(1, {"edu.reason": "credentials"})]

@@ -48,6 +48,8 @@ from edu_domain.services.tokens import (
 from edu_domain.services.views import LoginResult, Principal
 
 _LOGIN_MAX = 254
+#: The password of the throwaway hash unknown logins verify against.
+_DUMMY = "not-a-real-password"
 _SESSION = "session"
 
 
@@ -60,7 +62,9 @@ class _Snapshot:
 class AuthService:
     def __init__(self, deps: Deps) -> None:
         self._d = deps
-        self._dummy_hash: str | None = None
+        # built now, not on the first unknown login (which would then take a hash longer)
+        dummy = getattr(deps.hasher, "dummy_hash", None)
+        self._dummy_hash: str = dummy if isinstance(dummy, str) else deps.hasher.hash(_DUMMY)
 
     # ------------------------------------------------------------------ login
 
@@ -82,11 +86,11 @@ class AuthService:
         snapshot = await self._snapshot(scope, query)
         if snapshot is None:
             await self._burn_time(password)
+            await retrying(lambda: self._record_nothing(scope.organization_id))
             raise AuthenticationFailed()
-        ok = isinstance(password, str) and await verify_password(
-            self._d.hasher, password, snapshot.hashed_password
-        )
-        if not ok:
+        candidate = password if isinstance(password, str) else ""  # a verify either way
+        verified = await verify_password(self._d.hasher, candidate, snapshot.hashed_password)
+        if not (verified and isinstance(password, str)):
             await retrying(lambda: self._record_failure(scope, snapshot.user_id))
             raise AuthenticationFailed()
         return await retrying(
@@ -106,16 +110,25 @@ class AuthService:
     async def _burn_time(self, password: object) -> None:
         """Verify against a throwaway hash so that an unknown organization or login takes as
         long as a known one (existence must not leak through timing)."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await hash_password(self._d.hasher, "not-a-real-password")
         candidate = password if isinstance(password, str) else ""
         await verify_password(self._d.hasher, candidate, self._dummy_hash)
 
+    async def _record_nothing(self, organization_id: UUID) -> None:
+        """The database work of `_record_failure` without its write: a unit of work, a
+        locked read of a user (that does not exist) and a commit, so an unknown login costs
+        the same round trips as a known one's wrong password. What remains (the UPDATE of
+        one row) is stated in the README."""
+        async with self._d.uow(tenant=organization_id) as uow:
+            await uow.get(User, self._d.ids.new_id(), lock=True)
+            await uow.commit()
+
     async def reject(self, password: object) -> None:
         """Fail a sign-in that named no known organization, after the time a real check
-        takes: raises AuthenticationFailed. For host services that resolve the organization
-        themselves (e.g. from a slug) before calling `authenticate`."""
+        takes (a verify and `_record_nothing`'s round trips): raises AuthenticationFailed.
+        For host services that resolve the organization themselves (e.g. from a slug)
+        before calling `authenticate`."""
         await self._burn_time(password)
+        await retrying(lambda: self._record_nothing(self._d.ids.new_id()))
         raise AuthenticationFailed()
 
     async def _record_failure(self, scope: Scope, user_id: UUID) -> None:

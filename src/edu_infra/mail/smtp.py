@@ -42,15 +42,19 @@ class SmtpNotifier:
         self._tls = _tls_context(settings)
 
     async def send_mail(self, mail: Mail) -> None:
+        await self._deliver(self.message(mail), mail.kind)
+
+    def message(self, mail: Mail) -> EmailMessage:
+        """The multipart mail `send_mail` delivers."""
         rendered = self.templates.render(mail, self.links.link(mail))
         message = EmailMessage()
         message["From"] = self.settings.sender
         message["To"] = mail.email
         message["Subject"] = rendered.subject
-        message["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
+        message["Message-ID"] = make_msgid(domain=self.settings.sender_domain)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
-        await self._deliver(message, mail.kind)
+        return message
 
     async def send_email_verification(self, email: str, token: str, expires_at: datetime) -> None:
         raise TypeError("SmtpNotifier needs the organization: EventDispatcher calls send_mail")

@@ -3,7 +3,8 @@
 Templates are `string.Template` texts (`$name`), one file per part: `<kind>.subject.txt`,
 `<kind>.txt`, `<kind>.html`, kind being `email_verification` or `password_reset`. The
 defaults ship in this package's `templates/` folder; `MailTemplates.from_directory(path)`
-(or `EDU_MAIL_TEMPLATE_DIR`) takes any of them from your folder instead, file by file.
+(or `EDU_MAIL_TEMPLATE_DIR`) takes any of them from your folder instead, file by file, and
+renders each once with sample values, so a bad placeholder fails at start-up.
 
 Variables: `$email`, `$link` (the URL the user follows), `$token` (the code, for forms that
 ask for it), `$expires_at` (UTC, e.g. `2026-01-03 09:00 UTC`), `$organization_id`. In HTML
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from string import Template
 from urllib.parse import quote
+from uuid import UUID
 
 from attrs import frozen
 
@@ -57,14 +59,17 @@ class LinkTemplates:
 
 
 def check_link_template(name: str, template: str) -> None:
-    """ValueError unless the template names `{token}` and only the known placeholders."""
+    """ValueError unless the template names `{token}` and formats with values of the types
+    `link` passes (a str token, UUID ids), so what fails here is what would fail at send
+    time (`{organization_id.hex}` works; `{token.nope}` or `{user_id:d}` do not)."""
     if "{token}" not in template:
         raise ValueError(f"the {name} link must contain {{token}}")
     try:
-        template.format(token="t", organization_id="o", user_id="u")  # noqa: S106
-    except (KeyError, IndexError, ValueError) as error:
+        template.format(token="t", organization_id=UUID(int=1), user_id=UUID(int=2))  # noqa: S106
+    except Exception as error:  # any failure of format() is a bad template
         raise ValueError(
-            f"the {name} link may use only {{token}}, {{organization_id}}, {{user_id}}: {error}"
+            f"the {name} link may use only {{token}}, {{organization_id}}, {{user_id}}:"
+            f" {type(error).__name__}: {error}"
         ) from None
 
 
@@ -95,8 +100,27 @@ class MailTemplates:
         for kind, part in texts:
             own = folder / f"{kind.value}.{part}"
             if own.is_file():
-                texts[kind, part] = own.read_text("utf-8")
-        return cls(texts)
+                try:
+                    texts[kind, part] = own.read_text("utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    raise ValueError(f"mail template {own} cannot be read: {error}") from None
+        templates = cls(texts)
+        templates.check()
+        return templates
+
+    def check(self) -> None:
+        """Render every template once with sample values: a bad `$placeholder` is a
+        ValueError at start-up, not after the commit of the first registration."""
+        for kind in MailKind:
+            sample = Mail(
+                kind=kind,
+                organization_id=UUID(int=1),
+                user_id=UUID(int=2),
+                email="sample@example.org",
+                token="sample-token",  # noqa: S106
+                expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+            )
+            self.render(sample, "https://example.org/sample")
 
     def render(self, mail: Mail, link: str) -> RenderedMail:
         values = {

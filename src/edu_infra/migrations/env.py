@@ -19,7 +19,11 @@ from sqlalchemy.pool import NullPool
 
 from edu_infra.sqlalchemy.migrate import include_name, include_object_for
 from edu_infra.sqlalchemy.tables import metadata
-from edu_infra.sqlalchemy.versioning import VERSION_TABLE, adopt_legacy_version
+from edu_infra.sqlalchemy.versioning import (
+    VERSION_TABLE,
+    adopt_legacy_version,
+    check_no_conflict,
+)
 
 config = context.config
 target_metadata = metadata
@@ -34,6 +38,8 @@ def _url() -> str:
 
 def _run(connection: Connection) -> None:
     adopt_legacy_version(connection, {rev.revision for rev in context.script.walk_revisions()})
+    if context.get_revision_argument() not in (None, "base"):  # an upgrade: nothing in the way?
+        check_no_conflict(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -83,7 +83,7 @@ def _traced(
     telemetry: Telemetry, use_case: str, method: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     span_name = f"edu.{use_case}"
-    counts_logins = use_case == "auth.authenticate"
+    counts_logins = use_case in ("auth.authenticate", "auth.reject")
 
     @functools.wraps(method)
     async def traced(*args: Any, **kwargs: Any) -> Any:
