@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edu_domain import ValidationError
-from edu_domain.model import EducationalContent, Organization, User, uuid7
-from edu_domain.model import rules
+from edu_domain.model import EducationalContent, Organization, User, rules, uuid7
 from edu_domain.model.rules import (
     NAME_MAX,
     TITLE_MAX,
@@ -98,7 +97,9 @@ def test_every_visible_non_blank_text_is_a_title(text: str) -> None:
         assert check_display_text("title", text, max_len=TITLE_MAX) == text
 
 
-@given(st.text(max_size=20), st.sampled_from(BIDI_CONTROLS + OTHER_INVISIBLES), st.text(max_size=20))
+@given(
+    st.text(max_size=20), st.sampled_from(BIDI_CONTROLS + OTHER_INVISIBLES), st.text(max_size=20)
+)
 def test_one_invisible_character_anywhere_refuses_the_name(
     before: str, char: str, after: str
 ) -> None:
@@ -140,10 +141,9 @@ def _skill(text: str) -> bool:
     return _accepts(lambda t: check_skills("skills", normalize_string_list([t])), text)
 
 
-_tricky = st.sampled_from(
-    [" ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u3000", "\u202e", "\u2066"]
-    + ["\u200d", "\ufeff", "\u2028", "\u3164", "\U000e0041", "a", "é", "字", "😀"]
-)
+_TRICKY = [" ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u3000", "\u202e"]
+_TRICKY += ["\u2066", "\u200d", "\ufeff", "\u2028", "\u3164", "\U000e0041", "a", "é", "字", "😀"]
+_tricky = st.sampled_from(_TRICKY)
 _texts = st.lists(st.one_of(_tricky, st.characters(exclude_categories=["Cs"])), max_size=12).map(
     "".join
 )

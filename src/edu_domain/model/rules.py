@@ -112,7 +112,9 @@ def check_display_text(field: str, value: object, *, max_len: int) -> str:
     character (U+202E makes "gpj.exe" read "exe.jpg"), and not blank."""
     text = check_text(field, value, max_len=max_len)
     if any(is_invisible(ch) for ch in text):
-        raise ValidationError(field, "must not contain invisible or bidirectional control characters")
+        raise ValidationError(
+            field, "must not contain invisible or bidirectional control characters"
+        )
     if not text.strip():
         raise ValidationError(field, "must not be blank")
     return text
