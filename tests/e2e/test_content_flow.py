@@ -64,7 +64,8 @@ async def test_taken_slugs_are_suffixed_or_refused(api: Api, admin: Member) -> N
 async def test_empty_drafts_cannot_be_published(api: Api, admin: Member) -> None:
     empty = await api.draft(admin, "Nothing yet", body="")
     response = await api.client.post(f"/content/{empty['id']}/publish", headers=admin.auth)
-    assert response.status_code == 422 and response.json()["field"] == "body"
+    assert response.status_code == 409 and response.json()["error"] == "invalid_state"
+    assert "empty" in response.json()["message"]
 
 
 async def test_students_draft_but_cannot_publish(api: Api, admin: Member) -> None:
