@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edu_domain import ValidationError
 from edu_domain.model import rules
 from examples.fastapi_app.schemas import fields
-from edu_domain import ValidationError
 from tests.e2e.api import Api, Member
 
 
