@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts bench serve migrate clean venv docs build
+.PHONY: demo test fuzz check lint typecheck contracts bench serve migrate clean venv docs build
 
 # The API reference: the public packages (pdoc also documents each one's submodules unless
 # its __init__ has __all__, so those submodules are named here).
@@ -25,6 +25,11 @@ test: $(STAMP)
 	$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=json:coverage.json $(PYTEST_ARGS)
 	@echo "edu_domain line coverage: $$($(PY) -m coverage report --include='src/edu_domain/*' --format=total)% (required: 90%)"
 	@$(PY) -m coverage report --include='src/edu_domain/*' --fail-under=90 --format=total > /dev/null
+
+# The long schemathesis run: every phase (coverage too) and 300 examples per operation.
+fuzz: $(STAMP)
+	EDU_FUZZ_EXAMPLES=300 EDU_FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+		$(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_schemathesis.py
 
 check: lint typecheck contracts
 

@@ -6,10 +6,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from edu_domain.services import EduCore
-from examples.fastapi_app.errors import install_error_handlers
+from examples.fastapi_app.docs import install_docs
+from examples.fastapi_app.errors import install_error_handlers, too_large
+from examples.fastapi_app.guards import BodyLimit, reject_unknown_query_parameters
+from examples.fastapi_app.openapi import install_openapi
 from examples.fastapi_app.routes import auth, content, health, organizations, users
 from examples.fastapi_app.settings import Settings
 from examples.fastapi_app.wiring import default_core
@@ -28,7 +31,11 @@ Sign in with `POST /auth/login` and send the returned token as
 from that token only. Organizations are created by operators with `POST /organizations`
 and the `X-Bootstrap-Key` header (env `EDU_BOOTSTRAP_KEY`).
 
-Errors have one shape: `{"error": code, "message": text, "field": name-or-absent}`.
+Every error, the framework's own included, has one shape:
+`{"error": code, "message": text, "field": name-or-absent}`. Query parameters a route does not
+declare are refused (422), as are unknown body fields.
+
+To try it here: **Authorize** with the `token` of `POST /auth/login`, then "Try it out".
 """
 
 TAGS = [
@@ -75,10 +82,15 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, too_large=too_large)
     install_error_handlers(app)
+    install_docs(app)
+    install_openapi(app)
     for module in (organizations, auth, users, content, health):
         app.include_router(module.router)
     return app

@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from edu_domain import InvalidToken, PermissionDenied, UnavailableError, ValidationError
 from edu_domain.model import UserRole
 from edu_domain.services import EduCore, Principal, Scope
+from examples.fastapi_app.http_utils import MissingCredentials
 from examples.fastapi_app.settings import Settings
 
 _bearer = HTTPBearer(
@@ -73,11 +74,15 @@ class Caller:
 
 
 async def current_caller(
+    request: Request,
     core: CoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Resolve `Authorization: Bearer <token>`; anything else is a 401 (InvalidToken)."""
+    """Resolve `Authorization: Bearer <token>`; no header is a MissingCredentials, anything
+    else that is not a live session token an InvalidToken (both 401)."""
     if credentials is None:
+        if request.headers.get("authorization") is None:
+            raise MissingCredentials
         raise InvalidToken("session")
     try:
         principal = await core.auth.resolve(credentials.credentials)

@@ -1,14 +1,15 @@
 """Domain errors to HTTP responses: one handler per error, one body shape for all.
 
-Every error body is `{"error": <code>, "message": ..., "field": ...}`. Messages never echo
-client input beyond field names, and are made ASCII-safe, so no input (a lone surrogate, a
-megabyte-long key) can break the response or leak back unescaped.
+Every error body is `{"error": <code>, "message": ..., "field": ...}`, the framework's own
+errors (404, 405, 413, 415, malformed JSON) included. Messages never echo client input: a
+field or parameter the client named is repeated only when it is a plain identifier.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -32,13 +33,29 @@ from edu_domain import (
     UnavailableError,
     ValidationError,
 )
-from examples.fastapi_app.http_utils import PreconditionFailed
+from examples.fastapi_app.guards import allowed_methods
+from examples.fastapi_app.http_utils import (
+    BadRequest,
+    BodyTooLarge,
+    MissingCredentials,
+    PreconditionFailed,
+    UnknownQueryParameters,
+)
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 _MAX_TEXT = 300
 _BEARER_CHALLENGE = 'Bearer realm="edu-core"'
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_UNNAMED = "(unnamed)"
+#: Pydantic messages that would repeat our long patterns or the input, in plain words.
+_MESSAGES = {
+    "string_pattern_mismatch": "has characters or a form this field does not allow",
+    "json_invalid": "the body is not valid JSON",
+    "extra_forbidden": "is not a field of this request",
+    "missing": "is required",
+}
 
 
 def _safe(text: object) -> str:
@@ -47,6 +64,12 @@ def _safe(text: object) -> str:
     if len(value) > _MAX_TEXT:
         value = value[:_MAX_TEXT] + "..."
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _name(part: object) -> str:
+    """A location part as it may be shown: indices and plain identifiers, nothing else."""
+    text = str(part)
+    return text if isinstance(part, int) or _IDENTIFIER.fullmatch(text) else _UNNAMED
 
 
 def error_response(
@@ -74,13 +97,14 @@ async def on_validation(_: Request, exc: Exception) -> Response:
     return error_response(422, "validation", exc.message, field=exc.field)
 
 
-async def on_request_validation(_: Request, exc: Exception) -> Response:
-    """Pydantic's errors in our shape; the offending input is never echoed."""
+async def on_request_validation(request: Request, exc: Exception) -> Response:
+    """Pydantic's errors in our shape. A body that is not JSON is a 415; malformed JSON names
+    the `body` (pydantic reports a character offset); the offending input is never echoed."""
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": [_safe(part) for part in error.get("loc", ())], "message": _safe(error["msg"])}
-        for error in exc.errors()[:20]
-    ]
+    errors: Sequence[Mapping[str, Any]] = exc.errors()
+    if _not_json(request) and any(e.get("loc", ())[:1] == ("body",) for e in errors):
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
+    details = [_detail(error) for error in errors[:20]]
     first = details[0] if details else {"loc": [], "message": "invalid request"}
     loc = list(first["loc"])
     if loc and loc[0] in _SOURCES and len(loc) > 1:
@@ -91,6 +115,60 @@ async def on_request_validation(_: Request, exc: Exception) -> Response:
         str(first["message"]),
         field=".".join(str(part) for part in loc) or "body",
         errors=details,
+    )
+
+
+def _detail(error: Mapping[str, Any]) -> dict[str, Any]:
+    kind = error.get("type", "")
+    loc = [_name(part) for part in error.get("loc", ())]
+    if kind == "json_invalid":
+        loc = ["body"]
+    return {"loc": loc, "message": _MESSAGES.get(kind) or _safe(error.get("msg", "invalid"))}
+
+
+def _not_json(request: Request) -> bool:
+    """A Content-Type that FastAPI will not read as JSON (none at all is read as JSON)."""
+    value = request.headers.get("content-type")
+    if value is None:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    return not (
+        media == "application/json"
+        or (media.startswith("application/") and media.endswith("+json"))
+    )
+
+
+async def on_unknown_query(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownQueryParameters)
+    names = [_name(name) for name in exc.names]
+    details = [
+        {"loc": ["query", name], "message": "is not a parameter of this route"} for name in names
+    ]
+    return error_response(
+        422, "validation", "unknown query parameter", field=names[0], errors=details[:20]
+    )
+
+
+async def on_bad_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error_response(400, "bad_request", exc.message, field=exc.field)
+
+
+async def on_body_too_large(_: Request, exc: Exception) -> Response:
+    return too_large()
+
+
+def too_large() -> JSONResponse:
+    return error_response(413, "content_too_large", "the request body is too large")
+
+
+async def on_missing_credentials(_: Request, exc: Exception) -> Response:
+    """RFC 6750: a request without credentials gets the challenge without an error code."""
+    return error_response(
+        401,
+        "not_authenticated",
+        "send Authorization: Bearer <token> (from POST /auth/login)",
+        headers={"WWW-Authenticate": _BEARER_CHALLENGE},
     )
 
 
@@ -171,7 +249,9 @@ async def on_retryable(_: Request, exc: Exception) -> Response:
 
 
 async def on_unavailable(_: Request, exc: Exception) -> Response:
-    return error_response(503, "unavailable", "a backing service is unavailable")
+    return error_response(
+        503, "unavailable", "a backing service is unavailable", headers=_retry_after(5)
+    )
 
 
 async def on_domain_error(_: Request, exc: Exception) -> Response:
@@ -179,15 +259,20 @@ async def on_domain_error(_: Request, exc: Exception) -> Response:
     return error_response(400, "domain_error", type(exc).__name__)
 
 
-async def on_http_exception(_: Request, exc: Exception) -> Response:
+async def on_http_exception(request: Request, exc: Exception) -> Response:
     """Framework errors in our shape. FastAPI's 400 for an unreadable body (bad UTF-8,
-    absurd nesting) is a validation error like any other malformed body."""
+    absurd nesting) is a validation error like any other malformed body; a 405 names every
+    method the path allows, not only those of the first route that matched."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, BodyTooLarge):
+        return too_large()
     if exc.status_code == 400:
         return error_response(422, "validation", "the body is not valid JSON", field="body")
-    return error_response(
-        exc.status_code, _code(exc.status_code), str(exc.detail), headers=exc.headers
-    )
+    headers = dict(exc.headers or {})
+    message = _code(exc.status_code).replace("_", " ")
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    return error_response(exc.status_code, _code(exc.status_code), message, headers=headers)
 
 
 def _code(status: int) -> str:
@@ -206,6 +291,10 @@ HANDLERS: dict[type[Exception], Handler] = {
     AlreadyExists: on_already_exists,
     ConcurrencyConflict: on_conflict,
     PreconditionFailed: on_precondition_failed,
+    MissingCredentials: on_missing_credentials,
+    BadRequest: on_bad_request,
+    UnknownQueryParameters: on_unknown_query,
+    BodyTooLarge: on_body_too_large,
     AccountLocked: on_locked,
     AuthenticationFailed: on_authentication_failed,
     InvalidToken: on_invalid_token,

@@ -14,6 +14,31 @@ class PreconditionFailed(Exception):
     """An If-Match header that cannot match any version of the entity (HTTP 412)."""
 
 
+class MissingCredentials(Exception):
+    """No `Authorization: Bearer` header at all (HTTP 401 without an error code)."""
+
+
+class BadRequest(Exception):
+    """Well-formed but unusable input, such as a cursor of another query (HTTP 400)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class UnknownQueryParameters(Exception):
+    """Query parameters the route does not declare (HTTP 422): a typo never passes silently."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the configured limit while it was read (HTTP 413)."""
+
+
 def etag(entity: Entity) -> str:
     """The strong entity tag of an entity: its optimistic-locking version."""
     return f'"{entity.version}"'

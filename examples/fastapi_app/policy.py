@@ -4,6 +4,9 @@
   email or username, delete, restore, mark verified, and read statistics.
 - Every user may read the users and the content of their own organization, change their
   own `full_name` and profile, and manage their own sessions and password.
+- Students and parents see other users' names, roles and status, but not their email
+  addresses, when they verified them or when they last signed in; teaching assistants,
+  teachers, staff and administrators see those too.
 - Students, teaching assistants, teachers, staff and administrators may create drafts;
   parents may not. The author, staff and administrators may edit, publish, archive and
   delete a piece of content; the domain itself refuses to publish content whose author's
@@ -56,3 +59,14 @@ def check_may_create_content(caller: Caller) -> None:
 def check_may_manage_content(caller: Caller, content: EducationalContent) -> None:
     if content.author_id != caller.user_id and caller.role not in CONTENT_MANAGERS:
         raise PermissionDenied("only the author, staff or administrators may change this")
+
+
+#: Roles that see other users' email addresses and activity (verification, last sign-in).
+#: Students and parents see other users' names only.
+SEES_CONTACT_DETAILS = frozenset(
+    {UserRole.TEACHING_ASSISTANT, UserRole.TEACHER, UserRole.STAFF, UserRole.ADMIN}
+)
+
+
+def may_see_contact_details(caller: Caller, user_id: UUID) -> bool:
+    return user_id == caller.user_id or caller.role in SEES_CONTACT_DETAILS

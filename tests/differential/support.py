@@ -280,7 +280,8 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 
 texts = st.text(alphabet=ALPHABET, min_size=0, max_size=12)
-nonempty_texts = st.text(alphabet=ALPHABET, min_size=1, max_size=12)
+#: Never blank: names and titles must show something (the domain's display-text rule).
+nonempty_texts = st.text(alphabet=ALPHABET, min_size=1, max_size=12).filter(str.strip)
 multiline_texts = st.text(alphabet=ALPHABET + "\n\t", min_size=0, max_size=20)
 offsets = st.sampled_from(
     [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]

@@ -17,6 +17,7 @@ BACKENDS_BY_MODULE = {
     "test_fuzz": ("memory", "sqlite"),
     "test_app": ("memory", "sqlite", "postgres+redis"),
     "test_error_mapping": ("memory", "sqlite"),
+    "test_http_contract": ("memory", "sqlite"),
 }
 
 

@@ -99,11 +99,18 @@ async def test_repeated_wrong_passwords_lock_the_account(api: Api, admin: Member
 
 
 async def test_unknown_organization_or_login_is_401(api: Api, admin: Member) -> None:
-    for org, login in (("nowhere", "admin"), ("springfield", "nobody"), ("a\x00", "b")):
+    for org, login in (("nowhere", "admin"), ("springfield", "nobody"), ("springfield", "a\x00")):
         response = await api.client.post(
             "/auth/login", json={"organization": org, "login": login, "password": PASSWORD}
         )
         assert response.status_code == 401 and response.json()["error"] == "authentication_failed"
+
+
+async def test_an_organization_that_is_no_slug_is_422(api: Api) -> None:
+    response = await api.client.post(
+        "/auth/login", json={"organization": "a\x00", "login": "admin", "password": PASSWORD}
+    )
+    assert response.status_code == 422 and response.json()["field"] == "organization"
 
 
 async def test_duplicates_are_409_naming_the_field(api: Api, admin: Member) -> None:
@@ -142,9 +149,6 @@ async def test_a_refused_first_admin_leaves_no_organization_behind(api: Api) -> 
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        ("/users/not-a-uuid", {}),
-        ("/users/" + "1" * 5000, {}),
-        ("/content/%00", {}),
         ("/users", {"skip": -1}),
         ("/users", {"limit": 0}),
         ("/users", {"limit": 10**30}),
@@ -154,6 +158,9 @@ async def test_a_refused_first_admin_leaves_no_organization_behind(api: Api) -> 
         ("/content", {"tags": "a\x00b"}),
         ("/content", {"tags": ["t"] * 21}),
         ("/content", {"limit": 101}),
+        ("/content", {"q": "a\x00b"}),
+        ("/content/by-slug/" + "x" * 500, {}),
+        ("/content/by-slug/Not A Slug", {}),
     ],
 )
 async def test_bad_paths_and_query_parameters_are_422(
@@ -165,8 +172,17 @@ async def test_bad_paths_and_query_parameters_are_422(
 
 
 async def test_unknown_ids_are_404(api: Api, admin: Member) -> None:
-    for path in (f"/users/{uuid4()}", f"/content/{uuid4()}", "/content/by-slug/" + "x" * 500):
-        assert (await api.client.get(path, headers=admin.auth)).status_code == 404
+    """Ids are UUIDs: a path with anything else names no resource."""
+    for path in (
+        f"/users/{uuid4()}",
+        f"/content/{uuid4()}",
+        "/content/by-slug/no-such-slug",
+        "/users/not-a-uuid",
+        "/users/" + "1" * 5000,
+        "/content/%00",
+    ):
+        response = await api.client.get(path, headers=admin.auth)
+        assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(
@@ -209,11 +225,20 @@ async def test_malformed_json_is_422(api: Api, admin: Member, raw: bytes) -> Non
         assert response.status_code == 422, (path, raw[:40], response.text)
 
 
-async def test_a_body_without_json_content_type_is_refused(api: Api, admin: Member) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_without_json_content_type_is_415(
+    api: Api, admin: Member, content_type: str
+) -> None:
     response = await api.client.post(
-        "/content", headers={**admin.auth, "Content-Type": "text/plain"}, content=b'{"title": "x"}'
+        "/content", headers={**admin.auth, "Content-Type": content_type}, content=b'{"title": "x"}'
     )
-    assert response.status_code == 422
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+
+
+async def test_a_json_suffix_content_type_is_read_as_json(api: Api, admin: Member) -> None:
+    headers = {**admin.auth, "Content-Type": "application/merge-patch+json"}
+    response = await api.client.post("/content", headers=headers, content=b'{"title": "Merge"}')
+    assert response.status_code == 201
 
 
 async def test_huge_bodies_are_413(api: Api, admin: Member) -> None:

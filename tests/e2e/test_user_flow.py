@@ -92,7 +92,7 @@ async def test_password_change_signs_out_everywhere(api: Api, admin: Member) -> 
         headers=admin.auth,
         json={"current_password": "not it at all", "new_password": "a brand new secret"},
     )
-    assert wrong.status_code == 401
+    assert wrong.status_code == 403 and wrong.json()["error"] == "permission_denied"
     changed = await api.client.post(
         "/auth/password",
         headers=admin.auth,

@@ -6,12 +6,19 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
-from edu_domain import AuthenticationFailed, InvalidToken, NotFound, ValidationError
+from edu_domain import (
+    AuthenticationFailed,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from edu_domain.model import Organization
 from edu_domain.services import EduCore, Scope
 from examples.fastapi_app.dependencies import CallerDep, CoreDep
 from examples.fastapi_app.http_utils import client_ip, user_agent
 from examples.fastapi_app.schemas.auth import (
+    AcceptedOut,
     EmailVerification,
     LoginIn,
     LoginOut,
@@ -21,9 +28,9 @@ from examples.fastapi_app.schemas.auth import (
     RevokedOut,
     SessionOut,
 )
-from examples.fastapi_app.schemas.common import ERROR_RESPONSES
+from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, errors
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 async def _organization(core: EduCore, slug: str) -> Organization | None:
@@ -35,7 +42,11 @@ async def _organization(core: EduCore, slug: str) -> Organization | None:
         return None
 
 
-@router.post("/login", summary="Sign in; returns a bearer session token")
+@router.post(
+    "/login",
+    summary="Sign in; returns a bearer session token",
+    responses=errors(*BODY, 401, 423),
+)
 async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     """Records the client's IP address and User-Agent on the session. Repeated failures lock
     the account (423 with Retry-After)."""
@@ -54,13 +65,22 @@ async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     )
 
 
-@router.post("/logout", status_code=204, summary="Revoke the session of this token")
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Revoke the session of this token",
+    responses=errors(*SIGNED_IN),
+)
 async def logout(caller: CallerDep, core: CoreDep) -> Response:
     await core.auth.revoke_session(caller.scope, caller.principal.session_id)
     return Response(status_code=204)
 
 
-@router.get("/sessions", summary="The caller's active sessions, newest first")
+@router.get(
+    "/sessions",
+    summary="The caller's active sessions, newest first",
+    responses=errors(*SIGNED_IN),
+)
 async def sessions(caller: CallerDep, core: CoreDep) -> list[SessionOut]:
     active = await core.auth.get_active_sessions(caller.scope, caller.user_id)
     return [
@@ -71,7 +91,21 @@ async def sessions(caller: CallerDep, core: CoreDep) -> list[SessionOut]:
     ]
 
 
-@router.delete("/sessions/{session_id}", status_code=204, summary="Revoke one of own sessions")
+@router.post(
+    "/sessions/revoke-all",
+    summary="Revoke every session of the caller (this one too)",
+    responses=errors(*SIGNED_IN),
+)
+async def revoke_all(caller: CallerDep, core: CoreDep) -> RevokedOut:
+    return RevokedOut(revoked=await core.auth.revoke_all_sessions(caller.scope, caller.user_id))
+
+
+@router.delete(
+    "/sessions/{session_id:uuid}",
+    status_code=204,
+    summary="Revoke one of own sessions",
+    responses=errors(*SIGNED_IN, 404),
+)
 async def revoke_session(session_id: UUID, caller: CallerDep, core: CoreDep) -> Response:
     """Only the caller's own active sessions can be revoked here; any other id is a 404."""
     active = await core.auth.get_active_sessions(caller.scope, caller.user_id)
@@ -81,16 +115,19 @@ async def revoke_session(session_id: UUID, caller: CallerDep, core: CoreDep) -> 
     return Response(status_code=204)
 
 
-@router.post("/sessions/revoke-all", summary="Revoke every session of the caller (this one too)")
-async def revoke_all(caller: CallerDep, core: CoreDep) -> RevokedOut:
-    return RevokedOut(revoked=await core.auth.revoke_all_sessions(caller.scope, caller.user_id))
-
-
-@router.post("/password", summary="Change the password; signs out every session")
+@router.post(
+    "/password",
+    summary="Change the password; signs out every session",
+    responses=errors(*SIGNED_IN, *BODY, 403, 409),
+)
 async def change_password(body: PasswordChange, caller: CallerDep, core: CoreDep) -> RevokedOut:
-    revoked = await core.auth.change_password(
-        caller.scope, caller.user_id, body.current_password, body.new_password
-    )
+    """A wrong current password is a 403: the session is fine, the proof is not."""
+    try:
+        revoked = await core.auth.change_password(
+            caller.scope, caller.user_id, body.current_password, body.new_password
+        )
+    except AuthenticationFailed:
+        raise PermissionDenied("the current password is wrong") from None
     return RevokedOut(revoked=revoked)
 
 
@@ -98,16 +135,20 @@ async def change_password(body: PasswordChange, caller: CallerDep, core: CoreDep
     "/password-reset/request",
     status_code=202,
     summary="Mail a password reset link (the answer never says whether the address exists)",
+    responses=errors(*BODY),
 )
-async def request_password_reset(body: PasswordResetRequest, core: CoreDep) -> Response:
+async def request_password_reset(body: PasswordResetRequest, core: CoreDep) -> AcceptedOut:
     org = await _organization(core, body.organization)
     if org is not None:
         await core.auth.request_password_reset(Scope(org.id), body.email)
-    return Response(status_code=202)
+    return AcceptedOut()
 
 
 @router.post(
-    "/password-reset/confirm", status_code=204, summary="Set a new password with a reset token"
+    "/password-reset/confirm",
+    status_code=204,
+    summary="Set a new password with a reset token",
+    responses=errors(*BODY, 400, 409),
 )
 async def confirm_password_reset(body: PasswordResetConfirm, core: CoreDep) -> Response:
     org = await _organization(core, body.organization)
@@ -117,7 +158,12 @@ async def confirm_password_reset(body: PasswordResetConfirm, core: CoreDep) -> R
     return Response(status_code=204)
 
 
-@router.post("/verify-email", status_code=204, summary="Confirm an email address with its token")
+@router.post(
+    "/verify-email",
+    status_code=204,
+    summary="Confirm an email address with its token",
+    responses=errors(*BODY, 400, 409),
+)
 async def verify_email(body: EmailVerification, core: CoreDep) -> Response:
     org = await _organization(core, body.organization)
     if org is None:

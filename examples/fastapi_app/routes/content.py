@@ -5,28 +5,31 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
-from edu_domain import NotFound, PermissionDenied, ValidationError
+from edu_domain import InvalidState, NotFound, PermissionDenied, ValidationError
 from edu_domain.model import ContentStatus, ContentType, DifficultyLevel, EducationalContent
+from edu_domain.model.rules import TAGS_MAX
 from edu_domain.services import ContentSearch, EduCore, NewContent
 from examples.fastapi_app.dependencies import Caller, CallerDep, CoreDep
 from examples.fastapi_app.http_utils import expected_version, set_etag
-from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP
+from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, check_paging, cursor_errors_as_400
 from examples.fastapi_app.policy import check_may_create_content, check_may_manage_content
-from examples.fastapi_app.schemas.common import ERROR_RESPONSES
+from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, created, errors, tagged
 from examples.fastapi_app.schemas.content import (
     ContentCreate,
     ContentOut,
     ContentPage,
     ContentUpdate,
 )
+from examples.fastapi_app.schemas.fields import ContentSlug, Cursor, SearchText, Tag
 
-router = APIRouter(prefix="/content", tags=["content"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/content", tags=["content"])
 
 IfMatch = Annotated[
-    str | None, Header(description="An ETag from a previous GET; 412 if the content changed")
+    str | None, Header(description="An ETag from a previous answer; 412 if the content changed")
 ]
+_CHANGE = {**tagged(), **errors(*SIGNED_IN, 403, 404, 409)}
 
 
 async def _managed(core: EduCore, caller: Caller, content_id: UUID) -> EducationalContent:
@@ -41,7 +44,12 @@ def _out(response: Response, content: EducationalContent) -> ContentOut:
     return ContentOut.model_validate(content)
 
 
-@router.post("", status_code=201, summary="Create a draft authored by the caller")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a draft authored by the caller",
+    responses={**created(), **errors(*SIGNED_IN, *BODY, 403, 409)},
+)
 async def create_draft(
     body: ContentCreate, caller: CallerDep, core: CoreDep, response: Response
 ) -> ContentOut:
@@ -62,56 +70,72 @@ async def create_draft(
     return _out(response, content)
 
 
-@router.get("", summary="Search content: all given tags, type, difficulty, status; paged")
+@router.get(
+    "",
+    summary="Search content: all given tags, type, difficulty, status; paged",
+    responses=errors(*SIGNED_IN, 400),
+)
 async def search_content(
     caller: CallerDep,
     core: CoreDep,
-    tags: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies it
+    tags: Annotated[list[Tag], Query(max_length=TAGS_MAX)] = [],  # noqa: B006 - FastAPI copies it
     content_type: Annotated[ContentType | None, Query(alias="type")] = None,
     difficulty: DifficultyLevel | None = None,
     status: ContentStatus | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
+    q: Annotated[SearchText | None, Query()] = None,
     skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[Cursor | None, Query()] = None,
 ) -> ContentPage:
     """Content carrying every one of `tags` (repeat the parameter), newest first. Pass the
     returned `next_cursor` as `cursor` for the next page (then leave `skip` at 0)."""
-    if cursor is not None and skip:
-        raise ValidationError("cursor", "use either skip or a cursor, not both")
-    page = await core.content.search(
-        caller.scope,
-        ContentSearch(
-            tags=tuple(tags),
-            content_type=content_type,
-            difficulty=difficulty,
-            status=status,
-            text=q,
-            skip=skip,
-            limit=limit,
-            cursor=cursor,
-        ),
-    )
+    check_paging(skip, cursor)
+    with cursor_errors_as_400():
+        page = await core.content.search(
+            caller.scope,
+            ContentSearch(
+                tags=tuple(tags),
+                content_type=content_type,
+                difficulty=difficulty,
+                status=status,
+                text=q,
+                skip=skip,
+                limit=limit,
+                cursor=cursor,
+            ),
+        )
     return ContentPage(
         items=[ContentOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
     )
 
 
-@router.get("/by-slug/{slug}", summary="Content by its slug")
+@router.get(
+    "/by-slug/{slug}",
+    summary="Content by its slug",
+    responses={**tagged(), **errors(*SIGNED_IN, 404)},
+)
 async def get_by_slug(
-    slug: str, caller: CallerDep, core: CoreDep, response: Response
+    slug: Annotated[ContentSlug, Path()], caller: CallerDep, core: CoreDep, response: Response
 ) -> ContentOut:
     return _out(response, await core.content.get_by_slug(caller.scope, slug))
 
 
-@router.get("/{content_id}", summary="Content by id")
+@router.get(
+    "/{content_id:uuid}",
+    summary="Content by id",
+    responses={**tagged(), **errors(*SIGNED_IN, 404)},
+)
 async def get_content(
     content_id: UUID, caller: CallerDep, core: CoreDep, response: Response
 ) -> ContentOut:
     return _out(response, await core.content.get(caller.scope, content_id))
 
 
-@router.patch("/{content_id}", summary="Change content; send If-Match to avoid lost updates")
+@router.patch(
+    "/{content_id:uuid}",
+    summary="Change content; send If-Match to avoid lost updates",
+    responses={**tagged(), **errors(*SIGNED_IN, *BODY, 403, 404, 409, 412)},
+)
 async def update_content(
     content_id: UUID,
     body: ContentUpdate,
@@ -130,16 +154,21 @@ async def update_content(
     return _out(response, content)
 
 
-@router.post("/{content_id}/publish", summary="Publish a draft")
+@router.post("/{content_id:uuid}/publish", summary="Publish a draft", responses=_CHANGE)
 async def publish(
     content_id: UUID, caller: CallerDep, core: CoreDep, response: Response
 ) -> ContentOut:
-    """Refused (403) when the author's role may not publish, e.g. a student's draft."""
+    """Refused (403) when the author's role may not publish, e.g. a student's draft; refused
+    (409) when the content is not ready, e.g. a lesson without a body."""
     await _managed(core, caller, content_id)
-    return _out(response, await core.content.publish(caller.scope, content_id))
+    try:
+        published = await core.content.publish(caller.scope, content_id)
+    except ValidationError as error:  # about the stored content: the request carried none
+        raise InvalidState(error.message) from None
+    return _out(response, published)
 
 
-@router.post("/{content_id}/archive", summary="Archive content")
+@router.post("/{content_id:uuid}/archive", summary="Archive content", responses=_CHANGE)
 async def archive(
     content_id: UUID, caller: CallerDep, core: CoreDep, response: Response
 ) -> ContentOut:
@@ -147,7 +176,12 @@ async def archive(
     return _out(response, await core.content.archive(caller.scope, content_id))
 
 
-@router.delete("/{content_id}", status_code=204, summary="Delete content (soft by default)")
+@router.delete(
+    "/{content_id:uuid}",
+    status_code=204,
+    summary="Delete content (soft by default)",
+    responses=errors(*SIGNED_IN, 403, 404, 409),
+)
 async def delete_content(
     content_id: UUID, caller: CallerDep, core: CoreDep, hard: bool = False
 ) -> Response:

@@ -7,19 +7,39 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from examples.fastapi_app.schemas.common import errors
 
 router = APIRouter(tags=["health"])
+_BAD_QUERY: dict[int | str, dict[str, Any]] = {422: errors()[422]}
 
 
-@router.get("/health", summary="Liveness: the process answers")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class LivenessOut(BaseModel):
+    status: str
+
+
+class ReadinessOut(BaseModel):
+    """`checks` holds each adapter's health check that exists (true: it answered)."""
+
+    status: str
+    checks: dict[str, bool]
+
+
+@router.get("/health", summary="Liveness: the process answers", responses=_BAD_QUERY)
+async def health() -> LivenessOut:
+    return LivenessOut(status="ok")
 
 
 @router.get(
     "/health/ready",
     summary="Readiness: the core is started and its adapters answer",
-    responses={503: {"description": "not started, or an adapter's health check failed"}},
+    response_model=ReadinessOut,
+    responses={
+        200: {"model": ReadinessOut, "description": "Started, and every adapter answers"},
+        503: {"model": ReadinessOut, "description": "Not started, or an adapter failed its check"},
+        **_BAD_QUERY,
+    },
 )
 async def ready(request: Request) -> JSONResponse:
     """Calls `health_check()` of the database and the cache when the adapters have one (the

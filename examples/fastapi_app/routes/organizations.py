@@ -13,7 +13,7 @@ from examples.fastapi_app.dependencies import (
     CoreDep,
     require_bootstrap_key,
 )
-from examples.fastapi_app.schemas.common import ERROR_RESPONSES
+from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, created, errors
 from examples.fastapi_app.schemas.organizations import (
     BootstrapOut,
     ContentStatisticsOut,
@@ -24,7 +24,7 @@ from examples.fastapi_app.schemas.organizations import (
 )
 from examples.fastapi_app.schemas.users import AccountOut
 
-router = APIRouter(prefix="/organizations", tags=["organizations"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/organizations", tags=["organizations"])
 
 
 @router.post(
@@ -32,6 +32,7 @@ router = APIRouter(prefix="/organizations", tags=["organizations"], responses=ER
     status_code=201,
     summary="Bootstrap an organization and its first administrator (operators only)",
     dependencies=[Depends(require_bootstrap_key)],
+    responses={**created(etag=False), **errors(*BODY, 403, 409)},
 )
 async def create_organization(
     body: OrganizationCreate, core: CoreDep, response: Response
@@ -55,14 +56,18 @@ async def create_organization(
     )
 
 
-@router.get("/current", summary="The caller's organization")
+@router.get("/current", summary="The caller's organization", responses=errors(*SIGNED_IN, 404))
 async def current_organization(caller: CallerDep, core: CoreDep) -> OrganizationOut:
     return OrganizationOut.model_validate(
         await core.organizations.get(caller.principal.organization_id)
     )
 
 
-@router.get("/current/statistics", summary="User and content statistics (administrators)")
+@router.get(
+    "/current/statistics",
+    summary="User and content statistics (administrators)",
+    responses=errors(*SIGNED_IN, 403),
+)
 async def statistics(caller: AdminDep, core: CoreDep) -> StatisticsOut:
     users = await core.users.statistics(caller.scope)
     by_status = {

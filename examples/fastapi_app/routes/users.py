@@ -7,15 +7,20 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
 
-from edu_domain import InvalidState, NotFound
+from edu_domain import InvalidState, NotFound, ValidationError
 from edu_domain import Query as Q
-from edu_domain.model import UserRole, UserStatus
+from edu_domain.model import User, UserRole, UserStatus
 from edu_domain.services import NewUser
-from examples.fastapi_app.dependencies import AdminDep, CallerDep, CoreDep
+from examples.fastapi_app.dependencies import AdminDep, Caller, CallerDep, CoreDep
 from examples.fastapi_app.http_utils import expected_version, set_etag
-from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, paged
-from examples.fastapi_app.policy import check_profile_update, check_user_update
-from examples.fastapi_app.schemas.common import ERROR_RESPONSES
+from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, cursor_errors_as_400, paged
+from examples.fastapi_app.policy import (
+    check_profile_update,
+    check_user_update,
+    may_see_contact_details,
+)
+from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, created, errors, tagged
+from examples.fastapi_app.schemas.fields import Cursor
 from examples.fastapi_app.schemas.users import (
     AccountOut,
     ProfileOut,
@@ -26,14 +31,25 @@ from examples.fastapi_app.schemas.users import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/users", tags=["users"])
 
 IfMatch = Annotated[
-    str | None, Header(description="An ETag from a previous GET; 412 if the user changed")
+    str | None, Header(description="An ETag from a previous answer; 412 if the user changed")
 ]
 
 
-@router.post("", status_code=201, summary="Register a user (administrators)")
+def visible(caller: Caller, user: User) -> UserOut:
+    """The user as this caller may see them (see `policy.SEES_CONTACT_DETAILS`)."""
+    out = UserOut.of(user)
+    return out if may_see_contact_details(caller, user.id) else out.without_contact_details()
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a user (administrators)",
+    responses={**created(), **errors(*SIGNED_IN, *BODY, 403, 409)},
+)
 async def register(
     body: UserCreate, caller: AdminDep, core: CoreDep, response: Response
 ) -> AccountOut:
@@ -58,7 +74,11 @@ async def register(
     return AccountOut.of(account)
 
 
-@router.get("", summary="List users, filtered by role and status, by page or cursor")
+@router.get(
+    "",
+    summary="List users, filtered by role and status, by page or cursor",
+    responses=errors(*SIGNED_IN, 400),
+)
 async def list_users(
     caller: CallerDep,
     core: CoreDep,
@@ -66,29 +86,38 @@ async def list_users(
     status: UserStatus | None = None,
     skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[Cursor | None, Query()] = None,
 ) -> UserPage:
+    """Oldest first. Pass the returned `next_cursor` as `cursor` for the next page (then leave
+    `skip` at 0)."""
     query = Q()
     if role is not None:
         query = query.and_where(role=role)
     if status is not None:
         query = query.and_where(status=status)
-    page = await core.users.find(
-        caller.scope, paged(query.order_by("created_at"), skip, limit, cursor)
-    )
-    return UserPage(
-        items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor
-    )
+    with cursor_errors_as_400():
+        page = await core.users.find(
+            caller.scope, paged(query.order_by("created_at"), skip, limit, cursor)
+        )
+    return UserPage(items=[visible(caller, u) for u in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{user_id}", summary="One user of the caller's organization")
+@router.get(
+    "/{user_id:uuid}",
+    summary="One user of the caller's organization",
+    responses={**tagged(), **errors(*SIGNED_IN, 404)},
+)
 async def get_user(user_id: UUID, caller: CallerDep, core: CoreDep, response: Response) -> UserOut:
     user = await core.users.get(caller.scope, user_id)
     set_etag(response, user)
-    return UserOut.model_validate(user)
+    return visible(caller, user)
 
 
-@router.patch("/{user_id}", summary="Change a user; send If-Match to avoid lost updates")
+@router.patch(
+    "/{user_id:uuid}",
+    summary="Change a user; send If-Match to avoid lost updates",
+    responses={**tagged(), **errors(*SIGNED_IN, *BODY, 403, 404, 409, 412)},
+)
 async def update_user(
     user_id: UUID,
     body: UserUpdate,
@@ -104,49 +133,77 @@ async def update_user(
         caller.scope, user_id, changes, expected_version=expected_version(if_match)
     )
     set_etag(response, user)
-    return UserOut.model_validate(user)
+    return UserOut.of(user)
 
 
-@router.delete("/{user_id}", status_code=204, summary="Delete a user (soft by default)")
+@router.delete(
+    "/{user_id:uuid}",
+    status_code=204,
+    summary="Delete a user (soft by default)",
+    responses=errors(*SIGNED_IN, 403, 404, 409),
+)
 async def delete_user(
     user_id: UUID, caller: AdminDep, core: CoreDep, hard: bool = False
 ) -> Response:
-    """A soft delete keeps the row (restorable) and revokes the user's sessions."""
+    """A soft delete keeps the row (restorable) and revokes the user's sessions. A hard delete
+    of a user who authored content is refused (409): delete the content first."""
     if user_id == caller.user_id:
         raise InvalidState("administrators cannot delete their own account")
-    if not await core.users.delete(caller.scope, user_id, hard=hard):
+    try:
+        deleted = await core.users.delete(caller.scope, user_id, hard=hard)
+    except ValidationError as error:
+        if error.field != "author_id":
+            raise
+        raise InvalidState("the user authored content: delete it first") from None
+    if not deleted:
         raise NotFound("User", user_id)
     return Response(status_code=204)
 
 
-@router.post("/{user_id}/restore", summary="Restore a soft-deleted user (administrators)")
+@router.post(
+    "/{user_id:uuid}/restore",
+    summary="Restore a soft-deleted user (administrators)",
+    responses={**tagged(), **errors(*SIGNED_IN, 403, 404, 409)},
+)
 async def restore_user(
     user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
 ) -> UserOut:
     user = await core.users.restore(caller.scope, user_id)
     set_etag(response, user)
-    return UserOut.model_validate(user)
+    return UserOut.of(user)
 
 
-@router.post("/{user_id}/verify", summary="Mark a user's email verified (administrators)")
+@router.post(
+    "/{user_id:uuid}/verify",
+    summary="Mark a user's email verified (administrators)",
+    responses={**tagged(), **errors(*SIGNED_IN, 403, 404, 409)},
+)
 async def verify_user(
     user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
 ) -> UserOut:
     await core.verification.mark_verified(caller.scope, user_id)
     user = await core.users.get(caller.scope, user_id)
     set_etag(response, user)
-    return UserOut.model_validate(user)
+    return UserOut.of(user)
 
 
-@router.get("/{user_id}/profile", summary="A user's profile")
+@router.get(
+    "/{user_id:uuid}/profile",
+    summary="A user's profile",
+    responses=errors(*SIGNED_IN, 404),
+)
 async def get_profile(user_id: UUID, caller: CallerDep, core: CoreDep) -> ProfileOut:
     account = await core.users.get_account(caller.scope, user_id)
     if account.profile is None:
         raise NotFound("UserProfile", user_id)
-    return ProfileOut.model_validate(account.profile)
+    return ProfileOut.of(account.profile)
 
 
-@router.patch("/{user_id}/profile", summary="Change a profile (own, or any as administrator)")
+@router.patch(
+    "/{user_id:uuid}/profile",
+    summary="Change a profile (own, or any as administrator)",
+    responses=errors(*SIGNED_IN, *BODY, 403, 404, 409),
+)
 async def update_profile(
     user_id: UUID, body: ProfileUpdate, caller: CallerDep, core: CoreDep
 ) -> ProfileOut:
@@ -154,4 +211,4 @@ async def update_profile(
     profile = await core.users.update_profile(
         caller.scope, user_id, body.model_dump(exclude_unset=True)
     )
-    return ProfileOut.model_validate(profile)
+    return ProfileOut.of(profile)

@@ -6,34 +6,56 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from edu_domain.model import ContentStatus, ContentType, DifficultyLevel
-from examples.fastapi_app.schemas.common import RequestModel, ResponseModel
+from edu_domain.model.rules import TAGS_MAX
+from examples.fastapi_app.schemas.common import RequestModel, ResponseModel, omittable
+from examples.fastapi_app.schemas.fields import Body, ContentSlug, Metadata, Tag, Title
 
 
 class ContentCreate(RequestModel):
-    """A draft authored by the caller; the slug is derived from the title when not given."""
+    """A draft authored by the caller; the slug is derived from the title when not given (or
+    null). Tags are stored lower-cased and without duplicates."""
 
-    title: str
-    body: str = ""
-    slug: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Fractions for beginners",
+                    "body": "A fraction names a part of a whole.",
+                    "content_type": "lesson",
+                    "difficulty": "beginner",
+                    "tags": ["maths", "fractions"],
+                    "metadata": {"grade": 4},
+                }
+            ]
+        }
+    )
+
+    title: Title
+    body: Body = ""
+    slug: ContentSlug | None = None
     content_type: ContentType = ContentType.LESSON
     difficulty: DifficultyLevel = DifficultyLevel.BEGINNER
-    tags: list[str] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class ContentUpdate(RequestModel):
-    """Only the fields sent are changed; archived content cannot be edited."""
+    """Only the fields sent are changed, none may be null; archived content cannot be edited."""
 
-    title: str | None = None
-    slug: str | None = None
-    body: str | None = None
-    content_type: ContentType | None = None
-    difficulty: DifficultyLevel | None = None
-    tags: list[str] | None = None
-    metadata: dict[str, Any] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Fractions, step by step", "tags": ["maths"]}]}
+    )
+
+    title: Title = omittable()
+    slug: ContentSlug = omittable()
+    body: Body = omittable()
+    content_type: ContentType = omittable()
+    difficulty: DifficultyLevel = omittable()
+    tags: list[Tag] = omittable(max_length=TAGS_MAX)
+    metadata: Metadata = omittable()
 
 
 class ContentOut(ResponseModel):

@@ -5,25 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from edu_domain.model import OrganizationStatus
 from examples.fastapi_app.schemas.common import RequestModel, ResponseModel
+from examples.fastapi_app.schemas.fields import (
+    Email,
+    OrganizationName,
+    OrganizationSlug,
+    Password,
+    PersonName,
+    Username,
+)
 from examples.fastapi_app.schemas.users import AccountOut
 
 
 class FirstAdmin(RequestModel):
-    email: str
-    username: str
-    password: str = Field(repr=False)
-    full_name: str | None = None
+    email: Email
+    username: Username
+    password: Password = Field(repr=False)
+    full_name: PersonName | None = None
 
 
 class OrganizationCreate(RequestModel):
-    """A new organization and its first administrator (created verified and active)."""
+    """A new organization and its first administrator (created verified and active). The slug
+    is derived from the name when not given (or null)."""
 
-    name: str
-    slug: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Demo School",
+                    "slug": "demo-school",
+                    "admin": {
+                        "email": "admin@demo-school.example.org",
+                        "username": "admin",
+                        "password": "correct horse battery",
+                        "full_name": "Dana Admin",
+                    },
+                }
+            ]
+        }
+    )
+
+    name: OrganizationName
+    slug: OrganizationSlug | None = None
     admin: FirstAdmin
 
 

@@ -5,50 +5,88 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from edu_domain.model import UserRole, UserStatus
+from edu_domain.model import User, UserProfile, UserRole, UserStatus
+from edu_domain.model.rules import SKILLS_MAX
 from edu_domain.services import UserAccount
-from examples.fastapi_app.schemas.common import RequestModel, ResponseModel
+from examples.fastapi_app.schemas.common import RequestModel, ResponseModel, omittable
+from examples.fastapi_app.schemas.fields import (
+    Bio,
+    Email,
+    Locale,
+    Password,
+    PersonName,
+    Skill,
+    TimeZone,
+    Url,
+    Username,
+)
 
 
 class UserCreate(RequestModel):
     """A user registered by an administrator; a verification mail goes out."""
 
-    email: str
-    username: str
-    password: str = Field(repr=False)
-    full_name: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "bart@springfield.example.org",
+                    "username": "bart",
+                    "password": "eat my shorts 42",
+                    "full_name": "Bart Simpson",
+                    "role": "student",
+                }
+            ]
+        }
+    )
+
+    email: Email
+    username: Username
+    password: Password = Field(repr=False)
+    full_name: PersonName | None = None
     role: UserRole = UserRole.STUDENT
-    bio: str | None = None
-    skills: list[str] = Field(default_factory=list)
-    avatar_url: str | None = None
-    timezone: str = "UTC"
-    locale: str = "en"
+    bio: Bio | None = None
+    skills: list[Skill] = Field(default_factory=list, max_length=SKILLS_MAX)
+    avatar_url: Url | None = None
+    timezone: TimeZone = "UTC"
+    locale: Locale = "en"
 
 
 class UserUpdate(RequestModel):
-    """Only the fields sent are changed. Non-admins may change their own `full_name` only."""
+    """Only the fields sent are changed; only `full_name` may be null. Non-admins may change
+    their own `full_name` only."""
 
-    email: str | None = None
-    username: str | None = None
-    full_name: str | None = None
-    role: UserRole | None = None
-    status: UserStatus | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King"}]})
+
+    email: Email = omittable()
+    username: Username = omittable()
+    full_name: PersonName | None = None
+    role: UserRole = omittable()
+    status: UserStatus = omittable()
 
 
 class ProfileUpdate(RequestModel):
-    bio: str | None = None
-    skills: list[str] | None = None
-    avatar_url: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
+    """Only the fields sent are changed; `bio` and `avatar_url` may be null (cleared)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"bio": "Likes fractions.", "timezone": "Europe/Berlin"}]}
+    )
+
+    bio: Bio | None = None
+    skills: list[Skill] = omittable(max_length=SKILLS_MAX)
+    avatar_url: Url | None = None
+    timezone: TimeZone = omittable()
+    locale: Locale = omittable()
 
 
 class UserOut(ResponseModel):
+    """A user. `email`, `email_verified_at` and `last_login_at` are null when the caller may not
+    see them: students and parents see those of their own account only."""
+
     id: UUID
     organization_id: UUID
-    email: str
+    email: str | None
     username: str
     full_name: str | None
     role: UserRole
@@ -61,6 +99,15 @@ class UserOut(ResponseModel):
     deleted_at: datetime | None
     version: int
 
+    def without_contact_details(self) -> UserOut:
+        return self.model_copy(
+            update={"email": None, "email_verified_at": None, "last_login_at": None}
+        )
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls.model_validate(user)
+
 
 class ProfileOut(ResponseModel):
     user_id: UUID
@@ -71,6 +118,10 @@ class ProfileOut(ResponseModel):
     locale: str
     updated_at: datetime | None
     version: int
+
+    @classmethod
+    def of(cls, profile: UserProfile) -> ProfileOut:
+        return cls.model_validate(profile)
 
 
 class AccountOut(BaseModel):

@@ -71,7 +71,7 @@ class EducationalContent(TenantEntity):
         Reference(field="author_id", target=User, on_delete="restrict"),
     )
 
-    title: str = field(validator=rule(rules.check_text, max_len=rules.TITLE_MAX))
+    title: str = field(validator=rule(rules.check_display_text, max_len=rules.TITLE_MAX))
     slug: str = field(validator=rule(rules.check_slug))
     body: str = field(
         default="",

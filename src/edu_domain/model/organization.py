@@ -29,7 +29,7 @@ class Organization(Entity):
     __tenant_field__: ClassVar[str] = "id"
     __unique__: ClassVar[tuple[UniqueKey, ...]] = (UniqueKey(fields=("slug",), reported_as="slug"),)
 
-    name: str = field(validator=rule(rules.check_text, max_len=rules.NAME_MAX))
+    name: str = field(validator=rule(rules.check_display_text, max_len=rules.NAME_MAX))
     slug: str = field(validator=rule(rules.check_slug, max_len=63))
     status: OrganizationStatus = field(
         default=OrganizationStatus.ACTIVE,

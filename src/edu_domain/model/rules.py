@@ -38,13 +38,23 @@ METADATA_MAX_BYTES = 64 * 1024
 METADATA_MAX_DEPTH = 8
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-_EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_USERNAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+#: The rules' regular expressions, public so that schemas (e.g. an HTTP API's) are generated
+#: from them. Each is matched in full against the normalized value.
+EMAIL_LOCAL_CHARS = "a-z0-9!#$%&'*+/=?^_`{|}~-"
+EMAIL_LOCAL_PATTERN = rf"[{EMAIL_LOCAL_CHARS}]+(?:\.[{EMAIL_LOCAL_CHARS}]+)*"
+DOMAIN_LABEL_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+USERNAME_PATTERN = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?"
+SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+LOCALE_PATTERN = r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*"
+TIMEZONE_PATTERN = r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*"
+
+_EMAIL_LOCAL = re.compile(EMAIL_LOCAL_PATTERN)
+_DOMAIN_LABEL = re.compile(DOMAIN_LABEL_PATTERN)
+_USERNAME = re.compile(USERNAME_PATTERN)
+_SLUG = re.compile(SLUG_PATTERN)
 _TAG = re.compile(r"[^\W_](?:[\w+#.-]*[\w+#])?")
-_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
-_TIMEZONE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
+_LOCALE = re.compile(LOCALE_PATTERN)
+_TIMEZONE = re.compile(TIMEZONE_PATTERN)
 _CONTROL_MULTILINE_OK = {"\t", "\n", "\r"}
 
 
@@ -82,6 +92,90 @@ def check_clean(field: str, value: str, *, multiline: bool = False) -> None:
             if multiline and ch in _CONTROL_MULTILINE_OK:
                 continue
             raise ValidationError(field, "must not contain control characters")
+
+
+#: Categories a reader cannot see: controls (C0, DEL, C1), format characters (Cf: the bidi
+#: controls U+202A-U+202E and U+2066-U+2069, zero-width spaces and joiners, the soft hyphen,
+#: word joiner, BOM, tag characters ...), and the line and paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: Letters that render as nothing (Hangul fillers), used to fake blank or look-alike names.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def is_invisible(ch: str) -> bool:
+    """A character that is never shown, or that reorders what is shown around it."""
+    return ch in _INVISIBLE_LETTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+
+
+def check_display_text(field: str, value: object, *, max_len: int) -> str:
+    """A name or title: text a reader sees as it is stored. No invisible or bidi control
+    character (U+202E makes "gpj.exe" read "exe.jpg"), and not blank."""
+    text = check_text(field, value, max_len=max_len)
+    if any(is_invisible(ch) for ch in text):
+        raise ValidationError(
+            field, "must not contain invisible or bidirectional control characters"
+        )
+    if not text.strip():
+        raise ValidationError(field, "must not be blank")
+    return text
+
+
+# ---------------------------------------------------------------------- rules as patterns
+# Regular expressions equal to the text rules above, for schemas that publish them (JSON Schema,
+# pydantic). Only explicit character ranges: Python, Rust and ECMA-262 read them alike.
+
+
+def _ranges(member: Callable[[str], bool]) -> str:
+    """The code points for which `member` holds, as the inside of a character class."""
+    parts: list[str] = []
+    start = -1
+    for code in range(0x110001):
+        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and member(chr(code))
+        if inside and start < 0:
+            start = code
+        elif not inside and start >= 0:
+            end = code - 1
+            parts.append(_escape(start) if start == end else f"{_escape(start)}-{_escape(end)}")
+            start = -1
+    return "".join(parts)
+
+
+def _escape(code: int) -> str:
+    """BMP characters as \\uXXXX; astral ones literally (ECMA's \\u cannot name them)."""
+    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+
+def _is_line_control(ch: str) -> bool:
+    return ch < " " or ch == "\x7f"
+
+
+@lru_cache(maxsize=1)
+def _classes() -> tuple[str, str, str]:
+    """Invisible characters; the blanks `str.strip()` removes that are not invisible; the
+    blanks it removes that are no C0 control or DEL."""
+    return (
+        _ranges(is_invisible),
+        _ranges(lambda ch: ch.isspace() and not is_invisible(ch)),
+        _ranges(lambda ch: ch.isspace() and not _is_line_control(ch)),
+    )
+
+
+def display_text_pattern() -> str:
+    """`check_display_text` (within its length bounds) as a pattern."""
+    invisible, blank, _ = _classes()
+    return f"^[^{invisible}]*[^{invisible}{blank}][^{invisible}]*$"
+
+
+def clean_text_pattern(*, multiline: bool = False, nonblank: bool = False) -> str:
+    """`check_clean` as a pattern; `nonblank`: single-line text with something left after
+    `str.strip()`."""
+    if multiline:
+        return r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+    banned = r"\u0000-\u001f\u007f"
+    if not nonblank:
+        return f"^[^{banned}]*$"
+    blank = _classes()[2]
+    return f"^[^{banned}]*[^{banned}{blank}][^{banned}]*$"
 
 
 def optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
@@ -144,7 +238,9 @@ def slugify(text: str, max_len: int = SLUG_MAX) -> str:
 
 
 def normalize_tag(tag: str) -> str:
-    return "-".join(tag.strip().lower().split())
+    """Trimmed, lower-cased, inner spaces as '-'. A dotted capital I lower-cases to "i" plus a
+    combining dot, which no tag may hold: it becomes a plain "i", as a Turkish reader expects."""
+    return "-".join(tag.strip().lower().replace("i\u0307", "i").split())
 
 
 def normalize_tags(value: object) -> object:
@@ -165,7 +261,7 @@ def check_tags(field: str, value: object) -> tuple[str, ...]:
     for tag in value:
         check_text(field, tag, max_len=TAG_MAX)
         if not _TAG.fullmatch(tag):
-            raise ValidationError(field, f"tag {tag!r} may hold letters, digits and + # . - _ only")
+            raise ValidationError(field, "a tag may hold letters, digits and + # . - _ only")
     return value
 
 
@@ -190,7 +286,10 @@ def check_skills(field: str, value: object) -> tuple[str, ...]:
 
 def check_url(field: str, value: object) -> str:
     text = check_text(field, value, max_len=URL_MAX)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ValidationError(field, "must be an http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
         raise ValidationError(field, "must be an http(s) URL")
     return text

@@ -67,7 +67,7 @@ class User(TenantEntity):
         repr=False, validator=rule(rules.check_text, max_len=rules.SECRET_HASH_MAX)
     )
     full_name: str | None = field(
-        default=None, validator=nullable(rules.check_text, max_len=rules.NAME_MAX)
+        default=None, validator=nullable(rules.check_display_text, max_len=rules.NAME_MAX)
     )
     role: UserRole = field(
         default=UserRole.STUDENT, converter=_to_userrole, validator=enum_of(UserRole)
