@@ -8,6 +8,7 @@ It yields from an async context so the engine and the Redis client close on shut
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -44,7 +45,11 @@ class LoggingNotifier:
 
 @asynccontextmanager
 async def default_core() -> AsyncIterator[EduCore]:
-    """edu-core from the `EDU_*` configuration (default: a SQLite file, migrated on start)."""
-    async with open_core(notifier=LoggingNotifier(), migrate=True) as (core, where):
+    """edu-core from the `EDU_*` configuration (default: a SQLite file, migrated on start).
+
+    With `EDU_SMTP_HOST` set the container's SMTP notifier sends the mails; without it they
+    are only logged (`LoggingNotifier`)."""
+    notifier = None if os.environ.get("EDU_SMTP_HOST") else LoggingNotifier()
+    async with open_core(notifier=notifier, migrate=True) as (core, where):
         log.info("edu-core on %s", where)
         yield core

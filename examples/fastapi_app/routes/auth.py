@@ -51,8 +51,8 @@ async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     """Records the client's IP address and User-Agent on the session. Repeated failures lock
     the account (423 with Retry-After)."""
     org = await _organization(core, body.organization)
-    if org is None:
-        raise AuthenticationFailed()
+    if org is None:  # as slow as a real check: the answer's timing names no organization
+        await core.auth.reject(body.password)
     result = await core.auth.authenticate(
         Scope(org.id),
         body.login,

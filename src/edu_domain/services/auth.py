@@ -8,6 +8,7 @@ concurrent change, so failure counters never lose an increment.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NoReturn
 from uuid import UUID
 
 from attrs import field, frozen
@@ -122,7 +123,7 @@ class AuthService:
             await uow.get(User, self._d.ids.new_id(), lock=True)
             await uow.commit()
 
-    async def reject(self, password: object) -> None:
+    async def reject(self, password: object) -> NoReturn:
         """Fail a sign-in that named no known organization, after the time a real check
         takes (a verify and `_record_nothing`'s round trips): raises AuthenticationFailed.
         For host services that resolve the organization themselves (e.g. from a slug)
