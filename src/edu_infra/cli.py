@@ -24,7 +24,7 @@ from typing import Any
 
 from edu_domain import DomainError
 from edu_infra.extras import check_extras, extras_for, missing_extra
-from edu_infra.settings import ConfigurationError, Settings
+from edu_infra.settings import ConfigurationError, Settings, redact_url
 
 OK, NOT_READY, CONFIGURATION = 0, 1, 2
 
@@ -77,7 +77,10 @@ async def _migrate(args: argparse.Namespace) -> int:
     settings: Settings = container.settings()
     try:
         await migrate_schema(container)
-        print(f"migrated: {describe(settings)}")
+        where = redact_url(settings.migration_database_url)
+        print(
+            f"migrated: {where} ({settings.migration_url_setting}); serving: {describe(settings)}"
+        )
     except Exception as error:
         _explained(
             error, settings.migration_database_url, settings.migration_url_setting, migrating=True

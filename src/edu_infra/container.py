@@ -12,6 +12,7 @@ each request opens its own unit of work from it, never a shared one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from edu_domain.caching import Cache, NoReadCache, ReadCache
+from edu_domain.errors import DomainError
 from edu_domain.ports import Notifier, UnitOfWorkFactory
 from edu_domain.services import Deps, EduCore, EventDispatcher
 from edu_infra.caching import CacheInvalidator, ReadThroughCache
@@ -29,6 +31,8 @@ from edu_infra.notifier import LoggingNotifier
 from edu_infra.security import Argon2PasswordHasher
 from edu_infra.settings import ConfigurationError, Settings, redact_url
 from edu_infra.system import SecretTokenGenerator, SystemClock, Uuid7Generator
+
+log = logging.getLogger("edu_infra")
 
 
 def _database(settings: Settings, closables: list[Any]) -> Any:
@@ -242,21 +246,33 @@ def build_container(settings: Settings | Mapping[str, Any] | None = None) -> Con
     return Container(settings=providers.Object(resolved))
 
 
+class MigrationError(DomainError):
+    """Migrating failed for an operator's reason (wrong role, unreachable server, ...)."""
+
+
 async def migrate_schema(container: Container) -> None:
     """Bring the database schema to the latest migration (no-op for the memory profile).
 
     On PostgreSQL this also stores EDU_RLS_KEY for row-level security (a new key rotates it).
+    A failure is a `MigrationError` whose one line names the cause and the setting to fix
+    (the same line `edu migrate` prints); no driver exception or SQL reaches the caller.
     """
     settings: Settings = container.settings()
     if settings.uses_memory_database:
         return
+    from edu_infra.diagnose import explain
+    from edu_infra.sqlalchemy.errors import is_driver_error
     from edu_infra.sqlalchemy.migrate import upgrade_async
 
-    await upgrade_async(
-        settings.migration_database_url,
-        app_role=settings.database_app_role,
-        rls_key=settings.rls_key,
-    )
+    url, setting = settings.migration_database_url, settings.migration_url_setting
+    try:
+        await upgrade_async(url, app_role=settings.database_app_role, rls_key=settings.rls_key)
+    except Exception as error:
+        line = explain(error, url, setting, migrating=True)
+        if line is None and not (is_driver_error(error) or isinstance(error, OSError)):
+            raise
+        log.debug("migrating failed", exc_info=True)
+        raise MigrationError(line or f"migrating the database of {setting} failed") from None
 
 
 async def shutdown(container: Container) -> None:

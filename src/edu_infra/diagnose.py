@@ -7,6 +7,7 @@ unreachable server, a refused login, a missing database and an unmigrated schema
 
 from __future__ import annotations
 
+import re
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -27,6 +28,9 @@ class Verdict:
     line: str
 
 
+_WRAPPER = re.compile(r"^\([\w.]+\)\s*")
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     """The error, what it wraps (`orig`), and its causes, each once."""
     seen: set[int] = set()
@@ -45,8 +49,9 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _first_line(error: BaseException) -> str:
+    """The message's first line, without SQLAlchemy's `(driver.ExceptionClass) ` prefix."""
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return _WRAPPER.sub("", text[0]) if text else type(error).__name__
 
 
 def explain(
