@@ -95,17 +95,24 @@ class Cache(Protocol):
     async def set_many(self, items: Mapping[str, Any], expire: float | None = None) -> bool: ...
 
     async def get_versioned(
-        self, generation_keys: Sequence[str], base: str
+        self,
+        generation_keys: Sequence[str],
+        base: str,
+        generation_ttl: float | None = None,
     ) -> tuple[list[Any | None], Any | None] | None:
         """The backend's epoch, the generations under `generation_keys`, and the value of
         the key they select: `([epoch, g1, g2, ...], value)`.
 
-        That key is `base@<epoch>.<g1>.<g2>...`, each generation written as its string, "0"
-        when absent. The epoch names the backend's dataset history and must change whenever
-        the backend may have lost acknowledged writes (a restart from a snapshot, a
-        failover), so that values stored before are never selected again. One backend
-        round trip on Redis (a cached read's hit path); None when the backend could not
-        answer or cannot name its epoch.
+        That key is `base@<epoch>.<g1>.<g2>...`. A generation is a string; a generation key
+        that holds none (absent, deleted, evicted, expired, corrupt) is given a fresh random
+        one first (expiring after `generation_ttl` seconds, None: never), atomically, so that
+        concurrent readers agree on it and a generation is never used twice: a value stored
+        under a generation that was lost is never selected again. Only that case writes.
+        The epoch names the backend's dataset history and must change whenever the backend
+        may have lost acknowledged writes (a restart from a snapshot, a failover), so that
+        values stored before are never selected again. One backend round trip on Redis (a
+        cached read's hit path); None when the backend could not answer or cannot name its
+        epoch. A generation returned as anything but a string selects no value.
         """
         ...
 

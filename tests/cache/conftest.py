@@ -53,7 +53,16 @@ class CacheHarness:
         """The backend's epoch as seen by keys with hash tag `tag` (a cluster node has its own)."""
         found = await self.cache.get_versioned([f"{tag}:epoch-probe"], f"{tag}:probe")
         assert found is not None, "the backend did not answer"
+        await self.cache.delete(f"{tag}:epoch-probe")  # the generation the read created
         return str(found[0][0])
+
+    async def generations(self, reads: Any, key: Any) -> list[str]:
+        """The (epoch, namespace, item) generations `reads` files `key` under right now."""
+        found = await self.cache.get_versioned(
+            reads.generation_keys(key), reads.storage_base(key), reads.generation_ttl
+        )
+        assert found is not None, "the backend did not answer"
+        return [str(g) for g in found[0]]
 
     async def raw_keys(self) -> list[str]:
         """Every stored key, prefix included (for assertions about the key layout)."""

@@ -36,9 +36,11 @@ class SwitchableCache(InMemoryCache):
         return None if self.down else await super().try_get_many(keys)
 
     async def get_versioned(
-        self, generation_keys: Sequence[str], base: str
+        self, generation_keys: Sequence[str], base: str, generation_ttl: float | None = None
     ) -> tuple[list[Any | None], Any | None] | None:
-        return None if self.down else await super().get_versioned(generation_keys, base)
+        if self.down:
+            return None
+        return await super().get_versioned(generation_keys, base, generation_ttl)
 
     async def set(self, key: str, value: Any, expire: float | None = None) -> bool:
         return False if self.down else await super().set(key, value, expire)

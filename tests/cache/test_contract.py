@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -223,17 +224,64 @@ async def test_get_versioned_reads_generations_and_the_key_they_select(
     tag = "{" + str(uuid.uuid4()) + "}"  # one cluster slot, as the read-through cache keys
     gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
     epoch = await harness.epoch(tag)
-    assert await cache.get_versioned(gens, base) == ([epoch, None, None], None)
-    await cache.set(f"{base}@{epoch}.0.0", {"v": 0})
-    assert await cache.get_versioned(gens, base) == ([epoch, None, None], {"v": 0})
     await cache.set(gens[0], "a1b2")
-    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", None], None)
-    await cache.set(f"{base}@{epoch}.a1b2.0", {"v": 1})
     await cache.set(gens[1], "c3")
+    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c3"], None)
     await cache.set(f"{base}@{epoch}.a1b2.c3", {"v": 2})
     assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c3"], {"v": 2})
     await cache.set(f"{base}@0.a1b2.c3", {"v": "no epoch"})
-    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c3"], {"v": 2})
+    await cache.set(gens[1], "c4")
+    assert await cache.get_versioned(gens, base) == ([epoch, "a1b2", "c4"], None)
+
+
+async def test_an_absent_generation_is_created_fresh_and_never_comes_back(
+    harness: CacheHarness,
+) -> None:
+    """Absent (never set, deleted, expired) is never a fixed "0": a value filed under a lost
+    generation stays orphaned."""
+    cache = harness.cache
+    tag = "{" + str(uuid.uuid4()) + "}"
+    gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
+    found = await cache.get_versioned(gens, base, 100)
+    assert found is not None
+    (epoch, first_ns, first_item), value = found
+    assert value is None
+    assert isinstance(first_ns, str) and isinstance(first_item, str) and first_ns != first_item
+    assert await cache.get(gens[0]) == first_ns and await cache.get(gens[1]) == first_item
+    for key in gens:
+        ttl = await harness.ttl(key)
+        assert ttl is not None and 98 < ttl <= 100
+    await cache.set(f"{base}@{epoch}.{first_ns}.{first_item}", "old")
+    assert await cache.get_versioned(gens, base, 100) == ([epoch, first_ns, first_item], "old")
+    seen = {first_ns, first_item}
+    for _ in range(3):
+        await cache.delete(gens[0])  # FLUSHDB, delete_pattern, eviction, expiry
+        await cache.delete(gens[1])
+        again = await cache.get_versioned(gens, base, 100)
+        assert again is not None
+        (_, ns, item), value = again
+        assert value is None, "a lost generation was reused"
+        assert ns not in seen and item not in seen
+        seen |= {ns, item}
+    await cache.set(gens[1], 7)  # not a string: replaced like an absent one
+    replaced = await cache.get_versioned(gens, base)
+    assert replaced is not None
+    assert isinstance(replaced[0][2], str) and replaced[0][2] not in seen
+    assert await cache.get(gens[1]) == replaced[0][2]
+    assert await harness.ttl(gens[1]) is None  # no generation_ttl given: no expiry
+
+
+async def test_an_expired_generation_comes_back_as_a_new_one(harness: CacheHarness) -> None:
+    cache = harness.cache
+    tag = "{" + str(uuid.uuid4()) + "}"
+    gens, base = [f"{tag}:g"], f"{tag}:item"
+    found = await cache.get_versioned(gens, base, 0.2)
+    assert found is not None
+    (epoch, generation), _ = found
+    await cache.set(f"{base}@{epoch}.{generation}", "old")
+    await harness.pass_time(0.3)
+    again = await cache.get_versioned(gens, base, 0.2)
+    assert again is not None and again[0][1] != generation and again[1] is None
 
 
 async def test_the_epoch_is_64_random_bits_that_stay_put_while_the_backend_lives(
@@ -249,12 +297,21 @@ async def test_the_epoch_is_64_random_bits_that_stay_put_while_the_backend_lives
 async def test_get_versioned_agrees_with_plain_reads_for_odd_generations(
     harness: CacheHarness,
 ) -> None:
-    """A generation that is not a JSON string still selects the key Python would build."""
+    """A generation with separators in it still selects the key Python would build."""
     cache = harness.cache
     tag = "{" + str(uuid.uuid4()) + "}"
     gens, base = [f"{tag}:g1", f"{tag}:g2"], f"{tag}:item"
     epoch = await harness.epoch(tag)
-    await cache.set(gens[0], 7)
+    await cache.set(gens[0], "7")
     await cache.set(gens[1], "x@y.z")
     await cache.set(f"{base}@{epoch}.7.x@y.z", "found")
-    assert await cache.get_versioned(gens, base) == ([epoch, 7, "x@y.z"], "found")
+    assert await cache.get_versioned(gens, base) == ([epoch, "7", "x@y.z"], "found")
+
+
+async def test_concurrent_readers_agree_on_a_created_generation(harness: CacheHarness) -> None:
+    cache = harness.cache
+    tag = "{" + str(uuid.uuid4()) + "}"
+    gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
+    found = await asyncio.gather(*(cache.get_versioned(gens, base, 100) for _ in range(20)))
+    assert all(f is not None for f in found)
+    assert len({tuple(f[0]) for f in found if f is not None}) == 1

@@ -46,17 +46,18 @@ async def test_a_restart_from_a_snapshot_changes_the_epoch_and_orphans_every_val
     try:
         epoch = await _epoch(cache)
         await cache.set(GENS[0], "g1")
-        await cache.set(f"{BASE}@{epoch}.g1.0", "cached")
-        assert await cache.get_versioned(GENS, BASE) == ([epoch, "g1", None], "cached")
+        await cache.set(GENS[1], "g2")
+        await cache.set(f"{BASE}@{epoch}.g1.g2", "cached")
+        assert await cache.get_versioned(GENS, BASE) == ([epoch, "g1", "g2"], "cached")
         own_redis.cli_call("save")
         own_redis.stop()
         own_redis.start()  # loads the dump: every key is back
         assert any([await cache.health_check() for _ in range(3)]), "reconnected"
-        assert await cache.get(f"{BASE}@{epoch}.g1.0") == "cached", "the snapshot is loaded"
+        assert await cache.get(f"{BASE}@{epoch}.g1.g2") == "cached", "the snapshot is loaded"
         found = await cache.get_versioned(GENS, BASE)
         assert found is not None
         assert found[0][0] != epoch
-        assert found == ([found[0][0], "g1", None], None)
+        assert found == ([found[0][0], "g1", "g2"], None)
     finally:
         await cache.aclose()
 
@@ -148,4 +149,40 @@ async def test_on_a_cluster_each_key_reads_the_epoch_of_its_own_node(
             seen.add(node.port)
         assert seen == set(epochs), "keys of every node were read"
     finally:
+        await cache.aclose()
+
+
+async def test_a_hit_is_one_script_call_that_writes_only_a_missing_generation(
+    own_redis: RedisServer,
+) -> None:
+    """Counted by the test's own server (INFO commandstats counts commands run by scripts)."""
+    cache = _cache(own_redis.url)
+    reads = ReadThroughCache(cache)
+    admin = Redis(port=own_redis.port)
+
+    async def calls() -> dict[str, int]:
+        stats = await admin.info("commandstats")
+        return {name: int(v["calls"]) for name, v in stats.items()}
+
+    async def load() -> str:
+        return "v"
+
+    key = CacheKey("user", uuid.uuid4(), ("1",))
+    try:
+        before = await calls()
+        assert await reads.fetch(key, load, str) == "v"  # a miss: creates two generations
+        after_miss = await calls()
+        assert after_miss.get("cmdstat_set", 0) - before.get("cmdstat_set", 0) == 3
+        for _ in range(5):
+            assert await reads.fetch(key, load, str) == "v"
+        after_hits = await calls()
+        changed = {
+            name: after_hits[name] - after_miss.get(name, 0)
+            for name in after_hits
+            if after_hits[name] != after_miss.get(name, 0) and name != "cmdstat_info"
+        }
+        assert changed == {"cmdstat_evalsha": 5, "cmdstat_get": 15}, changed
+    finally:
+        await admin.aclose()
+        await reads.aclose()
         await cache.aclose()

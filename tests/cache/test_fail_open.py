@@ -7,13 +7,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
+from redis.exceptions import (
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    ResponseError,
+)
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from edu_domain.caching import CacheKey
@@ -353,3 +359,42 @@ async def test_cluster_keys_spread_over_every_primary(redis_cluster: RedisCluste
         assert await cache.delete_pattern("*") == 40
     finally:
         await cache.aclose()
+
+
+class _RefusingClient:
+    """A client whose server answers every write with a refusal (an error reply)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def set(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        ReadOnlyError("You can't write against a read only replica."),
+        NoPermissionError("this user has no permissions to run the 'set' command"),
+        ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+    ],
+)
+async def test_a_refused_command_is_an_answer_and_keeps_the_breaker_closed(
+    error: Exception,
+) -> None:
+    cache = RedisCache(cast(Any, _RefusingClient(error)), breaker=CircuitBreaker(threshold=3))
+    for _ in range(10):
+        assert await cache.set("k", 1) is False
+    stats = cache.stats()
+    assert (stats.errors, stats.short_circuited) == (10, 0)
+    assert cache.breaker.opened == 0 and cache.breaker.allow()
+
+
+async def test_a_connection_failure_opens_the_breaker() -> None:
+    refusing = _RefusingClient(RedisConnectionError("Connection refused"))
+    cache = RedisCache(cast(Any, refusing), breaker=CircuitBreaker(threshold=3))
+    for _ in range(10):
+        assert await cache.set("k", 1) is False
+    assert cache.breaker.opened == 1
+    assert (cache.stats().errors, cache.stats().short_circuited) == (3, 7)

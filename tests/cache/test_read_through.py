@@ -95,17 +95,29 @@ async def test_key_layout_has_prefix_tenant_hash_tag_and_generations(
 ) -> None:
     reads = ReadThroughCache(harness.cache)
     user = a_user()
-    await reads.fetch(user_key(user), Loader(user), User)
-    await reads.fetch(CacheKey("stats", T1), Loader({"n": 1}), dict[str, int])
-    await reads.fetch(CacheKey("content_slug", T1, ("a:b@c",)), Loader(1), int)
-    epoch = await harness.epoch(reads.tenant_tag(T1))
+    keys = [user_key(user), CacheKey("stats", T1), CacheKey("content_slug", T1, ("a:b@c",))]
+    await reads.fetch(keys[0], Loader(user), User)
+    await reads.fetch(keys[1], Loader({"n": 1}), dict[str, int])
+    await reads.fetch(keys[2], Loader(1), int)
+    epoch, user_ns, user_item = await harness.generations(reads, keys[0])
+    _, stats_ns, stats_item = await harness.generations(reads, keys[1])
+    _, slug_ns, slug_item = await harness.generations(reads, keys[2])
     assert await harness.raw_keys() == sorted(
         [
-            f"edu:{{{T1}}}:user:{user.id}@{epoch}.0.0",
-            f"edu:{{{T1}}}:stats@{epoch}.0.0",
-            f"edu:{{{T1}}}:content_slug:a%3Ab%40c@{epoch}.0.0",
+            f"edu:{{{T1}}}:user:{user.id}@{epoch}.{user_ns}.{user_item}",
+            f"edu:{{{T1}}}:stats@{epoch}.{stats_ns}.{stats_item}",
+            f"edu:{{{T1}}}:content_slug:a%3Ab%40c@{epoch}.{slug_ns}.{slug_item}",
+            f"edu:{{{T1}}}:gen:user",
+            f"edu:{{{T1}}}:igen:user:{user.id}",
+            f"edu:{{{T1}}}:gen:stats",
+            f"edu:{{{T1}}}:igen:stats:",
+            f"edu:{{{T1}}}:gen:content_slug",
+            f"edu:{{{T1}}}:igen:content_slug:a%3Ab%40c",
         ]
     )
+    generations = {user_ns, user_item, stats_ns, stats_item, slug_ns, slug_item}
+    assert len(generations) == 6, "every generation is drawn at random, none is a constant"
+    assert all(len(g) == 16 and int(g, 16) >= 0 for g in generations)
 
 
 async def test_ttl_follows_the_namespace(harness: CacheHarness) -> None:
@@ -114,11 +126,14 @@ async def test_ttl_follows_the_namespace(harness: CacheHarness) -> None:
         await reads.fetch(CacheKey(namespace, T1, ("x",)), Loader(1), int)
     await reads.fetch(CacheKey("stats", T1, ("y",)), Loader(1), int, expire=5)
     expected = {"user": 300, "content_slug": 300, "stats": 60, "org": 900, "other": 30}
-    epoch = await harness.epoch(reads.tenant_tag(T1))
     for namespace, ttl in expected.items():
-        left = await harness.ttl(f"{{{T1}}}:{namespace}:x@{epoch}.0.0")
+        key = CacheKey(namespace, T1, ("x",))
+        left = await harness.ttl(reads.storage_key(key, await harness.generations(reads, key)))
         assert left is not None and ttl - 2 < left <= ttl, namespace
-    left = await harness.ttl(f"{{{T1}}}:stats:y@{epoch}.0.0")
+        created = await harness.ttl(reads.item_generation_key(key))
+        assert created is not None and reads.generation_ttl - 2 < created <= reads.generation_ttl
+    key = CacheKey("stats", T1, ("y",))
+    left = await harness.ttl(reads.storage_key(key, await harness.generations(reads, key)))
     assert left is not None and 3 < left <= 5
 
 
@@ -439,7 +454,7 @@ async def test_cache_result_uses_the_given_expiry(memory: InMemoryCache) -> None
         return 1
 
     await total(T1)
-    (key,) = [k for k in memory.stored_keys() if ":stats:" in k]
+    (key,) = [k for k in memory.stored_keys() if ":stats:" in k and "@" in k]
     left = memory.ttl(key.removeprefix("edu:"))
     assert left == pytest.approx(600)
 

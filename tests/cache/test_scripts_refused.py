@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -41,9 +42,21 @@ async def test_versioned_reads_fall_back_to_plain_reads_and_keep_the_breaker_clo
     gens, base = [f"{tag}:g1", f"{tag}:g2"], f"{tag}:item"
     epoch = (await cache.client.info("replication"))["master_replid"][:16]
     await cache.set(gens[0], "a")
-    await cache.set(f"{base}@{epoch}.a.0", {"v": 1})
+    await cache.set(gens[1], "b")
+    await cache.set(f"{base}@{epoch}.a.b", {"v": 1})
     for _ in range(5):
-        assert await cache.get_versioned(gens, base) == ([epoch, "a", None], {"v": 1})
+        assert await cache.get_versioned(gens, base) == ([epoch, "a", "b"], {"v": 1})
     assert cache.breaker.allow()
     assert cache.stats().short_circuited == 0
-    await cache.client.delete(gens[0], f"{base}@{epoch}.a.0")
+    await cache.client.delete(cache.prefix + gens[1])  # lost: created anew with SET NX
+    found = await asyncio.gather(*(cache.get_versioned(gens, base, 100) for _ in range(10)))
+    created = {f[0][2] for f in found if f is not None}
+    assert len(created) == 1 and None not in created and "b" not in created, found
+    assert all(f is not None and f[1] is None for f in found)
+    ttl = await cache.client.pttl(cache.prefix + gens[1])
+    assert 98_000 < ttl <= 100_000
+    await cache.set(gens[1], 7)  # not a string: replaced
+    replaced = await cache.get_versioned(gens, base)
+    assert replaced is not None and isinstance(replaced[0][2], str)
+    assert await cache.get(gens[1]) == replaced[0][2]
+    await cache.client.delete(*(cache.prefix + k for k in [*gens, f"{base}@{epoch}.a.b"]))

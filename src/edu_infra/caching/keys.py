@@ -11,9 +11,14 @@ from attrs import frozen
 
 from edu_domain.caching import CacheKey
 
-__all__ = ["Invalidation", "Namespace", "escape", "new_generation", "versioned_key"]
-
-_NO_GENERATION = "0"
+__all__ = [
+    "Invalidation",
+    "Namespace",
+    "escape",
+    "new_generation",
+    "usable_generations",
+    "versioned_key",
+]
 
 
 @frozen
@@ -32,15 +37,22 @@ def escape(part: str) -> str:
     return part.replace("%", "%25").replace(":", "%3A").replace("@", "%40")
 
 
-def _generation(value: Any | None) -> str:
-    return _NO_GENERATION if value is None else str(value)
+def usable_generations(generations: Sequence[Any | None]) -> bool:
+    """Only strings name a generation: anything else (absent, corrupt) selects no key."""
+    return all(isinstance(g, str) for g in generations)
 
 
-def versioned_key(base: str, generations: Sequence[Any | None]) -> str:
+def versioned_key(base: str, generations: Sequence[str]) -> str:
     """`base@<g1>.<g2>...`: where a value lives under these generations (see `Cache`)."""
-    return base + "@" + ".".join(_generation(g) for g in generations)
+    return base + "@" + ".".join(generations)
 
 
 def new_generation() -> str:
-    """A fresh, never-repeating generation (random, so an expired one cannot come back)."""
-    return secrets.token_hex(6)
+    """A fresh generation, never one used before (random: 64 bits).
+
+    Every generation is drawn this way, including the first one of a key (see
+    `Cache.get_versioned`): a generation that was deleted (FLUSHDB, `delete_pattern`), evicted
+    or expired comes back as a new value, never as a fixed "0" that an old value stored by a
+    slow reader could still be filed under.
+    """
+    return secrets.token_hex(8)

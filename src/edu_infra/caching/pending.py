@@ -99,16 +99,38 @@ class PendingInvalidations:
         return not self._targets
 
     async def aclose(self, grace: float = 1.0) -> None:
-        """Stop the delivery task after one last attempt of at most `grace` seconds."""
+        """Stop the delivery task after trying to deliver for at most `grace` seconds.
+
+        It probes and delivers every `retry_interval` until nothing is pending or `grace`
+        runs out; what is still pending then is dropped (and logged).
+        """
         if self._targets:
-            with contextlib.suppress(Exception, TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
-                    await self.flush()
+                    while True:  # retries a backend, not a condition an event could signal
+                        if await self._attempt():
+                            break
+                        await asyncio.sleep(self.retry_interval)
+            if self._targets:
+                log.warning(
+                    "closing with %d cache invalidations undelivered: other instances may "
+                    "serve those entries until their TTL",
+                    len(self._targets),
+                )
         task, self._task = self._task, None
         if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _attempt(self) -> bool:
+        """Probe, then deliver; True when nothing is left (a failure is logged, not raised)."""
+        try:
+            if await self._probe():
+                return await self.flush()
+        except Exception as exc:  # keep trying: the next round may succeed
+            self._log.warning("delivering pending cache invalidations failed: %s", exc)
+        return False
 
     def _remove(self, target: Invalidation) -> None:
         del self._targets[target]
@@ -138,11 +160,7 @@ class PendingInvalidations:
         try:
             while self._targets:
                 await asyncio.sleep(self.retry_interval)
-                try:
-                    if await self._probe():
-                        await self.flush()
-                except Exception as exc:  # keep trying: the next round may succeed
-                    self._log.warning("delivering pending cache invalidations failed: %s", exc)
+                await self._attempt()
         finally:
             if self._task is asyncio.current_task():
                 self._task = None

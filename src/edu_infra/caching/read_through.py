@@ -3,15 +3,17 @@
 How a cached read works (`ReadThroughCache.fetch`):
 
 1. One round trip (`Cache.get_versioned`) reads the backend's epoch, the tenant's generation
-   of the namespace and of the item (`{t}:gen:<ns>`, `{t}:igen:<ns>:<parts>`; absent
-   counts as "0"), and the value under the key they select:
-   `{t}:<ns>:<parts>@<epoch>.<ns-gen>.<item-gen>`.
+   of the namespace and of the item (`{t}:gen:<ns>`, `{t}:igen:<ns>:<parts>`; an absent
+   one is created there and then as a fresh random value), and the value under the key
+   they select: `{t}:<ns>:<parts>@<epoch>.<ns-gen>.<item-gen>`.
 2. On a miss, load once per process (single flight), then store under the key of step 1.
 
 Invalidation replaces a generation with a fresh random token, so every key built from the
 old one is orphaned at once (O(1), no SCAN) and expires by its TTL. Because the key stored
 in step 2 embeds the generations read *before* loading, a value loaded before a concurrent
-commit is stored under an orphaned key and never served. The tenant id is the Redis
+commit is stored under an orphaned key and never served. No generation is ever used twice:
+one that was lost (FLUSHDB, `delete_pattern`, eviction, expiry) is recreated as a new
+random value, so a slow reader's late store under the lost one stays orphaned. The tenant id is the Redis
 Cluster hash tag, so a tenant's values and generations share a slot.
 
 Coherence when the backend fails (README, "Caching", "Coherence across instances"):
@@ -39,7 +41,14 @@ from uuid import UUID
 
 from edu_domain.caching import Cache, CacheKey
 from edu_infra.caching.decorator import cache_result
-from edu_infra.caching.keys import Invalidation, Namespace, escape, new_generation, versioned_key
+from edu_infra.caching.keys import (
+    Invalidation,
+    Namespace,
+    escape,
+    new_generation,
+    usable_generations,
+    versioned_key,
+)
 from edu_infra.caching.metrics import RateLimitedLog
 from edu_infra.caching.pending import PendingInvalidations
 from edu_infra.codec import CodecError, from_json, to_json
@@ -57,8 +66,16 @@ DEFAULT_TTLS: Mapping[str, float] = {"user": 300.0, "content_slug": 300.0, "stat
 DEFAULT_RETRY_INTERVAL = 0.1
 #: Seconds a process that saw the cache fail distrusts stored values once it answers again.
 DEFAULT_OUTAGE_FENCE = 0.5
+#: Seconds `aclose` keeps trying to deliver pending invalidations before dropping them.
+DEFAULT_CLOSE_GRACE = 1.0
 
-__all__ = ["DEFAULT_OUTAGE_FENCE", "DEFAULT_RETRY_INTERVAL", "DEFAULT_TTLS", "ReadThroughCache"]
+__all__ = [
+    "DEFAULT_CLOSE_GRACE",
+    "DEFAULT_OUTAGE_FENCE",
+    "DEFAULT_RETRY_INTERVAL",
+    "DEFAULT_TTLS",
+    "ReadThroughCache",
+]
 
 
 class _LeaderCancelled(Exception):
@@ -74,13 +91,16 @@ class ReadThroughCache:
     """`ReadCache` over a `Cache`: generation-keyed entries, single flight, fail-open.
 
     `ttls` maps namespaces to seconds (missing ones use `default_ttl`). Generations live
-    `generation_ttl` seconds after their last bump; that must comfortably exceed every TTL,
-    or an expired generation could make an old entry readable again. `cross_process_lock`
+    `generation_ttl` seconds after they were created or bumped; an expired one comes back
+    as a new random value, which orphans the entries it guarded (a cold read, never a
+    stale one), so it must comfortably exceed every TTL to keep hits. `cross_process_lock`
     adds a short SET NX lock so that one process per key loads on a miss; the others poll
     for `lock_wait` seconds, then load anyway. Failed invalidations are retried every
     `retry_interval` seconds; past `max_pending` of them, whole namespaces are invalidated.
     `outage_fence` must exceed `retry_interval` plus the cache's operation deadline: it is
     how long after an outage this process waits for other writers' retries to land.
+    `close_grace` is how long `aclose` keeps trying to deliver pending invalidations: a
+    process that closes while the cache is unreachable for longer drops them, as if it died.
     """
 
     def __init__(
@@ -97,6 +117,7 @@ class ReadThroughCache:
         retry_interval: float = DEFAULT_RETRY_INTERVAL,
         outage_fence: float = DEFAULT_OUTAGE_FENCE,
         max_pending: int = 10_000,
+        close_grace: float = DEFAULT_CLOSE_GRACE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache = cache
@@ -114,6 +135,7 @@ class ReadThroughCache:
         self.lock_wait = lock_wait
         self.lock_poll = lock_poll
         self.outage_fence = outage_fence
+        self.close_grace = close_grace
         self._monotonic = monotonic
         self._flights: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._landed: dict[tuple[str, int], float] = {}
@@ -149,7 +171,7 @@ class ReadThroughCache:
 
     def storage_key(self, key: CacheKey, generations: Sequence[Any | None]) -> str:
         """Where `key`'s value lives under the given (epoch, namespace, item) generations."""
-        return versioned_key(self.storage_base(key), generations)
+        return versioned_key(self.storage_base(key), [str(g) for g in generations])
 
     def storage_base(self, key: CacheKey) -> str:
         parts = ":".join(escape(p) for p in key.parts)
@@ -186,11 +208,15 @@ class ReadThroughCache:
         if self._pending.covers(key):
             return await load()
         gen_keys = self.generation_keys(key)
-        found = await self.cache.get_versioned(gen_keys, self.storage_base(key))
+        found = await self.cache.get_versioned(
+            gen_keys, self.storage_base(key), self.generation_ttl
+        )
         if found is None:
             self._outage = True
             return await self._single_flight(f"?{gen_keys[1]}", load, type_, store=None)
         generations, data = found
+        if not usable_generations(generations):  # an adapter that named no generation
+            return await self._single_flight(f"?{gen_keys[1]}", load, type_, store=None)
         storage_key = self.storage_key(key, generations)
         trusted = not self._fenced()
         if data is not None and trusted:
@@ -359,11 +385,13 @@ class ReadThroughCache:
         """
         self._flight_epoch += 1
         mark = self._pending.mark()
-        found = await self.cache.get_versioned(self.generation_keys(key), self.storage_base(key))
+        found = await self.cache.get_versioned(
+            self.generation_keys(key), self.storage_base(key), self.generation_ttl
+        )
         bumped = await self.cache.set(
             self.item_generation_key(key), new_generation(), self.generation_ttl
         )
-        if found is not None and found[1] is not None:
+        if found is not None and found[1] is not None and usable_generations(found[0]):
             await self.cache.delete(self.storage_key(key, found[0]))
         self._settle(key, mark, bumped)
         return bumped
@@ -403,8 +431,12 @@ class ReadThroughCache:
         return await self._pending.flush()
 
     async def aclose(self) -> None:
-        """Stop the background delivery after a last attempt (call before the loop ends)."""
-        await self._pending.aclose()
+        """Stop the background delivery after trying for up to `close_grace` seconds.
+
+        Invalidations still pending then are dropped (logged): other instances may serve
+        those entries until their TTL.
+        """
+        await self._pending.aclose(self.close_grace)
 
     async def _deliver(self, targets: Sequence[Invalidation]) -> int:
         """Bump the generations of `targets` in batches; how many (a prefix) landed."""

@@ -19,6 +19,7 @@ from typing import Any
 from edu_domain.caching import CacheStats
 from edu_domain.ports import Clock
 from edu_infra.caching import CacheMetrics, versioned_key
+from edu_infra.caching.keys import new_generation
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.system import SystemClock
 
@@ -99,11 +100,25 @@ class InMemoryCache:
         return await self.get_many(keys)
 
     async def get_versioned(
-        self, generation_keys: Sequence[str], base: str
+        self,
+        generation_keys: Sequence[str],
+        base: str,
+        generation_ttl: float | None = None,
     ) -> tuple[list[Any | None], Any | None] | None:
+        """As on Redis: a generation key without a string first gets a fresh random one."""
+        _check_expire(generation_ttl)
         started = time.perf_counter()
-        versions = [self.epoch, *(self._get(self.prefix + key) for key in generation_keys)]
-        value = self._get(self.prefix + versioned_key(base, versions))
+        versions: list[Any | None] = [self.epoch]
+        for key in generation_keys:
+            generation = self._get(self.prefix + key)
+            if not isinstance(generation, str):
+                generation = new_generation()
+                self._entries[self.prefix + key] = (
+                    dumps(generation),
+                    self._deadline(generation_ttl),
+                )
+            versions.append(generation)
+        value = self._get(self.prefix + versioned_key(base, [str(v) for v in versions]))
         self._metrics.observe(started)
         return versions, value
 

@@ -24,6 +24,7 @@ from redis.exceptions import DataError, NoPermissionError, NoScriptError, Respon
 
 from edu_domain.caching import CacheStats
 from edu_infra.caching import CacheMetrics, RateLimitedLog, versioned_key
+from edu_infra.caching.keys import new_generation, usable_generations
 from edu_infra.codec import CodecError, dumps, loads
 from edu_infra.redis.breaker import CircuitBreaker
 from edu_infra.redis.scripts import (
@@ -58,8 +59,12 @@ def _millis(expire: float | None) -> int | None:
 
 
 def _is_command_error(exc: Exception) -> bool:
-    """A command Redis refused (wrong type, not an integer, no permission): the server is fine."""
-    return type(exc) in (ResponseError, NoPermissionError) or isinstance(exc, DataError)
+    """A command Redis refused (wrong type, no permission, OOM, ...): the server is fine.
+
+    Every `ResponseError` subclass (`NoPermissionError`, `OutOfMemoryError`, `ReadOnlyError`,
+    `NoScriptError`, ...) is an answer, so it must not open the breaker.
+    """
+    return isinstance(exc, (ResponseError, DataError))
 
 
 class RedisCache:
@@ -242,7 +247,10 @@ class RedisCache:
         return [None] * len(keys) if values is None else values
 
     async def get_versioned(
-        self, generation_keys: Sequence[str], base: str
+        self,
+        generation_keys: Sequence[str],
+        base: str,
+        generation_ttl: float | None = None,
     ) -> tuple[list[Any | None], Any | None] | None:
         """One EVALSHA: read the epoch and the generations, and the value of the key they select.
 
@@ -250,22 +258,26 @@ class RedisCache:
         replication`), which Redis draws anew at every start and every promotion of a
         replica: a server that restarted from a snapshot or took over from a lagging primary
         selects none of the keys stored before, so it cannot serve what it forgot to
-        invalidate. The selected key shares the generation keys' hash tag (the tenant), so
-        the script touches one cluster slot and reads the epoch of the node that owns it.
-        The script decodes JSON-string generations as the codec does; if it read them
-        differently, the value is fetched again under the key Python computes, so a
-        disagreement costs a round trip, never a wrong value.
+        invalidate. A generation key without a string gets one of the fresh generations
+        passed in (the script's only write). The selected key shares the generation keys'
+        hash tag (the tenant), so the script touches one cluster slot and reads the epoch of
+        the node that owns it. The script decodes JSON-string generations as the codec does;
+        if it read them differently, the value is fetched again under the key Python
+        computes, so a disagreement costs a round trip, never a wrong value.
         """
         full = [self.prefix + k for k in generation_keys]
+        px = _millis(generation_ttl)
         if self._scripts_refused:
-            return await self._get_versioned_plainly(generation_keys, base)
+            return await self._get_versioned_plainly(generation_keys, base, px)
         script = self._versioned_script
         if script is None:
             script = self._versioned_script = self.client.register_script(VERSIONED_LUA)
+        fresh = [dumps(new_generation()) for _ in full]
+        args: list[Any] = [self.prefix + base, "" if px is None else px, *fresh]
 
         async def call() -> Any:
             try:
-                return await script(keys=full, args=[self.prefix + base])
+                return await script(keys=full, args=args)
             except ResponseError as exc:
                 if isinstance(exc, NoScriptError) or not refuses_scripts(exc):
                     raise
@@ -278,7 +290,7 @@ class RedisCache:
 
         raws, ok = await self._run("get_versioned", call)
         if raws is _REFUSED:
-            return await self._get_versioned_plainly(generation_keys, base)
+            return await self._get_versioned_plainly(generation_keys, base, px)
         if not ok or not isinstance(raws, list) or len(raws) != len(full) + 3:
             self._metrics.miss(len(full) + 1)
             return None
@@ -292,7 +304,9 @@ class RedisCache:
             await self._drop_corrupt(corrupt)
             generations = [None if v is _CORRUPT else v for v in generations]
         versions = [epoch, *generations]
-        expected = versioned_key(base, versions)
+        if not usable_generations(versions):
+            return versions, None
+        expected = versioned_key(base, [str(v) for v in versions])
         selected = as_text(raws[-3])
         if selected != self.prefix + expected:
             return versions, await self.get(expected)
@@ -303,9 +317,13 @@ class RedisCache:
         return versions, value
 
     async def _get_versioned_plainly(
-        self, generation_keys: Sequence[str], base: str
+        self, generation_keys: Sequence[str], base: str, px: int | None
     ) -> tuple[list[Any | None], Any | None] | None:
-        """Without scripts: INFO (of the node owning the keys), MGET, then GET."""
+        """Without scripts: INFO (of the node owning the keys), MGET, then GET.
+
+        A generation key without a string gets a fresh one with SET NX, then is read again,
+        so that concurrent readers agree on it (one more round trip, only then).
+        """
         epoch = await self._epoch_of(self.prefix + (generation_keys or [base])[0])
         if epoch is None:
             self._metrics.miss(len(generation_keys) + 1)
@@ -316,8 +334,23 @@ class RedisCache:
         generations = await self.try_get_many(generation_keys)
         if generations is None:
             return None
+        missing = [
+            (k, g)
+            for k, g in zip(generation_keys, generations, strict=True)
+            if not isinstance(g, str)
+        ]
+        if missing:
+            expire = None if px is None else px / 1000
+            for key, unusable in missing:  # absent: SET NX; not a string: replace it
+                write = self.add if unusable is None else self.set
+                await write(key, new_generation(), expire)
+            generations = await self.try_get_many(generation_keys)
+            if generations is None:
+                return None
         versions = [epoch, *generations]
-        return versions, await self.get(versioned_key(base, versions))
+        if not usable_generations(versions):
+            return versions, None
+        return versions, await self.get(versioned_key(base, [str(v) for v in versions]))
 
     async def _epoch_of(self, key: str) -> str | None:
         async def info() -> Any:

@@ -15,22 +15,33 @@ __all__ = ["EPOCH_DIGITS", "VERSIONED_LUA", "as_text", "refuses_scripts", "valid
 #: How many hex digits of the replication id make the epoch (64 bits: never repeats).
 EPOCH_DIGITS = 16
 
-#: KEYS: generation keys; ARGV[1]: the value key's base. Returns the raw generations, the
-#: selected key, its raw value and the epoch (see `RedisCache.get_versioned`). The epoch is
-#: read in the same script so that a hit stays one round trip.
+#: KEYS: generation keys; ARGV[1]: the value key's base; ARGV[2]: the expiry (ms) of a created
+#: generation, "" for none; ARGV[2 + i]: a fresh generation for KEYS[i] (JSON string), used
+#: only when KEYS[i] holds no string (absent, deleted, evicted, expired, or corrupt). Lua's
+#: `math.random` repeats its sequence in every script, so the randomness comes from the
+#: client. The script runs atomically, so concurrent readers agree on a created generation;
+#: when every generation exists it writes nothing. Returns the raw generations, the selected
+#: key, its raw value and the epoch (see `RedisCache.get_versioned`). The epoch is read in
+#: the same script so that a hit stays one round trip.
 VERSIONED_LUA = """
 local info = redis.call('INFO', 'replication')
 local epoch = string.sub(string.match(info, 'master_replid:(%x+)') or '', 1, EPOCH_DIGITS)
+local px = tonumber(ARGV[2])
 local out = {}
 local key = ARGV[1] .. '@' .. epoch
 for i, name in ipairs(KEYS) do
   local raw = redis.call('GET', name)
-  out[i] = raw
-  local generation = '0'
+  local generation = nil
   if raw then
     local ok, value = pcall(cjson.decode, raw)
-    if ok and type(value) == 'string' then generation = value else generation = '?' end
+    if ok and type(value) == 'string' then generation = value end
   end
+  if not generation then
+    raw = ARGV[2 + i]
+    generation = cjson.decode(raw)
+    if px then redis.call('SET', name, raw, 'PX', px) else redis.call('SET', name, raw) end
+  end
+  out[i] = raw
   key = key .. '.' .. generation
 end
 out[#KEYS + 1] = key

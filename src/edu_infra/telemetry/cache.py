@@ -64,10 +64,14 @@ class TracedCache:
         return await self._op("set_many", lambda: self.inner.set_many(items, expire))
 
     async def get_versioned(
-        self, generation_keys: Sequence[str], base: str
+        self,
+        generation_keys: Sequence[str],
+        base: str,
+        generation_ttl: float | None = None,
     ) -> tuple[list[Any | None], Any | None] | None:
         return await self._op(
-            "get_versioned", lambda: self.inner.get_versioned(generation_keys, base)
+            "get_versioned",
+            lambda: self.inner.get_versioned(generation_keys, base, generation_ttl),
         )
 
     async def health_check(self) -> bool:
