@@ -199,6 +199,33 @@ async def postgres_harness(url: str) -> AsyncIterator[Harness]:
         await database.dispose()
 
 
+#: A member of the application role that bypasses row-level security: with it only the
+#: unit of work's own tenant filter stands, so the contract suite proves that layer alone.
+BYPASS_ROLE = f"{APP_ROLE}_bypassrls"
+
+
+@asynccontextmanager
+async def postgres_app_filter_harness(url: str) -> AsyncIterator[Harness]:
+    """PostgreSQL through BYPASS_ROLE: row-level security out of the way."""
+    test_db = await postgres_database(url)
+    admin = await asyncpg.connect(test_db.dsn(test_db.admin_url))
+    try:
+        await ensure_role(admin, BYPASS_ROLE)
+        await admin.execute(f'ALTER ROLE "{BYPASS_ROLE}" BYPASSRLS')
+        await admin.execute(f'GRANT "{APP_ROLE}" TO "{BYPASS_ROLE}"')
+    finally:
+        await admin.close()
+    await test_db.truncate()
+    bypass_url = make_url(test_db.app_url).set(username=BYPASS_ROLE).render_as_string(False)
+    database = Database(
+        DatabaseSettings(url=bypass_url, pool_size=5, lock_timeout_ms=2_000, rls_key=RLS_KEY)
+    )
+    try:
+        yield _harness("postgres-app-filter", database)
+    finally:
+        await database.dispose()
+
+
 def _harness(name: str, database: Database) -> Harness:
     clock, publisher, listener = ManualClock(), RecordingPublisher(), RecordingCommitListener()
     factory = SqlUnitOfWorkFactory(database, clock=clock, publisher=publisher, listeners=[listener])

@@ -1,6 +1,8 @@
 """The `harness` fixture: every contract test runs once per unit-of-work adapter.
 
-Memory always runs. SQLite and PostgreSQL join as soon as `tests/sql_harness.py` exists;
+Memory always runs. SQLite and PostgreSQL (twice: as the application role, and through a
+member of it that bypasses row-level security, so the unit of work's own tenant filter is
+proven alone) join as soon as `tests/sql_harness.py` exists;
 PostgreSQL skips loudly (or fails under EDU_REQUIRE_SERVICES=1) when its server is absent.
 """
 
@@ -23,6 +25,10 @@ ADAPTERS = [
         [
             pytest.param("sqlite", id="sqlite"),
             pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+            # row-level security bypassed: the unit of work's tenant filter alone
+            pytest.param(
+                "postgres-app-filter", id="postgres-app-filter", marks=pytest.mark.postgres
+            ),
         ]
         if _HAS_SQL
         else []
@@ -37,6 +43,8 @@ def _open(name: str, request: pytest.FixtureRequest) -> AbstractAsyncContextMana
     if name == "sqlite":
         return cast("AbstractAsyncContextManager[Harness]", sql.sqlite_harness())
     url: str = request.getfixturevalue("postgres_url")
+    if name == "postgres-app-filter":
+        return cast("AbstractAsyncContextManager[Harness]", sql.postgres_app_filter_harness(url))
     return cast("AbstractAsyncContextManager[Harness]", sql.postgres_harness(url))
 
 
