@@ -156,23 +156,35 @@ class RawBase:
         assert self.pool is not None
         async with self.pool.acquire() as conn:
             signer = self.signers[conn.get_server_pid()]
-            async with conn.transaction():
-                if self.tenant_setting:
-                    await self._enter(conn, signer, org)
+            transaction = conn.transaction()
+            await transaction.start()
+            if self.tenant_setting:
+                transaction = await self._enter(conn, transaction, signer, org)
+            try:
                 yield conn
-            signer.entered()  # the pool's reset on release is one more transaction
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+            signer.entered()  # the pool's reset on release is usually one more transaction
 
     @staticmethod
     async def _enter(
-        conn: asyncpg.Connection[Any], signer: ConnectionSigner, org: uuid.UUID
-    ) -> None:
+        conn: asyncpg.Connection[Any], transaction: Any, signer: ConnectionSigner, org: uuid.UUID
+    ) -> Any:
+        """As edu-core's connection layer does: a mispredicted vxid (the pool's reset does
+        not always run a transaction) is learnt and the transaction begun again, once."""
         try:
             await conn.execute(ENTER, *signer.enter(org))
         except asyncpg.PostgresError as error:
+            await transaction.rollback()
             if not signer.resync(error):
                 raise
-            raise RuntimeError("raw_tx mispredicted its vxid: the benchmark shape is off") from None
+            transaction = conn.transaction()
+            await transaction.start()
+            await conn.execute(ENTER, *signer.enter(org))
         signer.entered()
+        return transaction
 
     async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """One read: in the tenant transaction shape, or a bare prepared statement."""
