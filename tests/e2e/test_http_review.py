@@ -289,14 +289,24 @@ def test_413_with_and_without_content_length(site: Site) -> None:
 
 
 def test_huge_and_many_headers_do_not_break_the_service(site: Site) -> None:
-    assert site.client.get("/content", headers={**site.auth(), "X-Big": "a" * 100_000}).is_success
-    many = {**site.auth(), **{f"X-H{i}": "v" for i in range(2000)}}
-    assert site.client.get("/content", headers=many).is_success
-    assert site.client.get(
-        "/content", headers={**site.auth(), "User-Agent": "u" * 60_000}
-    ).is_success
+    """uvicorn's h11 parser refuses a header block that arrives in pieces past 16 KiB (a plain
+    400 before the app runs) but takes it when it arrives at once: which one happens depends on
+    the machine's load. Either answer is fine; what must hold is that the app then answers
+    normally, and an oversized token that reaches the app is a 401 envelope."""
+    auth = site.auth()
+    for headers in (
+        {**auth, "X-Big": "a" * 100_000},
+        {**auth, **{f"X-H{i}": "v" for i in range(2000)}},
+        {**auth, "User-Agent": "u" * 60_000},
+    ):
+        r = site.client.get("/content", headers=headers)
+        refused_by_server = r.status_code == 400 and r.text == "Invalid HTTP request received."
+        assert r.is_success or refused_by_server, (r.status_code, r.text[:200])
+        assert site.client.get("/content", headers=auth).is_success
     r = site.client.get("/content", headers={"Authorization": "Bearer " + "a" * 60_000})
-    assert r.status_code == 401 and _is_envelope(r)
+    refused_by_server = r.status_code == 400 and r.text == "Invalid HTTP request received."
+    assert refused_by_server or (r.status_code == 401 and _is_envelope(r)), r.status_code
+    assert site.client.get("/content", headers=auth).is_success
 
 
 # ------------------------------------------------------------------------------ text rules
@@ -421,12 +431,6 @@ def test_405_allow_lists_exactly_the_documented_methods(site: Site) -> None:
             assert allow == expected, (method, path, allow)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HEAD is advertised in Allow (examples/fastapi_app/guards.py:106-107) but FastAPI "
-    "APIRoutes serve GET only: HEAD /health, /docs, /redoc, /content ... answer 405 with "
-    "`Allow: GET, HEAD` (self-contradictory; RFC 9110 9.1: servers MUST support HEAD)",
-)
 def test_head_is_served_where_get_is(site: Site) -> None:
     failures = []
     for path in ("/health", "/docs", "/redoc", "/health/ready"):
@@ -436,16 +440,46 @@ def test_head_is_served_where_get_is(site: Site) -> None:
     assert failures == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="examples/fastapi_app/guards.py:100-103 asks Mount.matches() with the scope the "
-    "handler gets, which StaticFiles has already re-rooted under /docs-static, so nothing "
-    "matches: POST /docs-static/swagger-ui.css answers 405 with an EMPTY Allow header",
-)
-def test_static_405_names_get_in_allow(site: Site) -> None:
-    r = site.client.post("/docs-static/swagger-ui.css")
-    assert r.status_code == 405
-    assert "GET" in r.headers.get("allow", ""), repr(r.headers.get("allow"))
+_VARYING = {"date", "content-length"}
+
+
+def test_head_answers_like_get_on_every_get_path_of_the_schema(site: Site) -> None:
+    """Same status and headers as GET (Content-Length too where the body cannot change
+    between the two requests), and no body."""
+    checked = []
+    for path, url, methods in [
+        *_paths(site),
+        ("/docs", "/docs", ["GET"]),
+        ("/docs-static", "/docs-static/swagger-ui.css", ["GET"]),
+    ]:
+        if "GET" not in methods:
+            continue
+        for headers in (site.auth(), {}):
+            get = site.client.get(url, headers=headers)
+            head = site.client.head(url, headers=headers)
+            assert head.status_code == get.status_code, (path, head.status_code, get.status_code)
+            assert head.content == b"", path
+            same = {k: v for k, v in get.headers.items() if k not in _VARYING}
+            assert {k: v for k, v in head.headers.items() if k not in _VARYING} == same, path
+            assert head.headers.get("content-length") is not None, path
+            if not path.startswith("/auth/sessions") and not path.startswith("/health"):
+                assert head.headers["content-length"] == str(len(get.content)), path
+            checked.append((path, get.status_code))
+    assert {p for p, _ in checked} >= {"/content", "/users/{user_id}", "/health", "/docs"}
+    assert {s for _, s in checked} >= {200, 401}, checked
+
+
+def test_head_where_no_get_is_a_405_naming_the_methods(site: Site) -> None:
+    r = site.client.head("/auth/login")
+    assert r.status_code == 405 and r.content == b""
+    assert r.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_static_405_names_get_in_allow(site: Site, method: str) -> None:
+    r = site.client.request(method, "/docs-static/swagger-ui.css")
+    assert r.status_code == 405 and _is_envelope(r)
+    assert r.headers.get("allow") == "GET, HEAD", repr(r.headers.get("allow"))
 
 
 def test_trailing_slash_redirects_to_the_route(site: Site) -> None:
