@@ -777,13 +777,6 @@ def test_statuses_seen_are_documented(site: Site) -> None:
     assert undocumented == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="examples/fastapi_app/routes/auth.py:48 documents 200/401/413/415/422/423/503 for "
-    "POST /auth/login, but signing in to a suspended account with the right password is 403 "
-    "(permission_denied 'account is suspended'); schemathesis cannot reach it (it needs a "
-    "suspended account and its password)",
-)
 def test_login_of_a_suspended_account_answers_a_documented_status(site: Site) -> None:
     user_id, name = site.new_user()
     r = site.client.patch(f"/users/{user_id}", headers=site.auth(), json={"status": "suspended"})
@@ -791,7 +784,7 @@ def test_login_of_a_suspended_account_answers_a_documented_status(site: Site) ->
     r = site.client.post(
         "/auth/login", json={"organization": "alpha", "login": name, "password": PASSWORD}
     )
-    assert r.status_code != 200
+    assert r.status_code == 403 and _is_envelope(r), r.text
     assert str(r.status_code) in _documented(site, "POST", "/auth/login"), r.text
 
 
