@@ -541,12 +541,6 @@ def test_malformed_if_match_is_a_412(site: Site, header: str) -> None:
     assert r.status_code == 412 and _is_envelope(r), r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="examples/fastapi_app/http_utils.py:55-64 reads If-Match as one tag: the list "
-    '`"1", "2"` (RFC 9110 13.1.1 If-Match = "*" / #entity-tag) is a 412 although it holds '
-    "the current ETag",
-)
 def test_if_match_list_holding_the_current_etag_succeeds(site: Site) -> None:
     created = site.draft()
     r = site.client.patch(
@@ -557,11 +551,48 @@ def test_if_match_list_holding_the_current_etag_succeeds(site: Site) -> None:
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="examples/fastapi_app/http_utils.py:59 strips `W/`: If-Match must use the strong "
-    'comparison (RFC 9110 13.1.1), so a weak tag never matches, but W/"1" updates version 1',
+@pytest.mark.parametrize(
+    ("template", "status"),
+    [
+        ("*", 200),
+        ('"0", {etag}', 200),
+        ('{etag}, "7"', 200),
+        (", ,{etag} ,", 200),
+        ('"a,b", W/"x", {etag}', 200),
+        ('"0", "7"', 412),
+        ('W/{etag}, "7"', 412),
+        ('"0" {etag}', 412),
+        ("{etag},, *", 412),
+        ('"0{etag_digits}", "7"', 412),
+    ],
 )
+def test_if_match_lists_use_the_strong_comparison(site: Site, template: str, status: int) -> None:
+    created = site.draft()
+    etag = created.headers["etag"]
+    header = template.format(etag=etag, etag_digits=etag.strip('"'))
+    r = site.client.patch(
+        f"/content/{created.json()['id']}",
+        headers={**site.auth(), "If-Match": header},
+        json={"body": "x"},
+    )
+    assert r.status_code == status, (header, r.text)
+    after = site.client.get(f"/content/{created.json()['id']}", headers=site.auth())
+    assert (after.json()["body"] == "x") == (status == 200)
+
+
+def test_if_match_list_on_users(site: Site) -> None:
+    user_id, _ = site.new_user()
+    etag = site.client.get(f"/users/{user_id}", headers=site.auth()).headers["etag"]
+    for header, status in ((f'"999", {etag}', 200), (f'"999", W/{etag}', 412)):
+        r = site.client.patch(
+            f"/users/{user_id}",
+            headers={**site.auth(), "If-Match": header},
+            json={"full_name": "Ada"},
+        )
+        assert r.status_code == status, (header, r.text)
+        etag = r.headers.get("etag", etag)
+
+
 def test_weak_etag_in_if_match_never_matches(site: Site) -> None:
     created = site.draft()
     r = site.client.patch(
