@@ -619,16 +619,18 @@ def test_authorization_header_variants(site: Site) -> None:
     assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer realm="edu-core"'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="examples/fastapi_app/dependencies.py:86-89: any Authorization header that is not "
-    'Bearer gets error="invalid_token"; RFC 6750 3.1: a request using an unsupported '
-    "authentication method SHOULD get the challenge without an error code",
-)
-def test_other_auth_scheme_gets_a_plain_challenge(site: Site) -> None:
-    r = site.client.get("/users", headers={"Authorization": "Basic YTpi"})
-    assert r.status_code == 401
+@pytest.mark.parametrize("header", ["Basic YTpi", "Digest username=x", "Token abc", "", "abc"])
+def test_other_auth_scheme_gets_a_plain_challenge(site: Site, header: str) -> None:
+    r = site.client.get("/users", headers={"Authorization": header})
+    assert r.status_code == 401 and _is_envelope(r)
     assert r.headers["www-authenticate"] == 'Bearer realm="edu-core"'
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer nope", "bearer a b"])
+def test_a_bad_bearer_credential_gets_invalid_token(site: Site, header: str) -> None:
+    r = site.client.get("/users", headers={"Authorization": header})
+    assert r.status_code == 401 and _is_envelope(r)
+    assert r.headers["www-authenticate"] == 'Bearer realm="edu-core", error="invalid_token"'
 
 
 def test_duplicate_authorization_headers_never_mix_tenants(site: Site) -> None:
