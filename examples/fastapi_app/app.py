@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from edu_domain.services import EduCore
 from examples.fastapi_app.docs import install_docs
 from examples.fastapi_app.errors import install_error_handlers, too_large
-from examples.fastapi_app.guards import BodyLimit, reject_unknown_query_parameters
+from examples.fastapi_app.guards import BodyLimit, HeadAsGet, reject_unknown_query_parameters
 from examples.fastapi_app.openapi import install_openapi
 from examples.fastapi_app.routes import auth, content, health, organizations, users
 from examples.fastapi_app.settings import Settings
@@ -88,6 +88,7 @@ def create_app(
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, too_large=too_large)
+    app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     install_docs(app)
     install_openapi(app)

@@ -78,12 +78,14 @@ async def current_caller(
     core: CoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Resolve `Authorization: Bearer <token>`; no header is a MissingCredentials, anything
-    else that is not a live session token an InvalidToken (both 401)."""
+    """Resolve `Authorization: Bearer <token>`. No Bearer credentials at all (no header, or
+    another scheme such as Basic) is a MissingCredentials: RFC 6750 3.1 gives those the bare
+    challenge. A Bearer header that is not a live session token is an InvalidToken (both 401)."""
     if credentials is None:
-        if request.headers.get("authorization") is None:
-            raise MissingCredentials
-        raise InvalidToken("session")
+        scheme = request.headers.get("authorization", "").split(maxsplit=1)[:1]
+        if scheme != [] and scheme[0].lower() == "bearer":
+            raise InvalidToken("session")
+        raise MissingCredentials
     try:
         principal = await core.auth.resolve(credentials.credentials)
     except ValidationError:

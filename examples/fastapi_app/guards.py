@@ -1,5 +1,5 @@
-"""Checks on every request before a route runs: body size, declared query parameters, and the
-methods a path allows (for 405 answers)."""
+"""Checks on every request before a route runs: body size, declared query parameters, HEAD
+served as GET, and the methods a path allows (for 405 answers)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,27 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110 9.3.2; every server must support it): FastAPI
+    routes serve GET only, so a HEAD runs as a GET and keeps its status and headers, the
+    Content-Length included, while the body chunks are sent empty."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headless)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -92,8 +113,10 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     Starlette names only the methods of the first route whose path matches; a path served by
     several routes (GET and POST /content) needs them all. Each method is asked of every route
     (included routers answer for their own routes); a mount (the docs' static files) serves
-    GET.
+    GET. A mount has re-rooted the scope its app answers from, so the path is matched again
+    from the application's root.
     """
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
     methods: set[str] = set()
     for route in app.router.routes:
         if isinstance(route, Mount):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 
@@ -48,20 +50,54 @@ def set_etag(response: Response, entity: Entity) -> None:
     response.headers["ETag"] = etag(entity)
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header asks for; None when absent or `*` (any version).
+#: RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+_ENTITY_TAG = r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"'
+#: If-Match = "*" / #entity-tag: a comma-separated list, empty elements and blanks allowed.
+_TAG_LIST = re.compile(
+    rf"[ \t]*(?:,[ \t]*)*{_ENTITY_TAG}(?:[ \t]*,(?:[ \t]*{_ENTITY_TAG})?)*[ \t]*"
+)
+_VERSION_DIGITS = 19  # a version is a 64-bit integer
 
-    A header that is not one of our entity tags can never match: 412.
+
+def if_match_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts; None when absent or `*` (any version).
+
+    Only strong tags that spell a version count: If-Match uses the strong comparison
+    (RFC 9110 13.1.1), so a weak tag never matches, nor does `"01"` match `"1"`. A malformed
+    header accepts no version (412).
     """
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None or if_match.strip(" \t") == "*":
         return None
-    tag = if_match.strip().removeprefix("W/")
-    if len(tag) < 3 or len(tag) > 22 or not (tag[0] == tag[-1] == '"'):
+    if not _TAG_LIST.fullmatch(if_match):
+        return frozenset()
+    return frozenset(
+        int(opaque)
+        for weak, opaque in re.findall(_ENTITY_TAG, if_match)
+        if not weak
+        and opaque.isascii()
+        and opaque.isdigit()
+        and len(opaque) <= _VERSION_DIGITS
+        and str(int(opaque)) == opaque
+    )
+
+
+async def expected_version(
+    if_match: str | None, current: Callable[[], Awaitable[Entity]]
+) -> int | None:
+    """The version a conditional write must find, for the domain's optimistic-lock check.
+
+    One tag is passed on as is; for a list, `current()` reads the entity and the version it has
+    is expected if the list holds it, so a write that races with another still gets a 412.
+    """
+    versions = if_match_versions(if_match)
+    if versions is None:
+        return None
+    if len(versions) == 1:
+        return next(iter(versions))
+    version = (await current()).version if versions else None
+    if version not in versions:
         raise PreconditionFailed
-    digits = tag[1:-1]
-    if not digits.isascii() or not digits.isdigit():
-        raise PreconditionFailed
-    return int(digits)
+    return version
 
 
 def client_ip(request: Request) -> str | None:

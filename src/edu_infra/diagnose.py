@@ -117,7 +117,8 @@ async def check_database(database: object, url: str) -> Verdict:
         )
     if path is not None and not path.is_file():
         return Verdict(
-            False, f"MISSING (no SQLite file at {path.resolve()}; `edu migrate` creates it in an existing folder)"
+            False,
+            f"MISSING (no SQLite file at {path.resolve()}; `edu migrate` creates it in an existing folder)",
         )
     head = _head()
     try:

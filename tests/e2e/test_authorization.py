@@ -36,7 +36,8 @@ async def test_requests_without_a_valid_session_are_401(
     assert response.status_code == 401
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith("Bearer")
-    if headers:  # RFC 6750: an error code only when credentials were sent
+    sent = headers.get("Authorization", "")
+    if sent.startswith("Bearer "):  # RFC 6750 3.1: an error code only for Bearer credentials
         assert response.json()["error"] == "invalid_token" and 'error="invalid_token"' in challenge
     else:
         assert response.json()["error"] == "not_authenticated" and "error=" not in challenge

@@ -21,6 +21,7 @@ from edu_domain.model.rules import (
     clean_text_pattern,
     display_text_pattern,
     is_invisible,
+    is_visible,
     normalize_string_list,
     normalize_tag,
 )
@@ -29,6 +30,37 @@ ORG = uuid7()
 BIDI_CONTROLS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
 OTHER_INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\U000e0041"]
 OTHER_INVISIBLES += ["\u061c", "\u2028", "\u2029", "\u3164", "\x85"]
+#: Default_Ignorable_Code_Point outside the format and control categories: marks and
+#: unassigned code points a renderer draws as nothing.
+OTHER_INVISIBLES += ["\ufe0f", "\ufe00", "\U000e0100", "\u034f", "\u17b4", "\u180b", "\ufff0"]
+#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 14/15).
+DEFAULT_IGNORABLE = {
+    *(0x00AD, 0x034F, 0x061C, 0x3164, 0xFEFF, 0xFFA0),
+    *range(0x115F, 0x1161),
+    *range(0x17B4, 0x17B6),
+    *range(0x180B, 0x1810),
+    *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F),
+    *range(0x2060, 0x2070),
+    *range(0xFE00, 0xFE10),
+    *range(0xFFF0, 0xFFF9),
+    *range(0x1BCA0, 0x1BCA4),
+    *range(0x1D173, 0x1D17B),
+    *range(0xE0000, 0xE1000),
+}
+#: Text without an invisible character that still renders blank: spaces, marks alone, the
+#: blank Braille pattern, private-use and unassigned code points.
+BLANK_LOOKING = [
+    " ",
+    "\u3000",
+    "\u00a0",
+    "\u1680",
+    "\u2800",
+    "\u0301",
+    "\u20dd",
+    "\ue000",
+    "\u0378",
+]
 
 
 def _content(title: object) -> EducationalContent:
@@ -67,7 +99,7 @@ def test_names_and_titles_refuse_invisible_characters(field: str, char: str) -> 
 
 
 @pytest.mark.parametrize("field", sorted(BUILDERS))
-@pytest.mark.parametrize("blank", [" ", "   ", "\u3000", " \u00a0 "])
+@pytest.mark.parametrize("blank", [" ", "   ", "\u3000", " \u00a0 ", "\u2800\u2800", "\u0301 "])
 def test_names_and_titles_refuse_blank_text(field: str, blank: str) -> None:
     with pytest.raises(ValidationError, match="blank"):
         BUILDERS[field](blank)
@@ -88,13 +120,23 @@ def test_visible_text_in_any_script_is_accepted(text: str) -> None:
     assert _user(text).full_name == text
 
 
-visible = st.characters(exclude_categories=["Cs", "Cc", "Cf", "Zl", "Zp"])
+_visible = st.characters(exclude_categories=["Cs"]).filter(is_visible)
+_anything_shown = st.characters(exclude_categories=["Cs"]).filter(lambda ch: not is_invisible(ch))
 
 
-@given(st.text(visible, min_size=1, max_size=TITLE_MAX))
-def test_every_visible_non_blank_text_is_a_title(text: str) -> None:
-    if text.strip() and not any(ch in "\u115f\u1160\u3164\uffa0" for ch in text):
-        assert check_display_text("title", text, max_len=TITLE_MAX) == text
+@given(st.text(_anything_shown, max_size=TITLE_MAX - 1), _visible, st.integers(min_value=0))
+def test_every_text_with_a_visible_character_and_no_invisible_one_is_a_title(
+    text: str, shown: str, where: int
+) -> None:
+    at = where % (len(text) + 1)
+    title = text[:at] + shown + text[at:]
+    assert check_display_text("title", title, max_len=TITLE_MAX) == title
+
+
+@given(st.text(st.sampled_from(BLANK_LOOKING), min_size=1, max_size=20))
+def test_text_that_renders_blank_is_refused(text: str) -> None:
+    with pytest.raises(ValidationError, match="blank"):
+        check_display_text("title", text, max_len=TITLE_MAX)
 
 
 @given(
@@ -107,14 +149,24 @@ def test_one_invisible_character_anywhere_refuses_the_name(
         check_display_text("full_name", before + char + after, max_len=NAME_MAX)
 
 
-def test_the_invisible_set_is_the_format_and_control_categories() -> None:
+@given(st.sampled_from(sorted(DEFAULT_IGNORABLE)))
+def test_default_ignorable_code_points_refuse_a_visible_name(code: int) -> None:
+    with pytest.raises(ValidationError, match="invisible"):
+        check_display_text("full_name", f"Ada{chr(code)}Lovelace", max_len=NAME_MAX)
+
+
+def test_the_invisible_set_is_the_format_and_control_categories_and_default_ignorables() -> None:
     for code in range(0x110000):
         ch = chr(code)
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cf", "Zl", "Zp"):
-            assert is_invisible(ch), hex(code)
-        elif category != "Lo":
-            assert not is_invisible(ch), hex(code)
+        hidden = code in DEFAULT_IGNORABLE or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        assert is_invisible(ch) == hidden, hex(code)
+
+
+def test_the_visible_set_is_letters_numbers_punctuation_and_symbols() -> None:
+    for code in range(0x110000):
+        ch = chr(code)
+        shown = unicodedata.category(ch)[0] in "LNPS" and code != 0x2800
+        assert is_visible(ch) == (shown and code not in DEFAULT_IGNORABLE), hex(code)
 
 
 def _accepts(check: object, text: str) -> bool:
@@ -143,6 +195,7 @@ def _skill(text: str) -> bool:
 
 _TRICKY = [" ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u3000", "\u202e"]
 _TRICKY += ["\u2066", "\u200d", "\ufeff", "\u2028", "\u3164", "\U000e0041", "a", "é", "字", "😀"]
+_TRICKY += ["\ufe0f", "\U000e0100", "\u034f", "\u2800", "\u0301", "\ue000", "\u0378", "\U0001d173"]
 _tricky = st.sampled_from(_TRICKY)
 _texts = st.lists(st.one_of(_tricky, st.characters(exclude_categories=["Cs"])), max_size=12).map(
     "".join

@@ -45,11 +45,13 @@ async def _organization(core: EduCore, slug: str) -> Organization | None:
 @router.post(
     "/login",
     summary="Sign in; returns a bearer session token",
-    responses=errors(*BODY, 401, 423),
+    responses=errors(*BODY, 401, 403, 409, 423),
 )
 async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     """Records the client's IP address and User-Agent on the session. Repeated failures lock
-    the account (423 with Retry-After)."""
+    the account (423 with Retry-After). The right password of a suspended or deactivated
+    account, an unverified address (where the policy requires it) or an inactive organization
+    is a 403; a sign-in that keeps losing races on the same user (retried first) is a 409."""
     org = await _organization(core, body.organization)
     if org is None:  # as slow as a real check: the answer's timing names no organization
         await core.auth.reject(body.password)
@@ -69,7 +71,7 @@ async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     "/logout",
     status_code=204,
     summary="Revoke the session of this token",
-    responses=errors(*SIGNED_IN),
+    responses=errors(*SIGNED_IN, 409),
 )
 async def logout(caller: CallerDep, core: CoreDep) -> Response:
     await core.auth.revoke_session(caller.scope, caller.principal.session_id)
@@ -94,7 +96,7 @@ async def sessions(caller: CallerDep, core: CoreDep) -> list[SessionOut]:
 @router.post(
     "/sessions/revoke-all",
     summary="Revoke every session of the caller (this one too)",
-    responses=errors(*SIGNED_IN),
+    responses=errors(*SIGNED_IN, 409),
 )
 async def revoke_all(caller: CallerDep, core: CoreDep) -> RevokedOut:
     return RevokedOut(revoked=await core.auth.revoke_all_sessions(caller.scope, caller.user_id))
@@ -104,7 +106,7 @@ async def revoke_all(caller: CallerDep, core: CoreDep) -> RevokedOut:
     "/sessions/{session_id:uuid}",
     status_code=204,
     summary="Revoke one of own sessions",
-    responses=errors(*SIGNED_IN, 404),
+    responses=errors(*SIGNED_IN, 404, 409),
 )
 async def revoke_session(session_id: UUID, caller: CallerDep, core: CoreDep) -> Response:
     """Only the caller's own active sessions can be revoked here; any other id is a 404."""

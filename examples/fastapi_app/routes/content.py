@@ -39,6 +39,11 @@ async def _managed(core: EduCore, caller: Caller, content_id: UUID) -> Education
     return content
 
 
+async def _as_read(content: EducationalContent) -> EducationalContent:
+    """The content `_managed` just read, as `expected_version` asks for it."""
+    return content
+
+
 def _out(response: Response, content: EducationalContent) -> ContentOut:
     set_etag(response, content)
     return ContentOut.model_validate(content)
@@ -144,12 +149,12 @@ async def update_content(
     response: Response,
     if_match: IfMatch = None,
 ) -> ContentOut:
-    await _managed(core, caller, content_id)
+    managed = await _managed(core, caller, content_id)
     content = await core.content.update(
         caller.scope,
         content_id,
         body.model_dump(exclude_unset=True),
-        expected_version=expected_version(if_match),
+        expected_version=await expected_version(if_match, lambda: _as_read(managed)),
     )
     return _out(response, content)
 

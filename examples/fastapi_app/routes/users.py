@@ -129,9 +129,8 @@ async def update_user(
     """Administrators may change any field; other users only their own `full_name`."""
     changes = body.model_dump(exclude_unset=True)
     check_user_update(caller, user_id, changes)
-    user = await core.users.update(
-        caller.scope, user_id, changes, expected_version=expected_version(if_match)
-    )
+    expected = await expected_version(if_match, lambda: core.users.get(caller.scope, user_id))
+    user = await core.users.update(caller.scope, user_id, changes, expected_version=expected)
     set_etag(response, user)
     return UserOut.of(user)
 

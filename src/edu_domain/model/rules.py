@@ -98,25 +98,46 @@ def check_clean(field: str, value: str, *, multiline: bool = False) -> None:
 #: controls U+202A-U+202E and U+2066-U+2069, zero-width spaces and joiners, the soft hyphen,
 #: word joiner, BOM, tag characters ...), and the line and paragraph separators.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-#: Letters that render as nothing (Hangul fillers), used to fake blank or look-alike names.
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters a renderer
+#: shows as nothing, some of them letters or marks (Hangul fillers, variation selectors, the
+#: combining grapheme joiner), used to fake blank or look-alike names.
+DEFAULT_IGNORABLE = (
+    "00AD 034F 061C 115F-1160 17B4-17B5 180B-180F 200B-200F 202A-202E 2060-206F 3164 "
+    "FE00-FE0F FEFF FFA0 FFF0-FFF8 1BCA0-1BCA3 1D173-1D17A E0000-E0FFF"
+)
+_DEFAULT_IGNORABLE = frozenset(
+    chr(code)
+    for first, _, last in (span.partition("-") for span in DEFAULT_IGNORABLE.split())
+    for code in range(int(first, 16), int(last or first, 16) + 1)
+)
+#: Visible by category, yet drawn as an empty cell: the blank Braille pattern.
+_BLANK_SYMBOLS = frozenset("\u2800")
 
 
 def is_invisible(ch: str) -> bool:
     """A character that is never shown, or that reorders what is shown around it."""
-    return ch in _INVISIBLE_LETTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+    return ch in _DEFAULT_IGNORABLE or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+
+
+def is_visible(ch: str) -> bool:
+    """A character that puts ink on the page by itself: a letter, number, punctuation or
+    symbol (not a space, mark, unassigned or private-use code point, nor a blank glyph)."""
+    return (
+        unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_SYMBOLS and not is_invisible(ch)
+    )
 
 
 def check_display_text(field: str, value: object, *, max_len: int) -> str:
     """A name or title: text a reader sees as it is stored. No invisible or bidi control
-    character (U+202E makes "gpj.exe" read "exe.jpg"), and not blank."""
+    character (U+202E makes "gpj.exe" read "exe.jpg"), and not blank: at least one visible
+    character, so spaces, marks or variation selectors alone are refused."""
     text = check_text(field, value, max_len=max_len)
     if any(is_invisible(ch) for ch in text):
         raise ValidationError(
             field, "must not contain invisible or bidirectional control characters"
         )
-    if not text.strip():
-        raise ValidationError(field, "must not be blank")
+    if not any(is_visible(ch) for ch in text):
+        raise ValidationError(field, "must not be blank (it needs a visible character)")
     return text
 
 
@@ -151,19 +172,19 @@ def _is_line_control(ch: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _classes() -> tuple[str, str, str]:
-    """Invisible characters; the blanks `str.strip()` removes that are not invisible; the
-    blanks it removes that are no C0 control or DEL."""
+    """Invisible characters; visible ones; the blanks `str.strip()` removes that are no C0
+    control or DEL."""
     return (
         _ranges(is_invisible),
-        _ranges(lambda ch: ch.isspace() and not is_invisible(ch)),
+        _ranges(is_visible),
         _ranges(lambda ch: ch.isspace() and not _is_line_control(ch)),
     )
 
 
 def display_text_pattern() -> str:
     """`check_display_text` (within its length bounds) as a pattern."""
-    invisible, blank, _ = _classes()
-    return f"^[^{invisible}]*[^{invisible}{blank}][^{invisible}]*$"
+    invisible, visible, _ = _classes()
+    return f"^[^{invisible}]*[{visible}][^{invisible}]*$"
 
 
 def clean_text_pattern(*, multiline: bool = False, nonblank: bool = False) -> str:
