@@ -29,6 +29,7 @@ from edu_infra.testing.uow_queries import QueriesContract
 from edu_infra.testing.uow_reads import ReadsContract
 from edu_infra.testing.uow_tally import TallyContract
 from edu_infra.testing.uow_transactions import TransactionsContract
+from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_writes import WritesContract
 
 
@@ -55,6 +56,7 @@ __all__ = [
     "TallyContract",
     "TransactionsContract",
     "UnitOfWorkContract",
+    "DeletesContract",
     "WritesContract",
     "memory_harness",
     "new_content",
