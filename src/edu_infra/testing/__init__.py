@@ -23,13 +23,13 @@ from edu_infra.testing.harness import (
     unique_name,
 )
 from edu_infra.testing.uow_arguments import ArgumentsContract
+from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_identity import IdentityContract
 from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
 from edu_infra.testing.uow_reads import ReadsContract
 from edu_infra.testing.uow_tally import TallyContract
 from edu_infra.testing.uow_transactions import TransactionsContract
-from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_writes import WritesContract
 
 
@@ -48,6 +48,7 @@ class UnitOfWorkContract(
 
 __all__ = [
     "ArgumentsContract",
+    "DeletesContract",
     "Harness",
     "IdentityContract",
     "ParityContract",
@@ -56,7 +57,6 @@ __all__ = [
     "TallyContract",
     "TransactionsContract",
     "UnitOfWorkContract",
-    "DeletesContract",
     "WritesContract",
     "memory_harness",
     "new_content",
