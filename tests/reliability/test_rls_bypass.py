@@ -339,7 +339,7 @@ async def test_the_bound_statement_path_signs_the_tenant_too(pg: PostgresDatabas
             assert await uow.count(User) == 1
 
 
-async def test_a_proof_replayed_later_on_its_own_backend_is_refused(
+async def test_a_stolen_proof_is_refused_later_and_its_connection_is_not_reused(
     pg: PostgresDatabase,
 ) -> None:
     async with postgres_stack(pool_size=1, max_overflow=0) as stack:

@@ -369,3 +369,25 @@ async def test_units_of_work_without_raw_sql_keep_their_connection_and_add_no_ro
 async def _first_email(stack: Stack, org: Organization) -> str:
     async with stack.factory(tenant=org.id) as uow:
         return str((await uow.find(User)).items[0].email)
+
+
+async def test_a_mispredicted_transaction_id_is_learnt_in_one_retry(stack: Stack) -> None:
+    """Statements outside edu-core's transactions move a backend's numbering on: the first
+    refusal names the real vxid, the unit of work goes through, and the next needs none."""
+    mine, _ = await _orgs_with_a_user(stack)
+    database = stack.database
+    assert database is not None
+    signers: list[ConnectionSigner] = []
+
+    @event.listens_for(database.engine.sync_engine, "checkout")
+    def _seen(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        signers.append(record.info[SIGNER_INFO])
+
+    async with stack.factory(tenant=mine.id) as uow:
+        assert await uow.count(Organization) == 1
+    [signer] = {id(s): s for s in signers}.values()
+    signer.next_local += 7  # as if the guess ran ahead; behind works the same way
+    for _ in range(3):
+        async with stack.factory(tenant=mine.id) as uow:
+            assert await uow.count(Organization) == 1
+    assert signer.resyncs == 1

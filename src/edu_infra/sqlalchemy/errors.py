@@ -131,6 +131,20 @@ def _classify_driver(orig: BaseException | None, invalidated: bool) -> DbFailure
     return DbFailure("other", message)
 
 
+def sqlstate_of(error: BaseException) -> tuple[str | None, BaseException]:
+    """The SQLSTATE of the driver error behind `error` (SQLAlchemy's wrapper and causes
+    followed), with that driver error; (None, error) when none carries one."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            break
+        state = getattr(seen, "sqlstate", None)
+        if state:
+            return str(state), seen
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None, error
+
+
 def _postgres_error(orig: BaseException | None) -> BaseException | None:
     """The asyncpg exception behind SQLAlchemy's adapter (or `orig` itself)."""
     seen = 0
@@ -279,6 +293,7 @@ __all__ = [
     "DbFailure",
     "classify",
     "is_driver_error",
+    "sqlstate_of",
     "to_domain_error",
     "translate",
 ]

@@ -35,8 +35,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from edu_infra.sqlalchemy.errors import DatabaseError, classify, is_driver_error
-from edu_infra.sqlalchemy.rls import ConnectionSigner, is_refusal, signer_of
+from edu_infra.sqlalchemy.errors import DatabaseError, classify, is_driver_error, sqlstate_of
+from edu_infra.sqlalchemy.rls import REFUSED_SQLSTATE, ConnectionSigner, signer_of
 from edu_infra.sqlalchemy.sa_internals import (
     begin_at_adapter_level,
     hand_transaction,
@@ -215,17 +215,18 @@ class UowConnection:
         try:
             await self._send(adapter, signer)
         except Exception as error:
-            if not is_refusal(error):
-                if _unmigrated(error):
-                    raise _not_migrated() from None
+            state, cause = sqlstate_of(error)
+            if state in _UNMIGRATED:
+                raise _not_migrated() from None
+            if state != REFUSED_SQLSTATE:
                 raise
-            if not signer.resync(error):
+            if not signer.resync(cause):
                 raise _key_refused() from None
             log.info("resynchronised the tenant signature of a pooled connection")
             try:
                 await self._send(adapter, signer)
             except Exception as again:
-                if is_refusal(again):
+                if sqlstate_of(again)[0] == REFUSED_SQLSTATE:
                     raise _key_refused() from None
                 raise
         signer.entered()
@@ -305,17 +306,6 @@ class UowConnection:
             await greenlet_spawn(conn.close)
         except Exception:
             log.warning("returning a connection to the pool failed", exc_info=True)
-
-
-def _unmigrated(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return False
-        if getattr(seen, "sqlstate", None) in _UNMIGRATED:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
 
 
 __all__ = ["CLEAN_INFO", "BegunTransaction", "TransactionSettings", "UowConnection"]

@@ -129,12 +129,13 @@ class ConnectionSigner:
         """The transaction was accepted: the next one follows it."""
         self.next_local = _next_local(self.next_local)
 
-    def resync(self, error: BaseException) -> bool:
-        """Learn the real vxid from a refusal (the transaction is over after its rollback).
+    def resync(self, refusal: BaseException) -> bool:
+        """Learn the real vxid from a refusal, the driver's EDU01 error (the transaction is
+        over after its rollback).
 
         False: not a refusal naming a vxid of this backend (retrying would not help).
         """
-        vxid = refused_vxid(error)
+        vxid = refused_vxid(refusal)
         if vxid is None:
             return False
         backend, local = _parse_vxid(vxid)
@@ -152,28 +153,12 @@ def _parse_vxid(vxid: str) -> tuple[int, int]:
     return int(match["backend"]), int(match["local"])
 
 
-def refused_vxid(error: BaseException) -> str | None:
-    """The vxid an EDU01 refusal names (searching the driver error and its causes)."""
-    seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return None
-        if getattr(seen, "sqlstate", None) == REFUSED_SQLSTATE:
-            match = _VXID_DETAIL.search(str(getattr(seen, "detail", "") or ""))
-            return match["vxid"] if match else None
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
-
-
-def is_refusal(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return False
-        if getattr(seen, "sqlstate", None) == REFUSED_SQLSTATE:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+def refused_vxid(refusal: BaseException) -> str | None:
+    """The vxid an EDU01 refusal (the driver's error) names in its DETAIL."""
+    if getattr(refusal, "sqlstate", None) != REFUSED_SQLSTATE:
+        return None
+    match = _VXID_DETAIL.search(str(getattr(refusal, "detail", "") or ""))
+    return match["vxid"] if match else None
 
 
 def install_signer(engine: AsyncEngine, key: bytes) -> None:
@@ -217,7 +202,6 @@ __all__ = [
     "ConnectionSigner",
     "check_key",
     "install_signer",
-    "is_refusal",
     "key_material",
     "refused_vxid",
     "scope_text",
