@@ -11,7 +11,7 @@ from edu_domain.errors import AlreadyExists, NotFound, TenantViolation
 from edu_domain.model import EducationalContent, User
 from edu_domain.query import F, Query
 from edu_infra.sqlalchemy import bulk
-from edu_infra.sqlalchemy import uow as uow_module
+from edu_infra.sqlalchemy import pg_rows as pg_rows_module
 from edu_infra.testing.harness import Harness, new_content, new_user
 
 pytestmark = pytest.mark.postgres
@@ -27,7 +27,7 @@ def copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(len(entities))
         await original(driver, dialect, entities, **options)
 
-    monkeypatch.setattr(uow_module, "copy_insert", spy)
+    monkeypatch.setattr(pg_rows_module, "copy_insert", spy)
     return calls
 
 
@@ -103,10 +103,10 @@ async def test_copy_of_another_tenants_rows_is_refused_twice(pg_harness: Harness
         for field in ("created_at", "updated_at"):
             setattr(intruder, field, pg_harness.clock.now())
         intruder.version = 1
-        driver = await uow._driver()  # type: ignore[attr-defined]
+        driver = await uow.rows.driver()  # type: ignore[attr-defined]
         # bypass the Python check: the RLS WITH CHECK policy still refuses the rows
         with pytest.raises(Exception, match="row-level security"):
-            await bulk.copy_insert(driver, uow._reads.dialect, [intruder], schema="public")  # type: ignore[attr-defined]
+            await bulk.copy_insert(driver, uow.rows._reads.dialect, [intruder], schema="public")  # type: ignore[attr-defined]
     async with pg_harness.factory.unscoped() as uow:
         assert await uow.count(User) == 0
 

@@ -22,9 +22,9 @@ from edu_domain.model import Organization, User, UserProfile
 from edu_domain.model.session import UserToken
 from edu_domain.services import NewUser, Scope
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory, retrying
-from edu_infra.sqlalchemy.pgconnection import UowConnection
+from edu_infra.sqlalchemy.connection import UowConnection
+from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.rls import SIGNER_INFO
-from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.testing.harness import new_user
 from tests.reliability.conftest import Stack, postgres_stack
 from tests.reliability.netfaults import closed_port, freezable_proxy, silent_listener
@@ -79,15 +79,15 @@ async def test_terminated_in_the_middle_of_a_use_case_nothing_is_written_and_a_r
     org = await stack.org()
     before = await owner_counts(admin)
     kills: list[int] = []
-    insert_row = SqlUnitOfWork._insert_row  # PostgreSQL inserts go to the driver directly
+    insert_row = PgRows.insert  # PostgreSQL inserts go to the driver directly
 
-    async def kill_before_profile(uow: SqlUnitOfWork, reads: Any, entity: Any) -> None:
+    async def kill_before_profile(rows: PgRows, entity: Any) -> None:
         if isinstance(entity, UserProfile) and not kills:
-            kills.append((await uow._driver()).get_server_pid())
+            kills.append((await rows.driver()).get_server_pid())
             await terminate(admin, kills[0])
-        await insert_row(uow, reads, entity)
+        await insert_row(rows, entity)
 
-    monkeypatch.setattr(SqlUnitOfWork, "_insert_row", kill_before_profile)
+    monkeypatch.setattr(PgRows, "insert", kill_before_profile)
 
     with pytest.raises(RetryableError):
         await stack.core.users.register(Scope(org.id), _newcomer("ada"))

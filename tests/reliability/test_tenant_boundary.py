@@ -79,7 +79,7 @@ async def _harvest(pg: PostgresDatabase) -> list[tuple[str, str, int]]:
 async def _open_transaction(uow: Any) -> None:
     """Open the unit of work's transaction and stop there: its BEGIN is the backend's
     last statement, as when the victim's next statement has not been sent yet."""
-    await uow._driver()
+    await uow.rows.driver()
 
 
 async def _replay_refused(session: Any, scope: str, signature: str) -> None:

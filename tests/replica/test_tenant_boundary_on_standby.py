@@ -115,7 +115,7 @@ async def test_the_standby_is_in_recovery_and_scoped_reads_see_only_their_tenant
 async def test_raw_sql_cannot_cross_tenants_on_the_standby(standby: Any) -> None:
     factory, mine, theirs = standby
     async with factory(tenant=theirs.id) as victim:
-        await victim._driver()  # BEGIN sent: its text is the backend's last statement
+        await victim.rows.driver()  # BEGIN sent: its text is the backend's last statement
         async with factory(tenant=mine.id) as uow:
             session = uow.session
             texts = await session.execute(

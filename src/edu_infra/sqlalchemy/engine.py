@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
-from edu_infra.sqlalchemy.pgconnection import CLEAN_INFO
+from edu_infra.sqlalchemy.connection import CLEAN_INFO
 from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner, check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
@@ -178,7 +178,7 @@ def vouch_after_one_transaction(conn: Any) -> None:
 
 
 def _discard_unvouched(engine: AsyncEngine) -> None:
-    """Pool only connections a unit of work returned clean (`pgconnection.CLEAN_INFO`).
+    """Pool only connections a unit of work returned clean (`connection.CLEAN_INFO`).
 
     Anything else (the engine used directly, a unit of work that handed out its session)
     may carry session state raw SQL left behind: settings, prepared statements, cursors,

@@ -11,11 +11,17 @@ from sqlalchemy import text
 from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_domain.uow_checks import check_actor, check_tenant
+from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
+from edu_infra.sqlalchemy.connection import TransactionSettings, UowConnection
 from edu_infra.sqlalchemy.engine import Database, vouch_after_one_transaction
 from edu_infra.sqlalchemy.errors import is_driver_error
+from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.mapping import start_mappers
+from edu_infra.sqlalchemy.orm_rows import OrmRows
+from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.reads import PgReads
+from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock
 
@@ -54,6 +60,23 @@ class SqlUnitOfWorkFactory:
         self.reads = (
             PgReads(database.engine.dialect, self.compiler) if database.is_postgres else None
         )
+
+    def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog:
+        return ChangeLog(tenant=tenant, actor=actor, clock=self.clock)
+
+    def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath:
+        """The row path of one unit of work: the driver path on PostgreSQL, else the ORM."""
+        if self.reads is None:
+            return OrmRows(self.compiler, identities, changes)
+        settings = self.database.settings
+        connection = UowConnection(
+            self.database.engine,
+            changes.tenant,
+            TransactionSettings(settings.schema, settings.lock_timeout_ms),
+            ping=settings.pool_pre_ping,
+            attempts=settings.pool_size + settings.max_overflow + 1,
+        )
+        return PgRows(self.reads, connection, identities, changes, schema=settings.schema)
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, tenant=check_tenant(tenant), actor=check_actor(actor))
@@ -100,7 +123,8 @@ class SqlUnitOfWorkFactory:
             return None
         try:
             async with self.unscoped() as uow:
-                driver = await uow._driver()
+                assert isinstance(uow.rows, PgRows)
+                driver = await uow.rows.driver()
                 return bool(await driver.fetchval("SELECT edu_unscoped()"))
         except Exception as error:  # not migrated, or the database went away: not accepted
             if isinstance(error, DomainError) or is_driver_error(error):

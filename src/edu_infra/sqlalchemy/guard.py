@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam
+from sqlalchemy import ColumnElement, and_, bindparam
 
 from edu_domain.model import Entity
 from edu_domain.visibility import DELETED_FIELD, tenant_field
@@ -37,4 +37,12 @@ def predicates(
     return parts
 
 
-__all__ = ["BOUND", "TENANT_PARAM", "predicates"]
+def criteria(cls: Any, *, tenant: Any, include_deleted: bool) -> ColumnElement[bool] | None:
+    """`predicates` as one clause (None: no filter, or not an entity)."""
+    if not (isinstance(cls, type) and issubclass(cls, Entity)):
+        return None
+    parts = predicates(cls, tenant=tenant, include_deleted=include_deleted)
+    return and_(*parts) if parts else None
+
+
+__all__ = ["BOUND", "TENANT_PARAM", "criteria", "predicates"]

@@ -7,7 +7,7 @@ work in `session.info`:
   execution's parameters, never part of the cached SQL). Column loads (refresh,
   expired attributes) are left alone: nothing in a unit of work expires attributes.
 - (PostgreSQL transactions are opened, with their proven tenant, by the unit of work's
-  connection, `pgconnection.py`, which `get_bind` hands the session.)
+  connection, `connection.py`, which `get_bind` hands the session.)
 - `before_flush`: audit stamps (updated_at/by) on entities with real changes, and the
   tenant check for a changed organization_id.
 - `after_flush`: the Change records handed to commit listeners.

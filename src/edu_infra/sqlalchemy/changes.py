@@ -1,0 +1,109 @@
+"""A SQL unit of work's write rules and change records, shared by both row paths and the
+ORM events: one place that stamps, checks the tenant of a write, and records what changed
+for commit listeners."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.orm.base import instance_state
+
+from edu_domain.errors import AlreadyExists, TenantViolation, ValidationError
+from edu_domain.model import Entity
+from edu_domain.model.base import validate_contents
+from edu_domain.ports import Change, ChangeKind, Clock
+from edu_infra.sqlalchemy.identity import Identities, identity_key
+from edu_infra.sqlalchemy.mapping import table_of
+
+
+def tenant_of(entity: Entity) -> UUID:
+    value = getattr(entity, type(entity).__tenant_field__)
+    assert isinstance(value, UUID)
+    return value
+
+
+def _moved_tenant(entity: Entity) -> bool:
+    """True when a persistent entity's organization_id was changed (never allowed)."""
+    state = instance_state(entity)
+    if state.key is None or type(entity).__tenant_field__ != "organization_id":
+        return False
+    return bool(state.attrs.organization_id.history.deleted)
+
+
+def _changed_id(entity: Entity) -> bool:
+    state = instance_state(entity)
+    return state.key is not None and bool(state.attrs.id.history.deleted)
+
+
+class ChangeLog:
+    """Stamps and checks writes for one tenant (or none) and one actor; records changes."""
+
+    def __init__(self, *, tenant: UUID | None, actor: UUID | None, clock: Clock) -> None:
+        self.tenant = tenant
+        self.actor = actor
+        self.clock = clock
+        self._changes: dict[tuple[type[Entity], UUID], Change] = {}
+
+    def check_write(self, entity: Entity) -> None:
+        """A tenant unit of work writes only its own organization's entities; ids stay."""
+        if _changed_id(entity):  # as the memory adapter says it
+            raise ValidationError("id", "the id of a stored entity cannot change")
+        if _moved_tenant(entity):
+            raise TenantViolation(f"{type(entity).__name__} {entity.id} cannot change organization")
+        if self.tenant is not None and tenant_of(entity) != self.tenant:
+            raise TenantViolation(
+                f"{type(entity).__name__} {entity.id} belongs to another organization"
+            )
+
+    def check_new(self, entity: Entity, held: Identities) -> None:
+        """A new entity of this tenant, valid, and not a row the unit of work holds."""
+        cls = type(entity)
+        table_of(cls)
+        if not isinstance(entity, Entity):
+            raise ValidationError("entity", "not an entity")
+        self.check_write(entity)
+        validate_contents(entity)
+        state = instance_state(entity)
+        if state.key is not None or state.session_id is not None:
+            raise AlreadyExists(cls.__name__, "id")
+        if held.known(identity_key(cls, entity.id)) is not None:
+            raise AlreadyExists(cls.__name__, "id")
+
+    def stamp_insert(self, entity: Entity) -> None:
+        # a new entity is transient: its __dict__ is what the INSERT or COPY reads, and
+        # there is no history to keep (the values are the clock's and the actor's)
+        now = self.clock.now()
+        values = entity.__dict__
+        values["created_at"] = values["updated_at"] = now
+        values["created_by"] = values["updated_by"] = self.actor
+
+    def stamp_update(self, entity: Entity) -> None:
+        entity.updated_at = self.clock.now()
+        entity.updated_by = self.actor
+
+    def record(self, entity: Entity, kind: ChangeKind) -> None:
+        """Remember one change per row: an insert stays an insert until deleted."""
+        key = (type(entity), entity.id)
+        previous = self._changes.get(key)
+        if previous is not None and (
+            kind is ChangeKind.UPDATE
+            or (previous.kind is ChangeKind.INSERT and kind is not ChangeKind.DELETE)
+        ):
+            return
+        self._changes[key] = Change(type(entity), entity.id, tenant_of(entity), kind)
+
+    def record_row(self, cls: type[Entity], id: UUID, tenant: UUID, kind: ChangeKind) -> None:
+        """A change to a row no object stands for (a bulk insert, a cascaded delete)."""
+        key = (cls, id)
+        if kind is ChangeKind.DELETE or key not in self._changes:
+            self._changes[key] = Change(cls, id, tenant, kind)
+
+    def take(self) -> list[Change]:
+        changes, self._changes = list(self._changes.values()), {}
+        return changes
+
+    def clear(self) -> None:
+        self._changes = {}
+
+
+__all__ = ["ChangeLog", "tenant_of"]

@@ -1,0 +1,200 @@
+"""A SQL unit of work's identity map: the one object that knows where an entity lives.
+
+An entity of a unit of work is in exactly one of two places:
+- `loaded`: rows the driver path read or inserted, detached with their identity key and
+  held weakly (a bulk import keeps only what the caller keeps), until the session is needed;
+- the session's own identity map (the ORM path, and any write that needs the session):
+  `attach_loaded` moves the first into the second, without SQL.
+`tracked` keeps alive what reads handed out, so their events and changes are seen at commit;
+`inserted` remembers driver inserts, which are transient again after a rollback.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import class_mapper, object_session
+from sqlalchemy.orm.base import instance_state
+
+from edu_domain.model import DomainEvent, Entity
+from edu_infra.sqlalchemy.sa_internals import identity_class, mark_committed
+
+
+class EntityBuilder(Protocol):
+    """What `adopt` needs of a row loader (`reads.EntityLoader`)."""
+
+    id_index: int
+
+    def identity(self, id: Any) -> Any: ...
+    def build(self, record: Any, identity: Any = None) -> Entity: ...
+    def refresh(self, obj: Entity, record: Any) -> None: ...
+
+
+_IDENTITY: dict[type[Entity], type[Any]] = {}
+
+
+def identity_key(cls: type[Entity], id: Any) -> Any:
+    """The session's identity key of the row `id` of `cls` (the mapper's own form)."""
+    found = _IDENTITY.get(cls)
+    if found is None:
+        found = _IDENTITY[cls] = identity_class(class_mapper(cls))
+    return (found, (id,), None)
+
+
+def mark_persistent(entity: Entity, identity: Any) -> None:
+    """What `make_transient_to_detached` does for a fully populated new entity, cheaply."""
+    state = instance_state(entity)
+    state.key = identity
+    mark_committed(state, entity.__dict__)
+
+
+class Identities:
+    """Every entity a unit of work holds, the session made on first use, and their events."""
+
+    def __init__(self, make_session: Callable[[], AsyncSession]) -> None:
+        self._make_session = make_session
+        self.session_obj: AsyncSession | None = None
+        self.loaded: weakref.WeakValueDictionary[Any, Entity] = weakref.WeakValueDictionary()
+        self.tracked: dict[int, Entity] = {}
+        self.inserted: weakref.WeakSet[Entity] = weakref.WeakSet()
+        self.hard_deleted: list[Entity] = []
+        #: events of bulk-inserted entities, taken at insert (they are not tracked)
+        self.copied_events: list[DomainEvent] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self.session_obj is None:
+            self.session_obj = self._make_session()
+        return self.session_obj
+
+    def track(self, obj: Any) -> Any:
+        self.tracked[id(obj)] = obj
+        return obj
+
+    def known(self, identity: Any) -> Entity | None:
+        found = self.loaded.get(identity)
+        if found is None and self.session_obj is not None:
+            found = self.session_obj.sync_session.identity_map.get(identity)
+        return found
+
+    def in_session(self, entity: Entity) -> bool:
+        """True when `entity` is the session's own, live instance."""
+        session = self.session_obj
+        return (
+            session is not None
+            and object_session(entity) is session.sync_session
+            and not instance_state(entity).deleted
+        )
+
+    def adopt(self, loader: EntityBuilder, record: Any, *, refresh: bool) -> Entity:
+        """The unit of work's entity for a row: the one it already holds, or a new one."""
+        identity = loader.identity(record[loader.id_index])
+        existing = self.known(identity) if self.loaded or self.session_obj else None
+        if existing is not None:
+            if refresh:
+                loader.refresh(existing, record)
+            return existing
+        obj = loader.build(record, identity)
+        self._hold(obj, identity)
+        return obj
+
+    def inserted_now(self, entity: Entity, identity: Any) -> None:
+        """A row the driver just inserted: persistent, this unit of work's only object for it."""
+        mark_persistent(entity, identity)
+        self.inserted.add(entity)
+        self._hold(entity, identity)
+
+    def _hold(self, obj: Entity, identity: Any) -> None:
+        if self.session_obj is not None:  # one object per row: the session has others
+            self.session_obj.sync_session.add(obj)
+        else:
+            self.loaded[identity] = obj
+
+    def attach_loaded(self) -> None:
+        """Hand the entities the driver path loaded to the session (persistent, no SQL)."""
+        if self.loaded:
+            loaded, self.loaded = list(self.loaded.values()), weakref.WeakValueDictionary()
+            sync = self.session.sync_session
+            for obj in loaded:
+                state = instance_state(obj)
+                if state.deleted or state.was_deleted or state.key is None:
+                    continue  # gone from the database: nothing to attach
+                if sync.identity_map.get(state.key) is not None:
+                    continue  # already the session's (see `adopt`)
+                sync.add(obj)
+
+    def modified_loaded(self) -> list[Entity]:
+        return [o for o in self.loaded.values() if instance_state(o).modified]
+
+    def session_busy(self) -> bool:
+        """True when the session has changes of its own to flush."""
+        if self.session_obj is None:
+            return False
+        sync = self.session_obj.sync_session
+        return bool(sync.new or sync.deleted or sync.dirty)
+
+    def has_pending(self) -> bool:
+        """True when a flush has work: session changes, or changed entities not yet attached."""
+        return any(instance_state(o).modified for o in self.loaded.values()) or self.session_busy()
+
+    def in_flight(self) -> tuple[list[Entity], list[Entity]]:
+        """(written, deleted): the entities a failing flush may be about, newest last."""
+        pending: list[Entity] = []
+        deleting: list[Entity] = []
+        if self.session_obj is not None:
+            sync = self.session_obj.sync_session
+            pending = [o for o in [*sync.new, *sync.dirty] if isinstance(o, Entity)]
+            deleting = [o for o in sync.deleted if isinstance(o, Entity)]
+        pending.extend(self.modified_loaded())
+        return pending, deleting
+
+    def held(self) -> list[Entity]:
+        """Every entity in play (duplicates removed): what events and captures walk."""
+        candidates: list[object] = [
+            *self.tracked.values(),
+            *self.loaded.values(),
+            *self.hard_deleted,
+        ]
+        if self.session_obj is not None:
+            sync = self.session_obj.sync_session
+            candidates.extend(sync.identity_map.values())
+            candidates.extend(sync.new)
+        unique = {id(o): o for o in candidates if isinstance(o, Entity)}
+        return list(unique.values())
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self.copied_events = self.copied_events, []
+        for obj in self.held():
+            events.extend(obj.pull_events())
+        return events
+
+    def committed(self) -> None:
+        self.hard_deleted = []
+        self.inserted = weakref.WeakSet()
+
+    def forget(self) -> list[Entity]:
+        """Drop everything since the last commit (events too); the driver inserts, returned
+        so that they can be made transient once the transaction is rolled back."""
+        for obj in self.held():
+            if obj.has_events():
+                obj.pull_events()
+        self.loaded = weakref.WeakValueDictionary()
+        self.tracked = {}
+        self.copied_events = []
+        self.hard_deleted = []
+        inserted, self.inserted = list(self.inserted), weakref.WeakSet()
+        return inserted
+
+
+def make_transient(inserted: list[Entity]) -> None:
+    """Rows a rollback removed: transient again, as SQLAlchemy does for its own."""
+    for obj in inserted:
+        state = instance_state(obj)
+        if state.session_id is None:
+            state.key = None
+
+
+__all__ = ["Identities", "identity_key", "make_transient", "mark_persistent"]

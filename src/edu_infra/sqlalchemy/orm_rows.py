@@ -1,0 +1,142 @@
+"""The ORM row path (SQLite), and the stream both paths share.
+
+Everything goes through the unit of work's AsyncSession: the ORM events (`session.py`) add
+the tenant and soft-delete filters (`guard.py`) to every read and stamp every flush. The
+session owns its connection and transaction, so the transaction methods have nothing to do.
+Streams use the ORM on PostgreSQL too: `yield_per` over a server-side cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import attrs
+from sqlalchemy.engine import Connection
+
+from edu_domain.model import Entity
+from edu_domain.query import BoundQuery, Filter
+from edu_infra.sqlalchemy.changes import ChangeLog
+from edu_infra.sqlalchemy.compiler import QueryCompiler
+from edu_infra.sqlalchemy.guard import criteria
+from edu_infra.sqlalchemy.identity import Identities
+from edu_infra.sqlalchemy.options import INCLUDE_DELETED
+from edu_infra.sqlalchemy.rows import Other, compiled
+
+
+async def open_stream(
+    identities: Identities, compiler: QueryCompiler, bound: BoundQuery, batch_size: int
+) -> Any:
+    """An ORM result over the whole query (no page), `batch_size` rows per fetch."""
+    identities.attach_loaded()
+    whole = attrs.evolve(bound, skip=0, limit=None, after=None)
+    stmt = compiled(lambda: compiler.select_page(whole).execution_options(yield_per=batch_size))
+    return await identities.session.stream_scalars(stmt)
+
+
+class OrmRows:
+    """`rows.RowPath` on the session, for one unit of work."""
+
+    def __init__(self, compiler: QueryCompiler, identities: Identities, changes: ChangeLog) -> None:
+        self._compiler = compiler
+        self._identities = identities
+        self._changes = changes
+
+    # ------------------------------------------------------------------ transaction
+
+    def sync_bind(self) -> Connection | None:
+        return None
+
+    def taint(self) -> None:
+        """SQLite connections hold no session state another unit of work could inherit."""
+
+    async def begin(self) -> None:
+        """The session begins on its first statement."""
+
+    async def commit(self) -> None:
+        """The session's commit was the commit."""
+
+    async def rollback(self) -> None:
+        """The session's rollback was the rollback."""
+
+    async def invalidate(self) -> None:
+        """The session's invalidate released the connection."""
+
+    async def close(self) -> None:
+        """The session's close released the connection."""
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self, cls: type[Entity], key: UUID, *, include_deleted: bool, lock: bool
+    ) -> Entity | None:
+        return await self._identities.session.get(
+            cls,
+            key,
+            execution_options={INCLUDE_DELETED: include_deleted},
+            with_for_update=True if lock else None,
+            populate_existing=lock,
+        )
+
+    async def page(self, bound: BoundQuery, *, include_deleted: bool) -> list[Entity]:
+        stmt = compiled(
+            lambda: self._compiler.select_page(bound).execution_options(
+                **{INCLUDE_DELETED: include_deleted}
+            )
+        )
+        return list((await self._identities.session.scalars(stmt)).all())
+
+    async def count(self, bound: BoundQuery, *, include_deleted: bool) -> int:
+        stmt = compiled(
+            lambda: self._compiler.select_count(bound).execution_options(
+                **{INCLUDE_DELETED: include_deleted}
+            )
+        )
+        return int(await self._identities.session.scalar(stmt) or 0)
+
+    async def groups(
+        self,
+        cls: type[Entity],
+        by: Sequence[str],
+        flt: Filter | None,
+        measures: Sequence[Filter],
+        others: Sequence[Other],
+    ) -> Sequence[Sequence[Any]]:
+        tenant = self._changes.tenant
+        guarded = []
+        for other, other_filter in others:
+            where = criteria(other, tenant=tenant, include_deleted=False)
+            guarded.append((other, other_filter, [] if where is None else [where]))
+        stmt = compiled(
+            lambda: self._compiler.select_groups(cls, by, flt, measures, others=guarded)
+        )
+        rows: Sequence[Sequence[Any]] = (await self._identities.session.execute(stmt)).all()
+        return rows
+
+    async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
+        return await open_stream(self._identities, self._compiler, bound, batch_size)
+
+    # ------------------------------------------------------------------ writes
+
+    async def insert(self, entity: Entity) -> None:
+        session = self._identities.session
+        self._changes.stamp_insert(entity)
+        session.add(entity)
+        self._identities.track(entity)
+        await session.flush()
+
+    async def copy(self, batch: list[Entity]) -> None:
+        session = self._identities.session
+        await session.flush()
+        session.add_all(batch)
+        await session.flush()
+        for entity in batch:
+            self._identities.track(entity)
+
+    async def update(self) -> None:
+        self._identities.attach_loaded()
+        await self._identities.session.flush()
+
+
+__all__ = ["OrmRows", "open_stream"]

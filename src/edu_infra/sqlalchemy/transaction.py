@@ -1,0 +1,160 @@
+"""A SQL unit of work's transaction, and the boundary where driver errors become domain errors.
+
+Every read and write of a unit of work runs through `read` or `write`: any failure of a
+write, and any driver failure of a read, rolls the whole transaction back and empties the
+identity map (PostgreSQL has aborted the transaction anyway, and a half-applied unit of
+work is worse than none); the unit of work stays usable for a fresh transaction. Entities
+the caller holds keep their values: a failed flush makes SQLAlchemy expire every instance
+before the error reaches us, so their values are captured at rollback (`capture`, called by
+the session's `after_rollback` event) and put back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy.orm.base import instance_state
+
+from edu_domain.errors import DomainError
+from edu_domain.model import Entity
+from edu_infra.sqlalchemy.changes import ChangeLog
+from edu_infra.sqlalchemy.errors import classify, is_driver_error, to_domain_error
+from edu_infra.sqlalchemy.identity import Identities, make_transient
+from edu_infra.sqlalchemy.rows import RowPath
+from edu_infra.sqlalchemy.write_errors import explain
+
+log = logging.getLogger("edu_infra")
+T = TypeVar("T")
+
+
+class UowTransaction:
+    """Commit, rollback and the error boundary of one unit of work."""
+
+    def __init__(
+        self,
+        rows: RowPath,
+        held: Identities,
+        changes: ChangeLog,
+        on_reset: Callable[[], None],
+    ) -> None:
+        self._rows = rows
+        self._held = held
+        self._changes = changes
+        self._on_reset = on_reset
+        self._captured: list[tuple[Entity, dict[str, Any]]] = []
+
+    async def commit(self) -> None:
+        if self._held.session_obj is not None:
+            await self._held.session_obj.commit()
+        await self._rows.commit()
+
+    async def reset(self) -> None:
+        """Forget everything since the last commit; handed-out objects keep their values."""
+        session = self._held.session_obj
+        inserted = self._held.forget()
+        self._on_reset()
+        self._changes.clear()
+        try:
+            if session is not None:
+                session.expunge_all()
+                await session.rollback()
+            await self._rows.rollback()
+        except Exception:
+            log.warning("rollback failed; discarding the connection", exc_info=True)
+            await self._invalidate()
+        make_transient(inserted)
+
+    async def close(self) -> None:
+        try:
+            await self.reset()
+        finally:
+            try:
+                if self._held.session_obj is not None:
+                    await self._held.session_obj.close()
+            except Exception:  # closing must not fail: the connection is discarded
+                log.warning("closing the unit of work's session failed", exc_info=True)
+            await self._rows.close()
+
+    async def _invalidate(self) -> None:
+        try:
+            if self._held.session_obj is not None:
+                await self._held.session_obj.invalidate()
+        except Exception:
+            log.debug("invalidating the connection failed", exc_info=True)
+        await self._rows.invalidate()
+
+    def capture(self) -> None:
+        """Keep the attribute values of every object in play (called at rollback)."""
+        self._captured.extend(
+            (obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"})
+            for obj in self._held.held()
+        )
+
+    async def _fail(self, *, disconnect: bool = False) -> None:
+        if disconnect:  # never hand a broken connection back to the pool
+            await self._invalidate()
+        await self.reset()
+        captured, self._captured = self._captured, []
+        for obj, values in captured:
+            obj.__dict__.update(values)
+            state = instance_state(obj)
+            state.expired_attributes.difference_update(values)
+            state.expired = False
+
+    async def read(self, op: Callable[[], Awaitable[T]]) -> T:
+        if self._held.has_pending():
+            # Flush through the write path, so a stale or unique error of pending changes is
+            # translated like any write (not as a failed read inside autoflush).
+            await self.write(self._rows.update)
+        self._captured = []
+        try:
+            return await op()
+        except DomainError:
+            await self._fail()
+            raise
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            failure = classify(error)
+            log.debug("database error during a read", exc_info=True)
+            await self._fail(disconnect=failure.disconnect)
+            raise to_domain_error(failure) from None
+
+    async def write(
+        self,
+        op: Callable[[], Awaitable[Any]],
+        *,
+        subject: Entity | None = None,
+        operation: Literal["write", "delete"] = "write",
+        also: Sequence[Entity] = (),
+        begin: bool = True,
+    ) -> None:
+        """Run a write; any failure resets the unit of work and becomes a domain error."""
+        pending, deleting = self._held.in_flight()
+        if subject is not None:
+            (deleting if operation == "delete" else pending).append(subject)
+        pending.extend(also)
+        self._captured = []
+        try:
+            if begin:
+                await self._rows.begin()  # begin here: a dead pooled connection is replaced
+            await op()
+        except DomainError:
+            await self._fail()
+            raise
+        except Exception as error:
+            if not is_driver_error(error):
+                await self._fail()
+                raise
+            failure = classify(error)
+            log.debug("database error during a write", exc_info=True)
+            await self._fail(disconnect=failure.disconnect)
+            error = await explain(
+                failure, subject, pending, deleting, lambda: self._held.session, self.reset
+            )
+            raise error from None
+
+
+__all__ = ["UowTransaction"]
