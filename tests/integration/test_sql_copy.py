@@ -10,7 +10,7 @@ from sqlalchemy import text
 from edu_domain.errors import AlreadyExists, NotFound, TenantViolation
 from edu_domain.model import EducationalContent, User
 from edu_domain.query import F, Query
-from edu_infra.sqlalchemy import bulk
+from edu_infra.sqlalchemy import pg_copy
 from edu_infra.sqlalchemy import pg_rows as pg_rows_module
 from edu_infra.testing.harness import Harness, new_content, new_user
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 def copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many rows each COPY carried."""
     calls: list[int] = []
-    original = bulk.copy_insert
+    original = pg_copy.copy_insert
 
     async def spy(driver: Any, dialect: Any, entities: Any, **options: Any) -> None:
         calls.append(len(entities))
@@ -106,7 +106,9 @@ async def test_copy_of_another_tenants_rows_is_refused_twice(pg_harness: Harness
         driver = await uow.rows.driver()  # type: ignore[attr-defined]
         # bypass the Python check: the RLS WITH CHECK policy still refuses the rows
         with pytest.raises(Exception, match="row-level security"):
-            await bulk.copy_insert(driver, uow.rows._reads.dialect, [intruder], schema="public")  # type: ignore[attr-defined]
+            await pg_copy.copy_insert(
+                driver, uow.rows._statements.dialect, [intruder], schema="public"
+            )  # type: ignore[attr-defined]
     async with pg_harness.factory.unscoped() as uow:
         assert await uow.count(User) == 0
 

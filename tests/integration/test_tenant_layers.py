@@ -55,7 +55,7 @@ async def test_row_level_security_alone_keeps_reads_in_the_tenant(
     async with postgres_harness(postgres_url) as harness:
         mine, theirs = await _two_orgs(harness)
         # every caller of the guard (`criteria` is built on `predicates`)
-        for module in ("edu_infra.sqlalchemy.reads", "edu_infra.sqlalchemy.session",
+        for module in ("edu_infra.sqlalchemy.pg_statements", "edu_infra.sqlalchemy.session",
                        "edu_infra.sqlalchemy.guard"):  # fmt: skip
             monkeypatch.setattr(f"{module}.predicates", without_tenant)
         async with harness.uow(mine) as uow:

@@ -20,7 +20,7 @@ from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.mapping import start_mappers
 from edu_infra.sqlalchemy.orm_rows import OrmRows
 from edu_infra.sqlalchemy.pg_rows import PgRows
-from edu_infra.sqlalchemy.reads import PgReads
+from edu_infra.sqlalchemy.pg_statements import PgStatements
 from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock
@@ -57,8 +57,8 @@ class SqlUnitOfWorkFactory:
         self.listeners = tuple(listeners)
         self.compiler = QueryCompiler(database.dialect)
         #: PostgreSQL reads run precompiled on the driver; SQLite reads go through the ORM
-        self.reads = (
-            PgReads(database.engine.dialect, self.compiler) if database.is_postgres else None
+        self.statements = (
+            PgStatements(database.engine.dialect, self.compiler) if database.is_postgres else None
         )
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog:
@@ -66,7 +66,7 @@ class SqlUnitOfWorkFactory:
 
     def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath:
         """The row path of one unit of work: the driver path on PostgreSQL, else the ORM."""
-        if self.reads is None:
+        if self.statements is None:
             return OrmRows(self.compiler, identities, changes)
         settings = self.database.settings
         connection = UowConnection(
@@ -76,7 +76,7 @@ class SqlUnitOfWorkFactory:
             ping=settings.pool_pre_ping,
             attempts=settings.pool_size + settings.max_overflow + 1,
         )
-        return PgRows(self.reads, connection, identities, changes, schema=settings.schema)
+        return PgRows(self.statements, connection, identities, changes, schema=settings.schema)
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, tenant=check_tenant(tenant), actor=check_actor(actor))
@@ -119,7 +119,7 @@ class SqlUnitOfWorkFactory:
         A process whose `EDU_RLS_KEY` differs from the key `edu migrate` stored sees no
         rows and cannot write: the health check says so instead of leaving it to guesswork.
         """
-        if self.reads is None:
+        if self.statements is None:
             return None
         try:
             async with self.unscoped() as uow:

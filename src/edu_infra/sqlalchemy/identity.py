@@ -24,7 +24,7 @@ from edu_infra.sqlalchemy.sa_internals import identity_class, mark_committed
 
 
 class EntityBuilder(Protocol):
-    """What `adopt` needs of a row loader (`reads.EntityLoader`)."""
+    """What `adopt` needs of a row loader (`loader.EntityLoader`)."""
 
     id_index: int
 

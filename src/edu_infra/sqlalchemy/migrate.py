@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from edu_infra.sqlalchemy.bulk import STAGE_PREFIX
+from edu_infra.sqlalchemy.pg_copy import STAGE_PREFIX
 from edu_infra.sqlalchemy.rls import KEY_TABLE, store_key
 from edu_infra.sqlalchemy.tables import TABLES
 

@@ -3,7 +3,7 @@
 A get through the ORM spends most of its time outside the database (building and compiling
 the statement, loader criteria, the Result machinery, the greenlet bridge: about 1 ms of
 Python against 0.1 ms of round trip). Here reads, single inserts and versioned updates are
-compiled once per shape (`reads.PgReads`) and sent on the unit of work's one connection
+compiled once per shape (`pg_statements.PgStatements`) and sent on the unit of work's one connection
 (`connection.UowConnection`); rows become entities without the ORM and wait in the identity
 map, detached with their identity, until the session is needed (a hard delete, a change
 made next to a session write, a stream): then they are attached (no SQL) and flushed as the
@@ -24,12 +24,12 @@ from edu_domain.model import ENTITY_TYPES, Entity
 from edu_domain.model.base import identical, validate_contents
 from edu_domain.ports import ChangeKind
 from edu_domain.query import BoundQuery, Filter
-from edu_infra.sqlalchemy.bulk import copy_insert
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.connection import UowConnection
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.orm_rows import open_stream
-from edu_infra.sqlalchemy.reads import ID, TENANT, PgReads, Prepared
+from edu_infra.sqlalchemy.pg_copy import copy_insert
+from edu_infra.sqlalchemy.pg_statements import ID, TENANT, PgStatements, Prepared
 from edu_infra.sqlalchemy.rows import Other, bind_values, compiled
 from edu_infra.sqlalchemy.sa_internals import mark_committed
 
@@ -39,14 +39,14 @@ class PgRows:
 
     def __init__(
         self,
-        reads: PgReads,
+        statements: PgStatements,
         connection: UowConnection,
         identities: Identities,
         changes: ChangeLog,
         *,
         schema: str,
     ) -> None:
-        self._reads = reads
+        self._statements = statements
         self._connection = connection
         self._identities = identities
         self._changes = changes
@@ -90,7 +90,7 @@ class PgRows:
     async def get(
         self, cls: type[Entity], key: UUID, *, include_deleted: bool, lock: bool
     ) -> Entity | None:
-        reads = self._reads
+        reads = self._statements
         loader = reads.loader(cls)
         identities = self._identities
         existing = identities.known(loader.identity(key))
@@ -107,17 +107,21 @@ class PgRows:
 
     async def page(self, bound: BoundQuery, *, include_deleted: bool) -> list[Entity]:
         prepared, values = compiled(
-            lambda: self._reads.page(bound, scoped=self._scoped, include_deleted=include_deleted)
+            lambda: self._statements.page(
+                bound, scoped=self._scoped, include_deleted=include_deleted
+            )
         )
         args = self._args(prepared, values)
         records = await (await self.driver()).fetch(prepared.sql, *args)
-        loader = self._reads.loader(bound.entity)
+        loader = self._statements.loader(bound.entity)
         adopt = self._identities.adopt
         return [adopt(loader, r, refresh=False) for r in records]
 
     async def count(self, bound: BoundQuery, *, include_deleted: bool) -> int:
         prepared, values = compiled(
-            lambda: self._reads.count(bound, scoped=self._scoped, include_deleted=include_deleted)
+            lambda: self._statements.count(
+                bound, scoped=self._scoped, include_deleted=include_deleted
+            )
         )
         args = self._args(prepared, values)
         return int(await (await self.driver()).fetchval(prepared.sql, *args) or 0)
@@ -131,25 +135,27 @@ class PgRows:
         others: Sequence[Other],
     ) -> Sequence[Sequence[Any]]:
         prepared, values = compiled(
-            lambda: self._reads.groups(cls, by, flt, measures, scoped=self._scoped, others=others)
+            lambda: self._statements.groups(
+                cls, by, flt, measures, scoped=self._scoped, others=others
+            )
         )
         args = self._args(prepared, values)
         records = await (await self.driver()).fetch(prepared.sql, *args)
         return [prepared.row(record) for record in records]
 
     async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
-        return await open_stream(self._identities, self._reads.compiler, bound, batch_size)
+        return await open_stream(self._identities, self._statements.compiler, bound, batch_size)
 
     # ------------------------------------------------------------------ writes
 
     async def insert(self, entity: Entity) -> None:
         """One INSERT on the driver: what a flush of one new entity would send."""
-        identity = self._reads.loader(type(entity)).identity(entity.id)
+        identity = self._statements.loader(type(entity)).identity(entity.id)
         if self._identities.has_pending():  # earlier changes first, in the order they were made
             await self.update()
         self._changes.stamp_insert(entity)
         entity.__dict__["version"] = 1
-        insert = self._reads.insert(type(entity))
+        insert = self._statements.insert(type(entity))
         args = bind_values(lambda: insert.args(entity), "entity")
         await (await self.driver()).execute(insert.sql, *args)
         self._identities.inserted_now(entity, identity)
@@ -168,8 +174,8 @@ class PgRows:
                 continue
             for entity in of_class:
                 entity.__dict__["version"] = 1
-            await copy_insert(driver, self._reads.dialect, of_class, schema=self._schema)
-            loader = self._reads.loader(cls)
+            await copy_insert(driver, self._statements.dialect, of_class, schema=self._schema)
+            loader = self._statements.loader(cls)
             tenant_field = cls.__tenant_field__
             for entity in of_class:
                 self._identities.inserted_now(entity, loader.identity(entity.id))
@@ -207,7 +213,7 @@ class PgRows:
         self._changes.stamp_update(obj)
         old_version = committed.get("version", values["version"])
         columns = tuple(sorted({*changed, "updated_at", "updated_by"} - {"version"}))
-        update = self._reads.update(type(obj), columns)
+        update = self._statements.update(type(obj), columns)
         args = bind_values(lambda: update.args(obj, old_version), "entity")
         status = await (await self.driver()).execute(update.sql, *args)
         if status != "UPDATE 1":

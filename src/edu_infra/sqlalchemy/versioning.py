@@ -73,7 +73,7 @@ def expected_tables(revision: str, dialect: str) -> dict[str, frozenset[str]]:
     """The tables edu-core's migrations create up to `revision` on `dialect`, each with the
     key columns it must have: 0001 the mapped tables, on PostgreSQL 0002 the RLS key and
     0003 the COPY stages (LIKE their tables); a later revision needs at least all of them."""
-    from edu_infra.sqlalchemy.bulk import STAGE_PREFIX
+    from edu_infra.sqlalchemy.pg_copy import STAGE_PREFIX
     from edu_infra.sqlalchemy.rls import KEY_TABLE
     from edu_infra.sqlalchemy.tables import metadata
 

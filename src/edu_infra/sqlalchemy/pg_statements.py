@@ -1,42 +1,32 @@
-"""The read path of PostgreSQL units of work: precompiled SQL run on the driver itself.
+"""The PostgreSQL driver path's statements: compiled once per shape, cached per database.
 
-A get through the ORM spends most of its time outside the database: building and
-compiling the statement, loader criteria, the Result machinery and the greenlet bridge
-(about 1 ms of Python against 0.1 ms of round trip). Reads here are compiled once per
-shape (`params.template`), sent through asyncpg's own prepared-statement cache, and their
-rows turned into entities directly.
-
-Every guarantee of the ORM path is written into the SQL: the tenant filter (a parameter,
-never part of the cached text), the soft-delete filter, and the row-level security the
-transaction's settings select. Entities come out as the ORM would load them: instrumented,
-with their identity key, so the unit of work can attach them to its session for writes.
+Reads (`params.template` makes a bound query's shape the cache key; values stay out of the
+SQL), the single-row INSERT of `add` and the versioned UPDATEs of a flush. asyncpg keeps
+each prepared statement per connection. Every read carries the guard (`guard.py`): the
+tenant as a parameter, never part of the cached text, and the soft-delete filter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from attrs import frozen
 from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import class_mapper
-from sqlalchemy.orm.base import instance_state
 
 from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter
-from edu_infra.sqlalchemy.bulk import RowInsert, RowUpdate
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
+from edu_infra.sqlalchemy.loader import EntityLoader
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.params import Param, filter_template, template
-from edu_infra.sqlalchemy.sa_internals import identity_class, mark_committed, state_constructor
-from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
+from edu_infra.sqlalchemy.results import Processor, result_processor
+from edu_infra.sqlalchemy.row_writes import RowInsert, RowUpdate
 
 TENANT = TENANT_PARAM
 ID = "edu_id"
-Processor = Callable[[Any], Any] | None
 
 
 @frozen
@@ -65,88 +55,8 @@ class Prepared:
         return out
 
 
-class EntityLoader:
-    """Rows of one table -> instrumented entities, as the ORM loads them (no `__init__`)."""
-
-    def __init__(self, cls: type[Entity], dialect: Dialect) -> None:
-        table = table_of(cls)
-        self.cls = cls
-        self._mapper = class_mapper(cls)
-        self._manager = self._mapper.class_manager
-        self.names = tuple(str(c.key) for c in table.columns)
-        self.id_index = self.names.index("id")
-        self._converted = tuple(
-            (i, name, process)
-            for i, (name, column) in enumerate(zip(self.names, table.columns, strict=True))
-            if (process := result_processor(column.type, dialect)) is not None
-        )
-        self._on_load = self._manager.dispatch.load
-        self._new = cls.__new__
-        self._state = state_constructor(self._mapper)
-        self._identity_class = identity_class(self._mapper)
-
-    def identity(self, id: Any) -> Any:
-        """The session's identity key of the row `id` (the mapper's own form, built directly)."""
-        return (self._identity_class, (id,), None)
-
-    def build(self, record: Sequence[Any], identity: Any = None) -> Entity:
-        # `ClassManager.new_instance` without its setattr (attrs' on_setattr hooks)
-        obj: Entity = self._new(self.cls)
-        values = obj.__dict__
-        values["_sa_instance_state"] = self._state(obj, self._manager)
-        values.update(zip(self.names, record, strict=True))
-        for i, name, process in self._converted:
-            values[name] = process(record[i])
-        state = instance_state(obj)
-        state.key = identity if identity is not None else self.identity(record[self.id_index])
-        if self._on_load:  # e.g. mutable JSON columns start tracking their parent
-            self._on_load(state, None)
-        return obj
-
-    def refresh(self, obj: Entity, record: Sequence[Any]) -> None:
-        """Overwrite a loaded entity with a fresh row (a locking read), as populate_existing."""
-        fresh = self.build(record)
-        state = instance_state(obj)
-        values = {k: v for k, v in fresh.__dict__.items() if k != "_sa_instance_state"}
-        obj.__dict__.update(values)
-        mark_committed(state, obj.__dict__)
-        if self._on_load:
-            self._on_load(state, None)
-
-
-def result_processor(type_: Any, dialect: Dialect) -> Processor:
-    """The column type's result processing, with fast paths for the hot types of a row.
-
-    asyncpg already returns `timestamptz` as UTC-aware datetimes, and an enum member is a
-    dict lookup away: the generic TypeDecorator wrappers cost more than the fetch of a page.
-    """
-    if isinstance(type_, UtcDateTime):
-        slow = type_.dialect_impl(dialect).result_processor(dialect, None)
-        assert slow is not None
-
-        def utc(value: Any) -> Any:
-            if value is None or (isinstance(value, datetime) and value.tzinfo is UTC):
-                return value
-            return slow(value)
-
-        return utc
-    if isinstance(type_, EnumText):
-        members = dict(type_.enum._value2member_map_)
-        enum = type_.enum
-
-        def member(value: Any) -> Any:
-            if value is None:
-                return None
-            found = members.get(value)
-            return found if found is not None else enum(value)
-
-        return member
-    process: Processor = type_.dialect_impl(dialect).result_processor(dialect, None)
-    return process
-
-
-class PgReads:
-    """The compiled reads of one database, cached by shape (bounded by the query language)."""
+class PgStatements:
+    """The compiled statements of one database, cached by shape (bounded by the query language)."""
 
     def __init__(self, dialect: Dialect, compiler: QueryCompiler) -> None:
         self.dialect = dialect
@@ -276,4 +186,4 @@ def _named(values: list[Any]) -> dict[str, Any]:
     return {Param(i).name: value for i, value in enumerate(values)}
 
 
-__all__ = ["ID", "TENANT", "EntityLoader", "PgReads", "Prepared"]
+__all__ = ["ID", "TENANT", "PgStatements", "Prepared"]

@@ -1,0 +1,125 @@
+"""Single-row writes of the PostgreSQL driver path, and how a value is written for asyncpg.
+
+`add` sends one prepared INSERT (one round trip, no ORM flush); a flush of changed loaded
+entities sends one versioned UPDATE each. COPY (`pg_copy.py`) reads rows the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, bindparam, update
+from sqlalchemy.engine import Dialect
+
+from edu_domain.model import Entity
+from edu_infra.sqlalchemy.engine import dump_json
+from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
+from edu_infra.sqlalchemy.mapping import table_of
+from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
+
+Writer = Callable[[Any], Any] | None
+
+
+class RowInsert:
+    """A prepared single-row INSERT of one table: its SQL and how to read a row off an entity."""
+
+    def __init__(self, cls: type[Entity], dialect: Dialect) -> None:
+        table = table_of(cls)
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(c.name) for c in table.columns)
+        places = ", ".join(f"${i}" for i in range(1, len(table.columns) + 1))
+        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({places})"  # noqa: S608 - schema names
+        self._writers = [(c.name, column_writer(c.type, dialect)) for c in table.columns]
+
+    def args(self, entity: Entity) -> tuple[Any, ...]:
+        return row_values(self._writers, entity)
+
+
+_OLD_VERSION = "edu_old_version"
+
+
+class RowUpdate:
+    """A prepared versioned UPDATE of some columns of one table (the ORM flush's statement).
+
+    `WHERE id AND <the guard, with the entity's own tenant> AND version = <old>`: a row
+    changed meanwhile (or of another tenant) updates nothing, which the unit of work reports
+    as a ConcurrencyConflict.
+    """
+
+    def __init__(self, cls: type[Entity], columns: Sequence[str], dialect: Dialect) -> None:
+        table = table_of(cls)
+        stmt = (
+            update(table)
+            .where(
+                table.c.id == bindparam("edu_row_id", type_=table.c.id.type),
+                *predicates(cls, tenant=BOUND, include_deleted=True),
+                table.c.version == bindparam(_OLD_VERSION, type_=table.c.version.type),
+            )
+            .values(
+                {
+                    **{name: bindparam(name, type_=table.c[name].type) for name in columns},
+                    "version": bindparam("edu_new_version", type_=table.c.version.type),
+                }
+            )
+        )
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._order = tuple(compiled.positiontup or ())
+        self._writers = {name: column_writer(table.c[name].type, dialect) for name in columns}
+        self._tenant = cls.__tenant_field__
+
+    def args(self, entity: Entity, old_version: int) -> tuple[Any, ...]:
+        values = entity.__dict__
+        named = {
+            "edu_row_id": values["id"],
+            TENANT_PARAM: values[self._tenant],
+            _OLD_VERSION: old_version,
+            "edu_new_version": old_version + 1,
+        }
+        out = []
+        for name in self._order:
+            if name in named:
+                out.append(named[name])
+                continue
+            value = values[name] if name in values else getattr(entity, name)
+            write = self._writers[name]
+            out.append(value if write is None or value is None else write(value))
+        return tuple(out)
+
+
+def row_values(writers: Sequence[tuple[str, Writer]], entity: Entity) -> tuple[Any, ...]:
+    """One row: values read from the instance dict (where a new entity keeps them all)."""
+    values = entity.__dict__
+    return tuple(
+        (value if write is None or value is None else write(value))
+        for name, write in writers
+        for value in (values[name] if name in values else getattr(entity, name),)
+    )
+
+
+def column_writer(type_: Any, dialect: Dialect) -> Writer:
+    """How a column's value is written for asyncpg (None: as it is; None passes as NULL)."""
+    impl = type_.dialect_impl(dialect)
+    if isinstance(impl, JSON) or isinstance(getattr(impl, "impl", None), JSON):
+        return lambda value: dump_json(dict(value))
+    if isinstance(type_, EnumText):
+        return _enum_value
+    if isinstance(type_, UtcDateTime):
+        slow = type_.process_bind_param
+        return lambda value: (
+            value if value.tzinfo is UTC else slow(value, dialect)  # asyncpg wants aware UTC
+        )
+    process = getattr(type_, "process_bind_param", None)
+    if process is not None:
+        return lambda value: process(value, dialect)
+    return None
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+__all__ = ["RowInsert", "RowUpdate", "Writer", "column_writer", "row_values"]
