@@ -1,10 +1,10 @@
 """Read-through caching over any `Cache`, invalidation after commit, and adapter counters.
 
 `ReadThroughCache` (read_through.py) serves cached reads and keeps them coherent across
-instances; `CacheInvalidator` (invalidation.py) tells it what a commit changed;
-`cache_result` (decorator.py) caches your own functions; `PendingInvalidations`
-(pending.py) delivers the invalidations that could not reach the cache; `CacheMetrics`
-(metrics.py) counts what an adapter does.
+instances, running one load per key at a time (flights.py); `CacheInvalidator`
+(invalidation.py) tells it what a commit changed; `cache_result` (decorator.py) caches your
+own functions; `PendingInvalidations` (pending.py) delivers the invalidations that could not
+reach the cache; `CacheMetrics` (metrics.py) counts what an adapter does.
 """
 
 from edu_infra.caching.decorator import cache_result

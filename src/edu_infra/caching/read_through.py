@@ -41,6 +41,7 @@ from uuid import UUID
 
 from edu_domain.caching import Cache, CacheKey
 from edu_infra.caching.decorator import cache_result
+from edu_infra.caching.flights import Flights, LeaderCancelled
 from edu_infra.caching.keys import (
     Invalidation,
     Namespace,
@@ -78,11 +79,6 @@ __all__ = [
 ]
 
 
-class _LeaderCancelled(Exception):
-    """The load a caller was waiting for was cancelled (not the caller itself)."""
-
-
-_STRAGGLER_WINDOW = 1.0  # seconds
 _DELIVERY_BATCH = 500  # generation bumps per `set_many` when delivering pending ones
 _UNCACHEABLE: Any = object()
 
@@ -137,9 +133,7 @@ class ReadThroughCache:
         self.outage_fence = outage_fence
         self.close_grace = close_grace
         self._monotonic = monotonic
-        self._flights: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._landed: dict[tuple[str, int], float] = {}
-        self._flight_epoch = 0
+        self._flights = Flights()
         self._pending = PendingInvalidations(
             self._deliver,
             cache.health_check,
@@ -199,7 +193,7 @@ class ReadThroughCache:
         while True:
             try:
                 return await self._fetch(key, load, type_, expire)
-            except _LeaderCancelled:
+            except LeaderCancelled:
                 continue  # the load we waited for was cancelled: look again
 
     async def _fetch(
@@ -254,21 +248,13 @@ class ReadThroughCache:
         store: tuple[CacheKey, str, float] | None,
         trusted: bool = True,
     ) -> T:
-        """Run `load` once for concurrent callers of one key; the others get decoded copies.
+        """Run `load` once for concurrent callers of one key; the others get decoded copies."""
 
-        The flight key includes a local epoch bumped by every invalidation, so a read that
-        starts after an invalidation never joins a load that started before it.
-        """
-        token = (flight_key, self._flight_epoch)
-        flight = self._flights.get(token)
-        if flight is not None:
-            try:
-                data = await asyncio.shield(flight)
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if flight.cancelled() and not (current and current.cancelling()):
-                    raise _LeaderCancelled from None
-                raise
+        async def lead(landed_lately: bool) -> tuple[T, Any]:
+            recheck = trusted and landed_lately
+            return await self._load(load, type_, store, recheck=recheck, trusted=trusted)
+
+        async def follow(data: Any) -> T:
             if data is None:
                 return cast(T, None)
             if data is not _UNCACHEABLE:
@@ -278,41 +264,7 @@ class ReadThroughCache:
                     self._log.warning("loaded value does not decode as %s: %s", type_, exc)
             return await load()
 
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._flights[token] = future
-        try:
-            recheck = trusted and self._landed_lately(token)
-            value, data = await self._load(load, type_, store, recheck=recheck, trusted=trusted)
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody may be waiting
-            raise
-        except BaseException:  # cancelled (or the process is stopping): waiters look again
-            future.cancel()
-            raise
-        else:
-            future.set_result(data)
-            if store is not None:
-                self._land(token)
-            return value
-        finally:
-            if self._flights.get(token) is future:
-                del self._flights[token]
-
-    def _landed_lately(self, token: tuple[str, int]) -> bool:
-        landed = self._landed.get(token)
-        return landed is not None and time.monotonic() - landed < _STRAGGLER_WINDOW
-
-    def _land(self, token: tuple[str, int]) -> None:
-        """Remember that a load of `token` just stored its value, for stragglers.
-
-        A caller that missed just before the store but looked for the flight just after it
-        ended would load again; it checks the cache once more instead.
-        """
-        now = time.monotonic()
-        if len(self._landed) >= 1024:
-            self._landed = {t: at for t, at in self._landed.items() if now - at < _STRAGGLER_WINDOW}
-        self._landed[token] = now
+        return await self._flights.run(flight_key, lead, follow, lands=store is not None)
 
     async def _load(
         self,
@@ -383,7 +335,7 @@ class ReadThroughCache:
         could not be reached: the invalidation is then delivered in the background, and this
         process bypasses the cache for the key until it lands.
         """
-        self._flight_epoch += 1
+        self._flights.bump()
         mark = self._pending.mark()
         found = await self.cache.get_versioned(
             self.generation_keys(key), self.storage_base(key), self.generation_ttl
@@ -401,7 +353,7 @@ class ReadThroughCache:
 
         False when the cache could not be reached (then delivered later, as for `invalidate`).
         """
-        self._flight_epoch += 1
+        self._flights.bump()
         mark = self._pending.mark()
         key = self.namespace_generation_key(tenant, namespace)
         bumped = await self.cache.set(key, new_generation(), self.generation_ttl)
@@ -440,7 +392,7 @@ class ReadThroughCache:
 
     async def _deliver(self, targets: Sequence[Invalidation]) -> int:
         """Bump the generations of `targets` in batches; how many (a prefix) landed."""
-        self._flight_epoch += 1
+        self._flights.bump()
         landed = 0
         for start in range(0, len(targets), _DELIVERY_BATCH):
             batch = targets[start : start + _DELIVERY_BATCH]
