@@ -60,7 +60,7 @@ from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.guard import criteria
-from edu_infra.sqlalchemy.identity import Identities
+from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.rows import RowPath, shape_groups
@@ -397,8 +397,11 @@ class SqlUnitOfWork(UnitOfWork):
         cls = type(entity)
         table_of(cls)
         self._changes.check_write(entity)
-        if self._held.in_session(entity):
-            return entity
+        if (
+            self._held.in_session(entity)
+            or self._held.known(identity_key(cls, entity.id)) is entity
+        ):
+            return entity  # held (no `get`: its read would flush the caller's changes first)
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):
             raise NotFound(cls.__name__, entity.id)
