@@ -27,7 +27,7 @@ async def exercise(core_settings: dict[str, str]) -> tuple[str, int]:
         where,
     ):
         org = await core.organizations.create("Container School")
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         account = await core.users.register(
             scope, NewUser(email="c@example.org", username="cont", password="long enough 1")
         )
