@@ -138,6 +138,7 @@ def test_cache_can_be_switched_off() -> None:
         ({"EDU_REDIS_URL": "http://cache"}, "EDU_REDIS_URL"),
         ({"EDU_CACHE_ENABLED": "maybe"}, "EDU_CACHE_ENABLED"),
         ({"EDU_LOCKOUT_SECONDS": "-5"}, "EDU_LOCKOUT_SECONDS"),
+        ({"EDU_SESSION_MAX_TTL_SECONDS": "60"}, "EDU_SESSION_MAX_TTL_SECONDS"),
         ({"EDU_DATABSE_URL": "typo"}, "EDU_DATABSE_URL"),
     ],
 )

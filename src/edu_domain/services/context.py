@@ -68,4 +68,4 @@ class SecurityPolicy:
 
     def __attrs_post_init__(self) -> None:
         if self.session_ttl > self.session_max_ttl:
-            raise ValidationError("session_max_ttl", "must be at least session_ttl")
+            raise ValidationError("session_max_ttl", "must be at least the session lifetime")
