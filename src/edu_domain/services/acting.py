@@ -37,6 +37,12 @@ def member(user: User | None) -> Actor:
     return Actor.member(user.id, user.role)
 
 
+def check_someone_acts(scope: Scope) -> None:
+    """PermissionDenied for an anonymous scope, before anything else is looked at."""
+    if not scope.is_system and scope.actor_id is None:
+        raise _no_actor()
+
+
 async def acting(uow: UnitOfWork, scope: Scope) -> Actor:
     """The scope's actor, read in `uow`; PermissionDenied for an anonymous scope."""
     if scope.is_system:

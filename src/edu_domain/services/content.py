@@ -22,7 +22,7 @@ from edu_domain.policy import (
 )
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import F, Filter, Page, Query
-from edu_domain.services.acting import acting, acting_cached
+from edu_domain.services.acting import acting, acting_cached, check_someone_acts
 from edu_domain.services.commands import (
     CONTENT_UPDATABLE,
     NewContent,
@@ -84,6 +84,7 @@ class ContentService:
         AlreadyExists.
         """
         new = require_command(new, NewContent, "content")
+        check_someone_acts(scope)
         author_id = new.author_id or scope.actor_id
         if author_id is None:
             raise ValidationError("author_id", "an author is required")
