@@ -92,7 +92,7 @@ async def test_two_admins_changing_each_other_at_once_leave_one(name: str) -> No
         await reliability_database()  # skips loudly (or fails) without PostgreSQL
     async with STACKS[name]() as stack:
         org, one, two = await two_admins(stack)
-        for round_ in range(12):
+        for round_ in range(2 * len(CHANGES)):  # each change twice
             change = list(CHANGES)[round_ % len(CHANGES)]
             winner = await race(stack, org, one, two, change)
             loser = two if winner is one else one
