@@ -75,6 +75,8 @@ async def test_promoting_a_replica_changes_the_epoch(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.01)
         epoch = await _epoch(on_primary)
+        # the generations that read created must reach the replica, which cannot write them
+        assert await on_primary.client.wait(1, 5_000) == 1
         assert await _epoch(on_replica) == epoch, "a replica shares its primary's history"
         primary.stop()
         await admin.replicaof("NO", "ONE")
