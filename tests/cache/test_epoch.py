@@ -123,7 +123,9 @@ async def test_without_info_no_cached_value_is_served(
     with caplog.at_level(logging.WARNING, logger="edu_infra.redis.cache"):
         assert [await reads.fetch(key, load, int) for _ in range(3)] == [7, 7, 7]
     assert calls == 3
+    misses = no_info.stats().misses
     assert await no_info.get_versioned(GENS, BASE) is None
+    assert no_info.stats().misses - misses == 3, "both generations and the value"
     assert any("refuses INFO" in r.getMessage() for r in caplog.records)
     await reads.aclose()
 
@@ -187,4 +189,25 @@ async def test_a_hit_is_one_script_call_that_writes_only_a_missing_generation(
     finally:
         await admin.aclose()
         await reads.aclose()
+        await cache.aclose()
+
+
+async def test_a_generation_only_the_script_can_decode_is_dropped_and_selects_nothing(
+    redis_url: str,
+) -> None:
+    """Lua's cjson reads a JSON string with a raw 0xff byte; the codec refuses it."""
+    cache = _cache(redis_url)
+    tag = "{" + str(uuid.uuid4()) + "}"
+    gens, base = [f"{tag}:gen:user", f"{tag}:igen:user:1"], f"{tag}:user:1"
+    try:
+        await cache.client.set(cache.prefix + gens[0], b'"\xff"')
+        found = await cache.get_versioned(gens, base)
+        assert found is not None
+        (_, namespace, item), value = found
+        assert namespace is None and isinstance(item, str) and value is None
+        assert not await cache.client.exists(cache.prefix + gens[0]), "dropped"
+        again = await cache.get_versioned(gens, base)
+        assert again is not None and isinstance(again[0][1], str), "created anew"
+        await cache.client.delete(*(cache.prefix + k for k in gens))
+    finally:
         await cache.aclose()
