@@ -23,7 +23,7 @@ from edu_domain.errors import (
     TenantViolation,
     ValidationError,
 )
-from edu_domain.model import LoginSession, User
+from edu_domain.model import LoginSession, Organization, User
 from edu_domain.query import Query
 from edu_infra.memory import (
     InMemoryStore,
@@ -218,3 +218,64 @@ async def test_stream_ignores_the_querys_page_and_cursor(memory: Harness) -> Non
         for query in (Query().page(2, 1), Query().after(first.next_cursor, limit=1)):
             streamed = [u.id async for u in uow.stream(User, query, batch_size=2)]
             assert sorted(streamed) == sorted(u.id for u in users), query
+
+
+async def test_a_closed_unit_of_work_and_a_foreign_row_say_what_is_wrong(memory: Harness) -> None:
+    mine, theirs = await memory.make_org(), await memory.make_org()
+    stranger = new_user(theirs)
+    async with memory.uow(mine) as uow:
+        with pytest.raises(TenantViolation) as foreign:
+            await uow.add(stranger)
+    assert str(foreign.value) == f"User {stranger.id} belongs to another organization"
+    with pytest.raises(InvalidState) as closed:
+        await uow.count(User)
+    assert str(closed.value) == "this unit of work is closed"
+
+
+async def test_adding_an_attached_object_again_is_a_no_op(memory: Harness) -> None:
+    org = await memory.make_org()
+    first, second = new_user(org), new_user(org)
+    async with memory.uow(org) as uow:
+        await uow.add(first)
+        await uow.add(first)
+        await uow.add_all([first, second])
+        await uow.commit()
+    async with memory.uow(org) as uow:
+        assert {u.id for u in await uow.find(User)} == {first.id, second.id}
+
+
+@pytest.mark.parametrize("when", ["in one batch", "after the first is attached"])
+async def test_a_second_object_with_a_taken_id_is_already_exists(
+    memory: Harness, when: str
+) -> None:
+    org = await memory.make_org()
+    user = new_user(org)
+    twin = new_user(org, id=user.id)
+    async with memory.uow(org) as uow:
+        if when == "in one batch":
+            with pytest.raises(AlreadyExists) as raised:
+                await uow.add_all([user, twin])
+        else:
+            await uow.add(user)
+            with pytest.raises(AlreadyExists) as raised:
+                await uow.add(twin)
+    assert (raised.value.entity, raised.value.field) == ("User", "id")
+
+
+async def test_a_commit_without_events_publishes_nothing() -> None:
+    class Counting:
+        calls = 0
+
+        async def publish(self, events: object) -> None:
+            self.calls += 1
+
+    publisher = Counting()
+    factory = InMemoryUnitOfWorkFactory(publisher=publisher)
+    org = new_org()
+    async with factory.unscoped() as uow:
+        await uow.add(org)
+        await uow.commit()
+    async with factory(tenant=org.id) as uow:
+        (await uow.require(Organization, org.id)).name = "Renamed"
+        await uow.commit()
+    assert publisher.calls == 0
