@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 #: pytest-xdist workers of `make test` (each has its own Redis database and PostgreSQL role)
 TEST_WORKERS ?= 2
 
-.PHONY: demo test fuzz check lint typecheck contracts bench serve migrate clean venv docs build
+.PHONY: demo test fuzz mutate check lint typecheck contracts bench serve migrate clean venv docs build
 
 # The API reference: the public packages (pdoc also documents each one's submodules unless
 # its __init__ has __all__, so those submodules are named here).
@@ -32,6 +32,35 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	EDU_FUZZ_EXAMPLES=300 EDU_FUZZ_PHASES=examples,coverage,fuzzing,stateful \
 		$(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_schemathesis.py
+
+# Mutation testing (docs/mutation.md): make mutate [MUTATE='guard uow cache'] [MUTANTS=globs].
+# mutmut mutates the files of [tool.mutmut] only_mutate (pyproject.toml); MUTANTS picks the
+# mutants that run, as globs of their names: `module.function__mutmut_N`, for a method
+# `module.xǁClassǁmethod__mutmut_N`. To add a module: its path to only_mutate, its glob below.
+# Each run starts afresh (mutants/ is rebuilt); two workers run in parallel, so each test
+# session starts its own redis-server.
+mutants_guard := edu_infra.sqlalchemy.guard.* edu_domain.visibility.*
+mutants_uow   := edu_infra.memory.uow.* edu_domain.uow_checks.* edu_infra.sqlalchemy.changes.* \
+	edu_infra.sqlalchemy.identity.* edu_infra.sqlalchemy.transaction.*
+# read_through.py and redis/cache.py: only their invalidation parts (generations, epochs,
+# fencing, delivery), not single flight, locks, TTLs or the rest of the Cache port.
+read_through_invalidation := tenant_tag namespace_generation_key item_generation_key \
+	generation_keys storage_key storage_base _fetch _fenced invalidate invalidate_namespace \
+	apply _settle aclose _deliver _generation_key
+redis_invalidation := get_versioned _get_versioned_plainly _epoch_of _no_epoch set set_many
+mutants_cache := edu_infra.caching.invalidation.* edu_infra.caching.keys.* \
+	edu_infra.caching.pending.* edu_infra.redis.scripts.* \
+	$(foreach f,$(read_through_invalidation),edu_infra.caching.read_through.xǁReadThroughCacheǁ$(f)__mutmut_*) \
+	$(foreach f,$(redis_invalidation),edu_infra.redis.cache.xǁRedisCacheǁ$(f)__mutmut_*)
+MUTATE  ?= guard uow cache
+MUTANTS ?= $(foreach t,$(MUTATE),$(mutants_$(t)))
+
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[mutate]'
+	rm -rf mutants
+	EDU_TEST_OWN_REDIS=1 HYPOTHESIS_PROFILE=mutation \
+		$(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	$(PY) tests/mutation_summary.py $(foreach m,$(MUTANTS),'$(m)')
 
 check: lint typecheck contracts
 
@@ -66,4 +95,4 @@ migrate: $(STAMP)
 	$(PY) -m edu_infra migrate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage coverage.json *.db docs/api dist
+	rm -rf $(VENV) mutants .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage coverage.json *.db docs/api dist

@@ -2,12 +2,16 @@
 
 PostgreSQL and Redis tests skip with a loud reason where the server is absent; with
 EDU_REQUIRE_SERVICES=1 (set by .ci/run) a missing server fails the run instead.
+EDU_TEST_OWN_REDIS=1 gives every test session its own throwaway `redis-server` instead of
+EDU_TEST_REDIS_URL, for runs that go on in parallel (`make mutate`'s workers): the cache
+tests flush the database they use.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +27,16 @@ settings.register_profile(
     max_examples=100,
     derandomize=False,
     print_blob=True,
+)
+# `make mutate`: the same examples for every mutant (a survivor must be reproducible), and no
+# example database (what one mutant failed on must not steer the next one's run).
+settings.register_profile(
+    "mutation",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    max_examples=60,
+    derandomize=True,
+    database=None,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -73,17 +87,50 @@ def postgres_url() -> str:
     return require_service("PostgreSQL", POSTGRES_URL, 5432)
 
 
+def own_redis() -> bool:
+    return os.environ.get("EDU_TEST_OWN_REDIS", "") not in ("", "0", "false", "no")
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    return require_service("Redis", REDIS_URL, 6379)
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not own_redis():
+        yield require_service("Redis", REDIS_URL, 6379)
+        return
+    from tests.cache.servers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("own-redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _sql_filters_built_anew_for_mutmut() -> None:
+    """In `make mutate`'s stats run, every test builds the SQL adapter's global filters anew.
+
+    mutmut runs a mutant only against the tests that called its function in that run; the
+    adapter builds each filter (`guard.predicates`) once per process, so without this only the
+    first test of each entity class would be linked to the guard's mutants.
+    """
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        from edu_infra.sqlalchemy import session
+
+        session._CRITERIA.clear()
 
 
 def pytest_report_header() -> list[str]:
     """Say up front what the run uses and what it wipes."""
     from tests.sql_harness import APP_ROLE
 
+    redis = (
+        "EDU_TEST_OWN_REDIS=1 (each session starts its own redis-server)"
+        if own_redis()
+        else f"EDU_TEST_REDIS_URL={REDIS_URL} (this Redis database is FLUSHED by the cache tests)"
+    )
     return [
-        f"EDU_TEST_REDIS_URL={REDIS_URL} (this Redis database is FLUSHED by the cache tests)",
+        redis,
         f"EDU_TEST_POSTGRES_URL={POSTGRES_URL} (creates edu_* test databases and the role"
         f" {APP_ROLE}; all dropped at exit)",
     ]

@@ -1,15 +1,19 @@
 """Throwaway `redis-server` processes for the cache tests: single servers and a cluster.
 
 Each server runs in the foreground (`--daemonize no`) in a temporary directory, without
-persistence, bound to 127.0.0.1 on a free port; the test that starts it stops it.
+persistence, bound to 127.0.0.1 on a free port; the test that starts it stops it. On Linux a
+server also dies with the process that started it, however that process ends.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +56,16 @@ def free_port(*, with_bus: bool = False) -> int:
     raise RuntimeError("no free port found")
 
 
+def _die_with_parent() -> None:
+    """In the server's process: SIGKILL it when its parent dies (Linux's PR_SET_PDEATHSIG).
+
+    A process that is killed runs no teardown and no atexit: `make mutate` kills a worker
+    whose mutant loops, and its servers must not outlive it.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), 0.2) as s:
@@ -84,7 +98,12 @@ class RedisServer:
             args += ["--cluster-enabled", "yes"]
             args += ["--cluster-config-file", f"nodes-{self.port}.conf"]
         log = (self.directory / f"redis-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         atexit.register(self.stop)  # even if the session dies before its teardown
         deadline = time.monotonic() + timeout
         while not _ping(self.port):

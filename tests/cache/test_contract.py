@@ -134,6 +134,10 @@ async def test_batch_get_and_set(harness: CacheHarness) -> None:
     assert ttl is not None and 25 < ttl <= 30
 
 
+async def test_set_many_of_nothing_succeeds(harness: CacheHarness) -> None:
+    assert await harness.cache.set_many({}) is True
+
+
 async def test_delete_pattern_uses_redis_glob_rules(harness: CacheHarness) -> None:
     cache = harness.cache
     names = ["user:1", "user:2", "user:10", "users", "stats:a", "x*y", "xzy", "ab", "bb", "cb"]

@@ -169,6 +169,13 @@ async def test_every_operation_fails_open_when_redis_is_unreachable(
     assert stats.hits == 0
 
 
+async def test_a_versioned_read_of_a_dead_redis_misses_every_key_it_needed(
+    dead_cache: RedisCache,
+) -> None:
+    assert await dead_cache.get_versioned(["{t}:g1", "{t}:g2"], "{t}:v") is None
+    assert dead_cache.stats().misses == 3  # two generations and the value
+
+
 async def test_an_open_circuit_makes_a_dead_redis_cost_nothing(dead_cache: RedisCache) -> None:
     for _ in range(3):
         await dead_cache.get("k")

@@ -119,6 +119,34 @@ async def test_custom_rules_replace_the_defaults(reads: ReadThroughCache) -> Non
     assert invalidator.targets([change(UserProfile), change(User)]) == [Namespace(T1, "profiles")]
 
 
+def test_a_change_that_names_no_tenant_is_skipped_and_the_rest_still_count(
+    invalidator: CacheInvalidator,
+) -> None:
+    changes = [change(User, tenant=None), change(LoginSession)]
+    assert invalidator.targets(changes) == [Namespace(T1, "stats")]
+
+
+async def test_a_large_commit_applies_every_target_once_in_bounded_batches() -> None:
+    class Counting(ReadThroughCache):
+        in_flight = peak = 0
+        applied: list[Any] = []
+
+        async def apply(self, target: Any) -> bool:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            await asyncio.sleep(0)
+            self.applied.append(target)
+            self.in_flight -= 1
+            return True
+
+    reads = Counting(InMemoryCache(clock=ManualClock()))
+    invalidator = CacheInvalidator(reads, concurrency=10)
+    tenants = [uuid4() for _ in range(45)]
+    await invalidator.committed([change(LoginSession, tenant=t) for t in tenants])
+    assert sorted(map(str, reads.applied)) == sorted(str(Namespace(t, "stats")) for t in tenants)
+    assert reads.peak == 10
+
+
 # -- with the in-memory unit of work ------------------------------------------------------
 
 
