@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from edu_domain.errors import ValidationError
 from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter, Group
+from edu_infra.outbox.store import OutboxEntry
 from edu_infra.sqlalchemy.errors import DatabaseError, is_driver_error
 
 log = logging.getLogger("edu_infra")
@@ -82,6 +83,9 @@ class RowPath(Protocol):
 
     async def update(self) -> None:
         """Write every pending change (a flush)."""
+
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
+        """Write a commit's outbox rows in its transaction (before the commit)."""
 
     async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
         """An async result of entities, fetched `batch_size` rows at a time."""

@@ -24,23 +24,15 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
+from sqlalchemy.sql import Executable
 
 from edu_domain.errors import (
-    AlreadyExists,
     ConcurrencyConflict,
     InvalidState,
     NotFound,
 )
-from edu_domain.model import DomainEvent, Entity
-from edu_domain.ports import (
-    AfterCommit,
-    Change,
-    ChangeKind,
-    CommitListener,
-    EventPublisher,
-    UnitOfWork,
-    check_totals,
-)
+from edu_domain.model import Entity
+from edu_domain.ports import AfterCommit, ChangeKind, UnitOfWork, check_totals
 from edu_domain.query import Filter, Group, Page, Query, Tally, bind, encode_cursor
 from edu_domain.uow_checks import (
     check_batch_size,
@@ -56,6 +48,7 @@ from edu_domain.uow_checks import (
     check_read,
 )
 from edu_domain.visibility import visible
+from edu_infra.outbox.routing import EventRouting
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
@@ -72,8 +65,7 @@ class UowConfig(Protocol):
     """What a unit of work takes from its factory (`factory.py`), shared by all it opens."""
 
     database: Database
-    publisher: EventPublisher | None
-    listeners: tuple[CommitListener, ...]
+    routing: EventRouting
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog: ...
     def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath: ...
@@ -148,37 +140,33 @@ class SqlUnitOfWork(UnitOfWork):
             await self._tx.write(self.rows.update)
 
     async def commit(self) -> None:
+        """Flush, write the events' outbox rows, commit; then the after-commit work
+        (`edu_infra.outbox.EventRouting`: callbacks, events, listeners)."""
         self._ensure_open()
         if self._held.has_pending():
             await self._tx.write(self.rows.update)
         events = self._held.pull_events()
+        outgoing = await self._tx.enqueue(self._factory.routing, events, self.tenant)
         await self._tx.write(self._tx.commit, begin=False)
         callbacks = list(self._callbacks)
         self._callbacks.clear()
         changes = self._changes.take()
         self._held.committed()
-        await self._after_commit(callbacks, events, changes)
+        await self._factory.routing.after_commit(callbacks, outgoing, changes, self.tenant)
 
-    async def _after_commit(
-        self, callbacks: Sequence[AfterCommit], events: list[DomainEvent], changes: list[Change]
-    ) -> None:
-        """Callbacks, events, then listeners: each failure logged, none raised (committed)."""
-        for callback in callbacks:
-            try:
-                await callback()
-            except Exception:
-                log.exception("an after-commit callback failed")
-        if events and self._factory.publisher is not None:
-            try:
-                await self._factory.publisher.publish(events)
-            except Exception:
-                log.exception("publishing domain events failed")
-        if changes:
-            for listener in self._factory.listeners:
-                try:
-                    await listener.committed(changes)
-                except Exception:
-                    log.exception("a commit listener failed")
+    async def execute(self, statement: Executable) -> list[Any]:
+        """One of edu-core's own Core statements (the outbox's) in this transaction, and its
+        rows. Unlike `session`, it leaves the connection poolable: no raw SQL runs."""
+        self._ensure_open()
+        rows: list[Any] = []
+
+        async def run() -> None:
+            result = await self._held.session.execute(statement)
+            if getattr(result, "returns_rows", True):
+                rows.extend(result.all())
+
+        await self._tx.write(run)
+        return rows
 
     # ------------------------------------------------------------------ reads
 
@@ -309,15 +297,7 @@ class SqlUnitOfWork(UnitOfWork):
         batch = check_entities(entities)
 
         async def insert_all() -> None:
-            seen: set[tuple[type[Entity], UUID]] = set()
-            for entity in batch:
-                self._changes.check_new(entity, self._held)
-                key = (type(entity), entity.id)
-                if key in seen:
-                    raise AlreadyExists(type(entity).__name__, "id")
-                seen.add(key)
-            for entity in batch:
-                self._changes.stamp_insert(entity)
+            self._changes.check_batch(batch, self._held)
             await self.rows.copy(batch)
 
         if batch:
