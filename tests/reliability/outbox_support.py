@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from attrs import define, field
+from sqlalchemy import text
 
 from edu_domain.errors import UnavailableError
 from edu_domain.model import Organization
@@ -61,6 +62,16 @@ class MailStack:
         counts = await self.relay.store.counts()
         return counts[OutboxState.PENDING], counts[OutboxState.DEAD]
 
+    async def stored_payloads(self) -> str:
+        """Every outbox row's payload as the database keeps it (memory: the row's dict)."""
+        store = getattr(self.factory, "store", None)
+        if store is not None:
+            return repr([row.payload for row in store.outbox.values()])
+        async with self.factory.unscoped() as uow:
+            session = uow.session  # type: ignore[attr-defined]
+            rows = await session.execute(text("SELECT CAST(payload AS TEXT) FROM outbox_events"))
+            return repr(rows.scalars().all())
+
     async def register(self, org: Organization, name: str = "ada") -> None:
         await self.core.users.register(
             Scope(org.id), NewUser(email=f"{name}@example.org", username=name, password=PASSWORD)
@@ -90,7 +101,8 @@ async def mail_stack(kind: str, settings: RelaySettings | None = None) -> AsyncI
         yield _stack(factory, clock, mailer)
         return
     if kind == "sqlite":
-        database = Database(DatabaseSettings(url=await fresh_sqlite_url()))
+        # a key seals the mail tokens in the outbox rows (SQLite's profile may set one)
+        database = Database(DatabaseSettings(url=await fresh_sqlite_url(), rls_key=RLS_KEY))
     else:
         pg = await reliability_database()
         await pg.truncate()

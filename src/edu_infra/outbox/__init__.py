@@ -10,6 +10,7 @@ Adapters implement `OutboxStore` (memory: `edu_infra.memory.InMemoryOutbox`; SQL
 from edu_infra.outbox.codec import UndeliverableEvent, decode_event, encode_event
 from edu_infra.outbox.relay import OutboxRelay, RelaySettings
 from edu_infra.outbox.routing import EventRouting, Outgoing
+from edu_infra.outbox.seal import Sealer
 from edu_infra.outbox.store import (
     ClaimedEvent,
     DeadLetter,
@@ -30,6 +31,7 @@ __all__ = [
     "OutboxStore",
     "Outgoing",
     "RelaySettings",
+    "Sealer",
     "UndeliverableEvent",
     "decode_event",
     "encode_event",

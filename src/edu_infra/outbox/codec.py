@@ -21,6 +21,7 @@ import attrs
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.base import DomainEvent
+from edu_infra.outbox.seal import Sealer
 
 
 class UndeliverableEvent(Exception):
@@ -75,17 +76,32 @@ def _plain(value: Any, where: str) -> Any:
     raise ValidationError("event", f"{where} ({type(value).__name__}) cannot be stored")
 
 
-def encode_event(event: DomainEvent) -> tuple[str, dict[str, Any]]:
-    """(kind, fields) for the outbox; a ValidationError when the event cannot be stored."""
+def _secret(field: attrs.Attribute[Any]) -> bool:
+    """A field kept out of the event's repr holds a secret (a raw mail token)."""
+    return field.repr is False
+
+
+def encode_event(
+    event: DomainEvent, *, sealer: Sealer | None = None, place: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """(kind, fields) for the outbox; a ValidationError when the event cannot be stored.
+
+    With a `sealer`, secret fields are sealed for `place` (the row: key and organization).
+    """
     cls = type(event)
     if not attrs.has(cls):
         raise ValidationError("event", f"{cls.__name__} is not an attrs class")
     if event_class(cls.__name__) is not cls:
         raise ValidationError("event", f"{cls.__name__}: no single event class has this name")
-    fields = {
-        a.name: _plain(getattr(event, a.name), f"{cls.__name__}.{a.name}")
-        for a in attrs.fields(cls)
-    }
+    fields = {}
+    for a in attrs.fields(cls):
+        where = f"{cls.__name__}.{a.name}"
+        value = _plain(getattr(event, a.name), where)
+        if _secret(a) and sealer is not None:
+            if not isinstance(value, str):
+                raise ValidationError("event", f"{where} is secret: it must be a string")
+            value = sealer.seal(value, f"{place}:{where}")
+        fields[a.name] = value
     return cls.__name__, fields
 
 
@@ -130,8 +146,16 @@ def _typed(value: Any, kind: Any, where: str) -> Any:
     raise UndeliverableEvent(f"{where} is not a valid value", final=True)
 
 
-def decode_event(kind: str, fields: Mapping[str, Any], organization_id: UUID) -> DomainEvent:
-    """The event a row stored, checked to belong to the row's organization."""
+def decode_event(
+    kind: str,
+    fields: Mapping[str, Any],
+    organization_id: UUID,
+    *,
+    sealer: Sealer | None = None,
+    place: str = "",
+) -> DomainEvent:
+    """The event a row stored, checked to belong to the row's organization; with a
+    `sealer`, its secret fields must be sealed for `place`."""
     cls = event_class(kind) if isinstance(kind, str) else None
     if cls is None:
         raise UndeliverableEvent(f"unknown event kind {str(kind)[:64]!r}", final=False)
@@ -146,6 +170,14 @@ def decode_event(kind: str, fields: Mapping[str, Any], organization_id: UUID) ->
     values = {name: _typed(fields[name], hints[name], f"{kind}.{name}") for name in declared}
     if "organization_id" in values and values["organization_id"] != organization_id:
         raise UndeliverableEvent(f"{kind} names another organization than its row", final=True)
+    for a in attrs.fields(cls):
+        if _secret(a) and sealer is not None:
+            try:
+                values[a.name] = sealer.open(values[a.name], f"{place}:{kind}.{a.name}")
+            except ValueError:
+                raise UndeliverableEvent(
+                    f"{kind}.{a.name} is not sealed for this row with this key", final=True
+                ) from None
     try:
         return cls(**values)
     except (TypeError, ValueError, ValidationError):

@@ -31,6 +31,7 @@ from attrs import field, frozen
 from edu_domain.errors import DomainError, ValidationError
 from edu_domain.ports import Clock, Envelope, EnvelopePublisher, EventPublisher
 from edu_infra.outbox.codec import UndeliverableEvent, decode_event
+from edu_infra.outbox.seal import Sealer
 from edu_infra.outbox.store import ClaimedEvent, Failure, OutboxStore
 
 log = logging.getLogger("edu_infra.outbox")
@@ -82,7 +83,10 @@ def _describe(error: BaseException) -> str:
 
 
 class OutboxRelay:
-    """Delivers an adapter's outbox rows to a publisher. One per process is enough."""
+    """Delivers an adapter's outbox rows to a publisher. One per process is enough.
+
+    `sealer`: the one the rows' secret fields were sealed with (`edu_infra.outbox.seal`).
+    """
 
     def __init__(
         self,
@@ -92,7 +96,9 @@ class OutboxRelay:
         clock: Clock,
         settings: RelaySettings | None = None,
         owner: str | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
+        self.sealer = sealer
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -150,7 +156,13 @@ class OutboxRelay:
 
     async def _deliver(self, message: ClaimedEvent) -> BaseException | None:
         try:
-            event = decode_event(message.kind, message.payload, message.organization_id)
+            event = decode_event(
+                message.kind,
+                message.payload,
+                message.organization_id,
+                sealer=self.sealer,
+                place=f"{message.key}:{message.organization_id}",
+            )
             envelope = Envelope(
                 key=message.key,
                 organization_id=message.organization_id,

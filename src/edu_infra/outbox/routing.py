@@ -22,6 +22,7 @@ from edu_domain.model.ids import uuid7
 from edu_domain.ports import AfterCommit, Change, Clock, CommitListener, EventPublisher
 from edu_infra.outbox.codec import encode_event
 from edu_infra.outbox.relay import OutboxRelay
+from edu_infra.outbox.seal import Sealer
 from edu_infra.outbox.store import OutboxEntry
 
 log = logging.getLogger("edu_infra")
@@ -54,11 +55,13 @@ class EventRouting:
         relay: OutboxRelay | None,
         listeners: Sequence[CommitListener],
         clock: Clock,
+        sealer: Sealer | None = None,
     ) -> None:
         self.publisher = publisher
         self.relay = relay
         self.listeners = tuple(listeners)
         self.clock = clock
+        self.sealer = sealer
 
     def outgoing(self, events: Sequence[DomainEvent], tenant: UUID | None) -> Outgoing:
         """Split and encode; an event of another organization than a scoped unit of work's
@@ -80,10 +83,13 @@ class EventRouting:
                 raise TenantViolation(
                     f"{type(event).__name__} names another organization than the unit of work"
                 )
-            kind, payload = encode_event(event)
+            key = uuid7()
+            kind, payload = encode_event(
+                event, sealer=self.sealer, place=f"{key}:{organization_id}"
+            )
             entries.append(
                 OutboxEntry(
-                    key=uuid7(),
+                    key=key,
                     organization_id=organization_id,
                     kind=kind,
                     payload=payload,

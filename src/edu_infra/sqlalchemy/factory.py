@@ -12,6 +12,7 @@ from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_domain.uow_checks import check_actor, check_tenant
 from edu_infra.outbox import EventRouting, OutboxRelay, RelaySettings
+from edu_infra.outbox.seal import Sealer
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.connection import TransactionSettings, UowConnection
@@ -46,6 +47,7 @@ class SqlUnitOfWorkFactory:
 
     With a publisher, committed events go through the `outbox_events` table (`outbox`,
     delivered by `relay`; `outbox=None`: published directly after the commit, as before).
+    With an `rls_key` (required on PostgreSQL), the rows' secret fields are sealed.
     """
 
     def __init__(
@@ -63,12 +65,17 @@ class SqlUnitOfWorkFactory:
         self.publisher = publisher
         self.listeners = tuple(listeners)
         self.outbox = SqlOutbox(self)
+        key = database.settings.rls_key
+        #: seals the mail tokens in outbox rows (keys derived from EDU_RLS_KEY)
+        self.sealer = Sealer(key) if key else None
         self.relay = (
-            OutboxRelay(self.outbox, publisher, clock=self.clock, settings=outbox)
+            OutboxRelay(
+                self.outbox, publisher, clock=self.clock, settings=outbox, sealer=self.sealer
+            )
             if publisher is not None and outbox is not None
             else None
         )
-        self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock)
+        self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock, self.sealer)
         self.compiler = QueryCompiler(database.dialect)
         #: PostgreSQL reads run precompiled on the driver; SQLite reads go through the ORM
         self.statements = (
