@@ -199,3 +199,25 @@ async def test_the_relay_reaches_every_organization_but_a_tenant_only_its_own(
     assert {c.organization_id for c in mine} == {one} and len(mine) == 2
     rest = await quiet_factory.outbox.claim(owner="r", now=now, lease=LATER, limit=10)
     assert {c.organization_id for c in rest} == orgs - {one} and len(rest) == 2
+
+
+@pytest.mark.postgres
+async def test_delivery_after_a_commit_needs_no_second_connection_while_the_first_is_held(
+    pg: PostgresDatabase,
+) -> None:
+    """With a pool of one connection the committing unit of work (which keeps its
+    connection until it closes, on PostgreSQL) must give it back before the delivery takes
+    one: else every commit would wait for itself until the pool timed out."""
+    database = Database(
+        DatabaseSettings(
+            url=pg.app_url, rls_key=RLS_KEY, pool_size=1, max_overflow=0, pool_timeout=2
+        )
+    )
+    publisher = Recorder()
+    factory = SqlUnitOfWorkFactory(database, clock=ManualClock(), publisher=publisher)
+    try:
+        await _pending_events(factory, orgs=1, each=2)
+        assert len(publisher.keys) == 2
+        assert await factory.outbox.counts() == {OutboxState.PENDING: 0, OutboxState.DEAD: 0}
+    finally:
+        await database.dispose()

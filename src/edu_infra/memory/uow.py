@@ -81,6 +81,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.actor = actor
         self._clock = clock
         self._routing = routing
+        self._undelivered: list[UUID] = []
         self._tx = Transaction(store, clock, tenant=tenant, actor=actor)
         self._callbacks: list[AfterCommit] = []
         self._closed = False
@@ -94,6 +95,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         if not self._closed:
             self._discard()
             self._closed = True
+            keys, self._undelivered = self._undelivered, []
+            await self._routing.after_close(keys, self.tenant)
 
     async def rollback(self) -> None:
         self._check_open()
@@ -115,7 +118,8 @@ class InMemoryUnitOfWork(UnitOfWork):
             changes = self._tx.check_and_apply(new_rows(outgoing.durable))
         self._tx.committed()
         callbacks, self._callbacks = self._callbacks, []
-        await self._routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        keys = await self._routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        self._undelivered.extend(keys)
 
     # ------------------------------------------------------------------ reads
 

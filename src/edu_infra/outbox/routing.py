@@ -3,8 +3,10 @@
 Durable events (all of them, unless the publisher's `durable(event)` says otherwise)
 become outbox rows written in the commit's own transaction; the others are published
 after the commit, best effort, as events always were. After the commit: the callbacks,
-the direct events, the delivery of the durable ones (or a wake-up of the relay's loop),
-then the commit listeners; each failure is logged, none is raised (the commit happened).
+the direct events, then the commit listeners; each failure is logged, none is raised (the
+commit happened). The durable events are delivered once the unit of work has closed
+(`after_close`), when its connection is back in the pool: a delivery needs a connection of
+its own, and taking a second one while holding the first could starve the pool under load.
 Without an outbox (`relay` None) every event is published directly.
 """
 
@@ -104,7 +106,8 @@ class EventRouting:
         outgoing: Outgoing,
         changes: Sequence[Change],
         tenant: UUID | None,
-    ) -> None:
+    ) -> list[UUID]:
+        """The after-commit work; returns the keys to deliver after the unit of work closed."""
         for callback in callbacks:
             try:
                 await callback()
@@ -115,17 +118,23 @@ class EventRouting:
                 await self.publisher.publish(outgoing.direct)
             except Exception:
                 log.exception("publishing domain events failed")
-        if outgoing.durable and self.relay is not None:
-            if self.relay.settings.inline:
-                await self.relay.deliver_committed([e.key for e in outgoing.durable], tenant)
-            else:
-                self.relay.wake()
         if changes:
             for listener in self.listeners:
                 try:
                     await listener.committed(changes)
                 except Exception:
                     log.exception("a commit listener failed")
+        if not outgoing.durable or self.relay is None:
+            return []
+        if not self.relay.settings.inline:
+            self.relay.wake()
+            return []
+        return [entry.key for entry in outgoing.durable]
+
+    async def after_close(self, keys: Sequence[UUID], tenant: UUID | None) -> None:
+        """Deliver what the closed unit of work committed (never raises)."""
+        if keys and self.relay is not None:
+            await self.relay.deliver_committed(keys, tenant)
 
 
 __all__ = ["NOTHING", "EventRouting", "Outgoing"]

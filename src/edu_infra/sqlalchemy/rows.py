@@ -113,6 +113,14 @@ def shape_groups(
     return [g for g in groups if g.count > 0], counted
 
 
+async def next_or_none(result: Any) -> Any:
+    """The next item of an async result (a stream), or None at its end."""
+    try:
+        return await result.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
 def bind_values(build: Callable[[], T], field: str) -> T:
     """Values the column types cannot convert are bad input, named by `field`."""
     try:
@@ -133,4 +141,4 @@ def compiled(build: Callable[[], T]) -> T:
         raise DatabaseError(f"could not build the query: {error}") from None
 
 
-__all__ = ["Other", "RowPath", "bind_values", "compiled", "shape_groups"]
+__all__ = ["Other", "RowPath", "bind_values", "compiled", "next_or_none", "shape_groups"]

@@ -56,7 +56,7 @@ from edu_infra.sqlalchemy.guard import criteria
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
-from edu_infra.sqlalchemy.rows import RowPath, shape_groups
+from edu_infra.sqlalchemy.rows import RowPath, next_or_none, shape_groups
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.transaction import UowTransaction
 
@@ -91,6 +91,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._callbacks: list[AfterCommit] = []
         self._tx = UowTransaction(self.rows, self._held, self._changes, self._callbacks.clear)
         self._closed = False
+        self._undelivered: list[UUID] = []  # committed outbox rows, delivered at close
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,7 +124,11 @@ class SqlUnitOfWork(UnitOfWork):
         if self._closed:
             return
         self._closed = True
-        await self._tx.close()
+        try:
+            await self._tx.close()
+        finally:
+            keys, self._undelivered = self._undelivered, []
+            await self._factory.routing.after_close(keys, self.tenant)
 
     async def rollback(self) -> None:
         self._ensure_open()
@@ -152,7 +157,8 @@ class SqlUnitOfWork(UnitOfWork):
         self._callbacks.clear()
         changes = self._changes.take()
         self._held.committed()
-        await self._factory.routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        routing = self._factory.routing
+        self._undelivered += await routing.after_commit(callbacks, outgoing, changes, self.tenant)
 
     async def execute(self, statement: Executable) -> list[Any]:
         """One of edu-core's own Core statements (the outbox's) in this transaction, and its
@@ -214,7 +220,7 @@ class SqlUnitOfWork(UnitOfWork):
         result = await self._tx.read(lambda: self.rows.stream(bound, batch_size))
         try:
             while True:
-                item = await self._tx.read(lambda: _next_or_none(result))
+                item = await self._tx.read(lambda: next_or_none(result))
                 if item is None:
                     return
                 yield item
@@ -385,13 +391,6 @@ class SqlUnitOfWork(UnitOfWork):
         if found is not entity and found.version != entity.version:
             raise ConcurrencyConflict(cls.__name__, entity.id)
         return found
-
-
-async def _next_or_none(result: Any) -> Any:
-    try:
-        return await result.__anext__()
-    except StopAsyncIteration:
-        return None
 
 
 __all__ = ["SqlUnitOfWork"]
