@@ -1,8 +1,8 @@
 """The outbox relay: delivers committed events at least once, retries, dead-letters.
 
-Two ways in. Right after a commit the unit of work hands the relay the keys it just wrote
-(`deliver_committed`, on the committing tenant's own rows): the mail goes out before the
-use case returns, as it did before the outbox. The loop (`start`, or `edu relay` as a
+Two ways in. When a unit of work that committed closes, it hands the relay the keys it
+wrote (`deliver_committed`, on the committing tenant's own rows): the mail goes out before
+the use case returns, as it did before the outbox. The loop (`start`, or `edu relay` as a
 worker of its own) claims whatever else is due: deliveries that failed and wait for
 their retry, and events whose process died between the commit and the delivery.
 
