@@ -174,7 +174,7 @@ async def test_postgres_adopts_only_edu_cores_own_legacy_revision(
     from edu_infra.sqlalchemy.versioning import SchemaConflict
 
     url = await postgres_databases()  # type: ignore[operator]
-    await upgrade_async(url, app_role=APP_ROLE)
+    await upgrade_async(url, revision="0003", app_role=APP_ROLE)  # 0.1's last revision
     engine = create_async_engine(url, poolclass=NullPool)
     try:  # what edu-core 0.1 left
         async with engine.begin() as connection:

@@ -176,23 +176,36 @@ class OutboxRelay:
                 else:
                     await self.publisher.publish([event])
         except Exception as error:
-            log.warning(
-                "delivering outbox event %s (%s, attempt %d) failed",
-                message.key,
-                message.kind,
-                message.attempts,
-                exc_info=not isinstance(error, (DomainError, UndeliverableEvent)),
-            )
             return error
         return None
 
     def _failure(self, message: ClaimedEvent, error: BaseException) -> Failure:
+        """The row's next state; one log line (a traceback only for an unexpected error:
+        a domain error's message is written to be shown, without secrets)."""
+        described = _describe(error)
+        trace = not isinstance(error, (DomainError, UndeliverableEvent, TimeoutError))
         final = isinstance(error, UndeliverableEvent) and error.final
         if final or message.attempts >= self.settings.max_attempts:
-            log.error("outbox event %s (%s) is dead-lettered", message.key, message.kind)
-            return Failure(key=message.key, error=_describe(error), retry_at=None)
+            log.error(
+                "outbox event %s (%s) is dead-lettered after attempt %d: %s",
+                message.key,
+                message.kind,
+                message.attempts,
+                described,
+                exc_info=error if trace else None,
+            )
+            return Failure(key=message.key, error=described, retry_at=None)
         retry_at = self.clock.now() + self.settings.retry_delay(message.attempts)
-        return Failure(key=message.key, error=_describe(error), retry_at=retry_at)
+        log.warning(
+            "outbox event %s (%s) attempt %d failed: %s; it waits in the outbox until %s",
+            message.key,
+            message.kind,
+            message.attempts,
+            described,
+            retry_at.isoformat(),
+            exc_info=error if trace else None,
+        )
+        return Failure(key=message.key, error=described, retry_at=retry_at)
 
     # ------------------------------------------------------------------ the loop
 
