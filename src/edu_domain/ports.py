@@ -145,7 +145,8 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     async def commit(self) -> None:
-        """Make every change durable and visible, then run after-commit callbacks."""
+        """Make every change durable and visible, in the same transaction as the outbox rows
+        of its durable events; then run after-commit callbacks (and deliver the events)."""
 
     @abc.abstractmethod
     async def rollback(self) -> None:
