@@ -147,3 +147,35 @@ async def test_single_use_cases_are_unchanged_outside_a_transaction(world: World
     draft = await world.core.content.create_draft(scope, NewContent(title="Solo", body="x"))
     await world.core.content.publish(scope, draft.id)
     assert (await world.core.content.get(scope, draft.id)).status is ContentStatus.PUBLISHED
+
+
+async def test_the_transactions_own_unit_of_work_writes_with_the_use_cases(world: World) -> None:
+    scope = await _author(world)
+    assert scope.actor_id is not None
+    async with world.core.transaction(scope) as tx:
+        draft = await tx.content.create_draft(scope, NewContent(title="Own", body="x"))
+        found = await tx.uow.require(EducationalContent, draft.id)
+        await tx.uow.delete(found)
+        assert await tx.uow.count(EducationalContent) == 0
+        await tx.uow.restore(found)
+        assert [c.id async for c in tx.uow.stream(EducationalContent)] == [draft.id]
+        groups = await tx.uow.count_by(EducationalContent, ["status"])
+        assert [(g.key, g.count) for g in groups] == [((ContentStatus.DRAFT,), 1)]
+        tally = await tx.uow.tally(EducationalContent, ["status"])
+        assert tally.groups == tuple(groups)
+        await tx.uow.add_all([])
+    assert (await world.core.content.get(scope, draft.id)).is_deleted is False
+
+
+async def test_a_rollback_inside_dooms_the_transaction(world: World) -> None:
+    scope = await _author(world)
+    before = world.state()
+
+    async def run() -> None:
+        async with world.core.transaction(scope) as tx:
+            await tx.content.create_draft(scope, NewContent(title="Gone", body="x"))
+            await tx.uow.rollback()
+
+    with pytest.raises(InvalidState, match="nothing was committed"):
+        await run()
+    assert world.state() == before
