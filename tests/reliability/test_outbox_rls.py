@@ -1,6 +1,6 @@
 """The outbox under the threat model: raw SQL as the application role, in one tenant.
 
-`outbox_events` carries the policy of every tenant table (migration 0004): a scoped
+`outbox_events` carries the policy of every tenant table (migration 0005): a scoped
 connection neither reads, changes, deletes nor inserts another organization's events, and
 rewriting the tenant settings gains nothing. What it may do, write an event row for its
 own organization, cannot make the relay speak for another one: a row whose event names

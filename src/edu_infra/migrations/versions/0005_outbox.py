@@ -1,7 +1,7 @@
 """The transactional outbox: outbox_events, under the tenant policy of every table.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2027-03-01 08:00:00.000000
 
 One row per durable domain event, written in the transaction of the change and deleted
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
