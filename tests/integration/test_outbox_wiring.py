@@ -41,7 +41,7 @@ async def test_without_the_outbox_events_are_published_after_the_commit() -> Non
     async with open_core({**MEMORY, "EDU_OUTBOX_ENABLED": "false"}, notifier=notifier) as (core, _):
         assert core.deps.uow.relay is None  # type: ignore[attr-defined]
         org = await core.organizations.create("School")
-        await core.users.register(Scope(org.id), NEW)
+        await core.users.register(Scope.system(org.id), NEW)
         assert [m.kind for m in notifier.sent] == ["verify"]
 
 
@@ -53,7 +53,7 @@ async def test_with_inline_delivery_off_the_running_relay_sends_the_mail() -> No
         core = container.core()
         await start(container)
         org = await core.organizations.create("School")
-        await core.users.register(Scope(org.id), NEW)  # the commit wakes the relay
+        await core.users.register(Scope.system(org.id), NEW)  # the commit wakes the relay
         for _ in range(500):  # a bounded wait for the relay's round
             if notifier.sent:
                 break

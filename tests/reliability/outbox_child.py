@@ -26,9 +26,10 @@ async def commit_then_hang(marker: Path) -> None:
             await asyncio.to_thread(marker.write_text, str(org.id))
             await asyncio.Event().wait()  # forever: the test kills us here
 
-        async with core.transaction(Scope(org.id)) as tx:
+        scope = Scope.system(org.id)
+        async with core.transaction(scope) as tx:
             await tx.users.register(
-                Scope(org.id),
+                scope,
                 NewUser(email=EMAIL, username="killed", password="correct horse battery"),
             )
             tx.after_commit(hang)

@@ -74,7 +74,8 @@ class MailStack:
 
     async def register(self, org: Organization, name: str = "ada") -> None:
         await self.core.users.register(
-            Scope(org.id), NewUser(email=f"{name}@example.org", username=name, password=PASSWORD)
+            Scope.system(org.id),
+            NewUser(email=f"{name}@example.org", username=name, password=PASSWORD),
         )
 
 

@@ -48,7 +48,7 @@ async def test_a_notifier_down_for_a_while_loses_no_mail_and_sends_it_once(kind:
         assert "ada@example.org" in stored
         if kind != "memory":  # at rest, the row holds the token sealed, never the token
             assert mail.token not in stored
-        user = await stack.core.users.get_by_email(Scope(org.id), "ada@example.org")
+        user = await stack.core.users.get_by_email(Scope.system(org.id), "ada@example.org")
         assert user is not None and not user.email_verified
         verified = await stack.core.verification.verify_email(Scope(org.id), mail.token)
         assert verified.id == user.id and verified.email_verified

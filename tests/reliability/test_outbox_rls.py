@@ -171,3 +171,37 @@ async def test_an_own_row_whose_event_names_another_organization_is_never_delive
     assert dead[UUID(int=1)].attempts == 1  # dead at once: no retry can make it right
     counts = await factory.outbox.counts()
     assert counts == {OutboxState.PENDING: 0, OutboxState.DEAD: 1}
+
+
+async def test_an_own_row_copying_another_tenants_key_never_touches_that_tenants_row(
+    tenants: Tenants, pg: PostgresDatabase
+) -> None:
+    """Keys are unique per organization only: settling names the organization too."""
+    owner = await asyncpg.connect(pg.dsn(pg.owner_url))
+    try:
+        their_key = await owner.fetchval(
+            "SELECT id FROM outbox_events WHERE organization_id = $1 LIMIT 1", tenants.theirs.id
+        )
+    finally:
+        await owner.close()
+    async with tenants.factory(tenant=tenants.mine.id) as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        await session.execute(
+            text(
+                "INSERT INTO outbox_events (organization_id, id, kind, payload, state, attempts,"
+                " available_at, created_at) VALUES (:o, :k, 'UserDeleted', '{}', 'pending', 0,"
+                " '2000-01-01', now())"
+            ),
+            {"o": tenants.mine.id, "k": their_key},
+        )
+        await uow.commit()
+    publisher = RecordingPublisher()
+    factory = tenants.factory
+    relay = OutboxRelay(factory.outbox, publisher, clock=factory.clock)
+    factory.clock.advance(LATER)  # type: ignore[attr-defined]
+    await relay.drain()
+    delivered = {(e.organization_id, e.key) for e in publisher.envelopes}
+    assert (tenants.theirs.id, their_key) in delivered and len(delivered) == 5
+    [dead] = await factory.outbox.dead_letters()
+    assert (dead.organization_id, dead.key) == (tenants.mine.id, their_key)
+    assert await factory.outbox.counts() == {OutboxState.PENDING: 0, OutboxState.DEAD: 1}

@@ -110,12 +110,12 @@ async def _fail(run: Run, failure: str) -> None:
 async def _scenario(stack: Stack, plan: Plan) -> None:
     org = await stack.org()
     author = await stack.core.users.register(
-        Scope(org.id),
+        Scope.system(org.id),
         NewUser(
             email=f"author{next(_serial)}@example.org",
             username=f"author{next(_serial)}",
             password=PASSWORD,
-            role=UserRole.TEACHER,
+            role=UserRole.ADMIN,
             email_verified=True,
             status="active",
         ),
@@ -184,7 +184,7 @@ async def test_reads_inside_bypass_the_cache_so_a_rollback_leaves_no_cached_valu
     transaction's own write, and must not cache it (the transaction may still fail)."""
     async with container_stack() as stack:
         org = await stack.org()
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         account = await stack.core.users.register(
             scope, NewUser(email="c@example.org", username="cached", password=PASSWORD)
         )

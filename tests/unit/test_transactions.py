@@ -11,7 +11,8 @@ from tests.unit.conftest import PASSWORD, World
 
 
 async def _author(world: World) -> Scope:
-    account = await world.user("teacher", role=UserRole.TEACHER)
+    """An administrator acting: they may register, edit and publish (`edu_domain.policy`)."""
+    account = await world.user("teacher", role=UserRole.ADMIN)
     return Scope(world.org.id, account.user.id)
 
 

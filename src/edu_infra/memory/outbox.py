@@ -102,25 +102,27 @@ class InMemoryOutbox:
             )
         return claimed
 
-    def _held(self, key: UUID, owner: str, tenant: UUID | None) -> OutboxRow | None:
+    def _held(
+        self, organization_id: UUID, key: UUID, owner: str, tenant: UUID | None
+    ) -> OutboxRow | None:
         row = self.rows.get(key)
-        if row is None or row.lease_owner != owner or not self._visible(row, tenant):
+        if row is None or row.organization_id != organization_id or row.lease_owner != owner:
             return None
-        return row
+        return row if self._visible(row, tenant) else None
 
     async def settle(
         self,
         *,
         owner: str,
-        delivered: Sequence[UUID],
+        delivered: Sequence[ClaimedEvent],
         failed: Sequence[Failure],
         tenant: UUID | None = None,
     ) -> None:
-        for key in delivered:
-            if self._held(key, owner, tenant) is not None:
-                del self.rows[key]
+        for event in delivered:
+            if self._held(event.organization_id, event.key, owner, tenant) is not None:
+                del self.rows[event.key]
         for failure in failed:
-            row = self._held(failure.key, owner, tenant)
+            row = self._held(failure.organization_id, failure.key, owner, tenant)
             if row is None:
                 continue
             row.lease_owner = row.lease_until = None

@@ -143,12 +143,12 @@ class OutboxRelay:
         )
         if not claimed:
             return 0
-        delivered: list[UUID] = []
+        delivered: list[ClaimedEvent] = []
         failed: list[Failure] = []
         for message in claimed:
             error = await self._deliver(message)
             if error is None:
-                delivered.append(message.key)
+                delivered.append(message)
             else:
                 failed.append(self._failure(message, error))
         await self.store.settle(owner=self.owner, delivered=delivered, failed=failed, tenant=tenant)
@@ -194,7 +194,12 @@ class OutboxRelay:
                 described,
                 exc_info=error if trace else None,
             )
-            return Failure(key=message.key, error=described, retry_at=None)
+            return Failure(
+                key=message.key,
+                organization_id=message.organization_id,
+                error=described,
+                retry_at=None,
+            )
         retry_at = self.clock.now() + self.settings.retry_delay(message.attempts)
         log.warning(
             "outbox event %s (%s) attempt %d failed: %s; it waits in the outbox until %s",
@@ -205,7 +210,12 @@ class OutboxRelay:
             retry_at.isoformat(),
             exc_info=error if trace else None,
         )
-        return Failure(key=message.key, error=described, retry_at=retry_at)
+        return Failure(
+            key=message.key,
+            organization_id=message.organization_id,
+            error=described,
+            retry_at=retry_at,
+        )
 
     # ------------------------------------------------------------------ the loop
 

@@ -52,6 +52,7 @@ class Failure:
     """A failed delivery: retried from `retry_at`, or dead-lettered (`retry_at` None)."""
 
     key: UUID
+    organization_id: UUID
     error: str
     retry_at: datetime | None
 
@@ -90,12 +91,13 @@ class OutboxStore(Protocol):
         self,
         *,
         owner: str,
-        delivered: Sequence[UUID],
+        delivered: Sequence[ClaimedEvent],
         failed: Sequence[Failure],
         tenant: UUID | None = None,
     ) -> None:
         """Delete the delivered rows and reschedule or dead-letter the failed ones, of the
-        rows `owner` still holds."""
+        rows `owner` still holds. A row is named by organization and key: a key another
+        organization's row also has (raw SQL can write one) never touches that row."""
         ...
 
     async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:

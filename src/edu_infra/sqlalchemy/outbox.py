@@ -100,19 +100,26 @@ class SqlOutbox:
         self,
         *,
         owner: str,
-        delivered: Sequence[UUID],
+        delivered: Sequence[ClaimedEvent],
         failed: Sequence[Failure],
         tenant: UUID | None = None,
     ) -> None:
         held = [_T.c.lease_owner == owner, *_mine(tenant)]
         statements: list[Any] = []
         if delivered:
-            statements.append(delete(_T).where(_T.c.id.in_(list(delivered)), *held))
+            rows = [(event.organization_id, event.key) for event in delivered]
+            statements.append(
+                delete(_T).where(tuple_(_T.c.organization_id, _T.c.id).in_(rows), *held)
+            )
         for failure in failed:
             state = OutboxState.DEAD if failure.retry_at is None else OutboxState.PENDING
             statements.append(
                 update(_T)
-                .where(_T.c.id == failure.key, *held)
+                .where(
+                    _T.c.organization_id == failure.organization_id,
+                    _T.c.id == failure.key,
+                    *held,
+                )
                 .values(
                     state=state,
                     available_at=failure.retry_at or _T.c.available_at,

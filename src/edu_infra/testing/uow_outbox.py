@@ -141,9 +141,9 @@ class OutboxContract:
         assert await store.claim(owner="b", now=now + lease / 2, lease=lease, limit=10) == []
         [again] = await store.claim(owner="b", now=now + lease, lease=lease, limit=10)
         assert again.key == held.key and again.attempts == held.attempts + 1
-        await store.settle(owner="a", delivered=[held.key], failed=[])  # "a" lost its lease
+        await store.settle(owner="a", delivered=[held], failed=[])  # "a" lost its lease
         assert await _counts(relay) == (1, 0)
-        await store.settle(owner="b", delivered=[again.key], failed=[])
+        await store.settle(owner="b", delivered=[again], failed=[])
         assert await _counts(relay) == (0, 0)
 
     async def test_an_event_naming_another_organization_is_refused_with_the_whole_commit(
@@ -173,7 +173,7 @@ class OutboxContract:
         claimed = await store.claim(owner="a", now=now, lease=lease, limit=10, tenant=mine.id)
         assert [c.organization_id for c in claimed] == [mine.id]
         [theirs_row] = await store.claim(owner="b", now=now, lease=lease, limit=10)
-        await store.settle(owner="b", delivered=[theirs_row.key], failed=[], tenant=mine.id)
+        await store.settle(owner="b", delivered=[theirs_row], failed=[], tenant=mine.id)
         assert await _counts(relay) == (2, 0)  # another tenant's row is out of its reach
 
     async def test_unscoped_work_writes_events_under_the_events_organization(
