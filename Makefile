@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 
 # The API reference: the public packages (pdoc also documents each one's submodules unless
 # its __init__ has __all__, so those submodules are named here).
-DOC_MODULES := edu_domain edu_domain.errors edu_domain.ports edu_domain.caching edu_domain.query edu_domain.model edu_domain.services edu_infra edu_infra.mail.smtp edu_infra.mail.config edu_infra.sqlalchemy.migrate edu_infra.sqlalchemy.versioning edu_infra.sqlalchemy.errors edu_infra.memory.cache edu_infra.memory.fakes edu_infra.testing '!edu_infra.migrations' '!edu_infra.__main__'
+DOC_MODULES := edu_domain edu_domain.errors edu_domain.ports edu_domain.caching edu_domain.query edu_domain.model edu_domain.services edu_infra edu_infra.mail.smtp edu_infra.mail.config edu_infra.sqlalchemy.migrate edu_infra.sqlalchemy.versioning edu_infra.sqlalchemy.errors edu_infra.outbox edu_infra.memory.cache edu_infra.memory.fakes edu_infra.testing '!edu_infra.migrations' '!edu_infra.__main__'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

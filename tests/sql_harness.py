@@ -229,4 +229,4 @@ async def postgres_app_filter_harness(url: str) -> AsyncIterator[Harness]:
 def _harness(name: str, database: Database) -> Harness:
     clock, publisher, listener = ManualClock(), RecordingPublisher(), RecordingCommitListener()
     factory = SqlUnitOfWorkFactory(database, clock=clock, publisher=publisher, listeners=[listener])
-    return Harness(name, factory, clock, publisher, listener)
+    return Harness(name, factory, clock, publisher, listener, factory.relay)

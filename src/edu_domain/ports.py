@@ -145,7 +145,8 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     async def commit(self) -> None:
-        """Make every change durable and visible, then run after-commit callbacks."""
+        """Make every change durable and visible, in the same transaction as the outbox rows
+        of its durable events; then run after-commit callbacks (and deliver the events)."""
 
     @abc.abstractmethod
     async def rollback(self) -> None:
@@ -300,7 +301,11 @@ class MailKind(StrEnum):
 @frozen(kw_only=True)
 class Mail:
     """A mail a use case asked for, with the tenant it belongs to (links need it: tokens do
-    not name their organization)."""
+    not name their organization).
+
+    `idempotency_key` (from the outbox, the same on every attempt) names the mail: a sender
+    can make it the Message-ID, so that a mail sent twice is recognisably one mail.
+    """
 
     kind: MailKind
     organization_id: UUID
@@ -308,6 +313,7 @@ class Mail:
     email: str = attrs.field(repr=False)
     token: str = attrs.field(repr=False)
     expires_at: datetime
+    idempotency_key: str | None = None
 
 
 @runtime_checkable
@@ -318,6 +324,35 @@ class MailSender(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Receives domain events after the commit that produced them."""
+    """Receives domain events after the commit that produced them.
+
+    A publisher may also have `durable(event) -> bool` (which events must reach it at least
+    once: those go through the outbox; the rest are published after the commit, best
+    effort; without the method every event is durable) and `deliver(envelope)`
+    (`EnvelopePublisher`: one event with its idempotency key, as the outbox relay delivers).
+    """
 
     async def publish(self, events: Sequence[DomainEvent]) -> None: ...
+
+
+@frozen(kw_only=True)
+class Envelope:
+    """One committed domain event as the outbox relay delivers it: at least once.
+
+    `key` names the event and is the same on every attempt: a consumer that remembers the
+    keys it handled can drop a repeat. `attempt` counts from 1.
+    """
+
+    key: UUID
+    organization_id: UUID
+    event: DomainEvent
+    attempt: int = 1
+
+
+@runtime_checkable
+class EnvelopePublisher(Protocol):
+    """A publisher that takes one event with its idempotency key (the relay prefers it)."""
+
+    async def deliver(self, envelope: Envelope) -> None:
+        """Deliver one event; raise to have the relay try again later."""
+        ...

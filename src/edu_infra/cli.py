@@ -3,6 +3,8 @@
 edu migrate                      apply the schema migrations (PostgreSQL: and store EDU_RLS_KEY)
 edu create-org NAME --admin-email E --admin-username U   (password from EDU_ADMIN_PASSWORD or a prompt)
 edu health                       check the database (migrated? RLS key?) and the cache; exit 1 if unhealthy
+edu relay [--once]               deliver the outbox's events until stopped (SIGTERM), or what is due now
+edu outbox status|dead|retry     the outbox: events per state, dead letters, requeue dead letters
 
 Problems an operator can fix (a missing extra, a bad setting, an unreachable or unmigrated
 database, a role that may not migrate) are one line on stderr naming the cause and the
@@ -17,8 +19,10 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 import traceback
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
     org.add_argument("--admin-username", required=True)
     org.add_argument("--admin-name")
     sub.add_parser("health", help="check the database and the cache")
+    relay = sub.add_parser(
+        "relay", help="deliver the outbox's events (a worker; SIGTERM or Ctrl-C stops it)"
+    )
+    relay.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    outbox = sub.add_parser("outbox", help="inspect the outbox; requeue dead letters")
+    action = outbox.add_subparsers(dest="action", required=True)
+    action.add_parser("status", help="how many events wait and how many are dead letters")
+    dead = action.add_parser("dead", help="list dead letters (oldest first)")
+    dead.add_argument("--limit", type=int, default=100)
+    retry = action.add_parser("retry", help="requeue dead letters (the given keys, or --all)")
+    retry.add_argument("keys", nargs="*", help="idempotency keys, as `edu outbox dead` lists")
+    retry.add_argument("--all", action="store_true", help="requeue every dead letter")
     return parser
 
 
@@ -159,6 +175,84 @@ async def _health(args: argparse.Namespace) -> int:
     return OK if ok else NOT_READY
 
 
+def _outbox_relay(container: Any, settings: Settings) -> Any:
+    from edu_infra.container import relay_of
+
+    if settings.uses_memory_database:
+        raise OperatorError("EDU_DATABASE_URL is memory://: no other process can see its outbox")
+    _fail_if_no_sqlite_file(settings)
+    relay = relay_of(container)
+    if relay is None:
+        raise OperatorError("the outbox is off (EDU_OUTBOX_ENABLED=false): nothing to relay")
+    return relay
+
+
+async def _relay(args: argparse.Namespace) -> int:
+    from edu_infra.container import shutdown
+
+    container = _container()
+    settings: Settings = container.settings()
+    try:
+        relay = _outbox_relay(container, settings)
+        if args.once:
+            handled = await relay.drain()
+            counts = await relay.store.counts()
+            print(f"relayed: {handled} handled; {_states(counts)}")
+            return OK
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopped.set)
+        relay.start()
+        print(f"relaying as {relay.owner} (SIGTERM or Ctrl-C stops)", flush=True)
+        await stopped.wait()
+        await relay.stop()
+    except Exception as error:
+        _explained(error, settings.database_url, "EDU_DATABASE_URL")
+    finally:
+        await shutdown(container)
+    return OK
+
+
+def _states(counts: Any) -> str:
+    return ", ".join(f"{state.value}: {count}" for state, count in counts.items())
+
+
+async def _outbox(args: argparse.Namespace) -> int:
+    from edu_infra.container import shutdown
+
+    container = _container()
+    settings: Settings = container.settings()
+    try:
+        store = _outbox_relay(container, settings).store
+        if args.action == "status":
+            print(_states(await store.counts()))
+        elif args.action == "dead":
+            for dead in await store.dead_letters(limit=max(1, args.limit)):
+                print(
+                    f"{dead.key}  {dead.organization_id}  {dead.kind}  attempts={dead.attempts}"
+                    f"  created={dead.created_at.isoformat()}  error={dead.last_error or '-'}"
+                )
+        else:
+            if not args.keys and not args.all:
+                raise OperatorError("name the dead letters to retry (their keys) or give --all")
+            keys = None if args.all else [_uuid(key) for key in args.keys]
+            now = container.clock().now()
+            print(f"requeued: {await store.requeue(now=now, keys=keys)}")
+    except Exception as error:
+        _explained(error, settings.database_url, "EDU_DATABASE_URL")
+    finally:
+        await shutdown(container)
+    return OK
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise OperatorError(f"not an idempotency key: {text!r}") from None
+
+
 def _explained(error: Exception, url: str, url_setting: str, *, migrating: bool = False) -> None:
     """Re-raise `error` as an OperatorError when it is a known operator problem."""
     from edu_infra.diagnose import explain
@@ -187,7 +281,13 @@ def _configure_logging(full: bool) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
-_COMMANDS = {"migrate": _migrate, "create-org": _create_org, "health": _health}
+_COMMANDS = {
+    "migrate": _migrate,
+    "create-org": _create_org,
+    "health": _health,
+    "relay": _relay,
+    "outbox": _outbox,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
     container = Container(settings=providers.Object(Settings.from_env()))
     core = container.core()
+    await start(container)  # the outbox relay's loop
     ...
     await shutdown(container)
 
@@ -28,6 +29,7 @@ from edu_infra.caching.read_through import DEFAULT_OUTAGE_FENCE, DEFAULT_RETRY_I
 from edu_infra.memory import InMemoryStore, InMemoryUnitOfWorkFactory
 from edu_infra.memory.cache import InMemoryCache
 from edu_infra.notifier import LoggingNotifier
+from edu_infra.outbox import OutboxRelay
 from edu_infra.security import Argon2PasswordHasher
 from edu_infra.settings import ConfigurationError, Settings, redact_url
 from edu_infra.system import SecretTokenGenerator, SystemClock, Uuid7Generator
@@ -163,9 +165,10 @@ def _uow_factory(
     telemetry: Any,
 ) -> UnitOfWorkFactory:
     factory: UnitOfWorkFactory
+    outbox = settings.outbox
     if settings.uses_memory_database:
         factory = InMemoryUnitOfWorkFactory(
-            store, clock=clock, publisher=publisher, listeners=listeners
+            store, clock=clock, publisher=publisher, listeners=listeners, outbox=outbox
         )
     else:
         from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
@@ -175,7 +178,9 @@ def _uow_factory(
             from edu_infra.telemetry import instrument_database
 
             instrument_database(db, telemetry)
-        factory = SqlUnitOfWorkFactory(db, clock=clock, publisher=publisher, listeners=listeners)
+        factory = SqlUnitOfWorkFactory(
+            db, clock=clock, publisher=publisher, listeners=listeners, outbox=outbox
+        )
     if telemetry is None:
         return factory
     from edu_infra.telemetry import TracedUnitOfWorkFactory
@@ -246,6 +251,24 @@ def build_container(settings: Settings | Mapping[str, Any] | None = None) -> Con
     return Container(settings=providers.Object(resolved))
 
 
+def relay_of(container: Container) -> OutboxRelay | None:
+    """The outbox relay of the container's unit-of-work factory (None: the outbox is off)."""
+    factory = container.uow_factory()
+    relay = getattr(getattr(factory, "inner", factory), "relay", None)
+    return relay if isinstance(relay, OutboxRelay) else None
+
+
+async def start(container: Container) -> None:
+    """Start what runs in the background: the outbox relay's loop, unless EDU_OUTBOX_RELAY
+    is false (`edu relay` runs it elsewhere). `shutdown` stops it; `open_core` does both."""
+    settings: Settings = container.settings()
+    relay = relay_of(container)
+    if relay is None or not settings.outbox_relay_in_process or relay.running:
+        return
+    relay.start()
+    container.closables().append(relay.stop)
+
+
 class MigrationError(DomainError):
     """Migrating failed for an operator's reason (wrong role, unreachable server, ...)."""
 
@@ -306,13 +329,16 @@ async def open_core(
     notifier: Notifier | None = None,
     migrate: bool = False,
 ) -> AsyncIterator[tuple[EduCore, str]]:
-    """An EduCore for the configuration, migrated if asked, shut down on exit."""
+    """An EduCore for the configuration, migrated if asked, its outbox relay running;
+    shut down on exit."""
     container = build_container(settings)
     if notifier is not None:
         container.notifier.override(providers.Object(notifier))
     try:
         if migrate:
             await migrate_schema(container)
-        yield container.core(), describe(container.settings())
+        core = container.core()
+        await start(container)
+        yield core, describe(container.settings())
     finally:
         await shutdown(container)

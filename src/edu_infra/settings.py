@@ -18,6 +18,7 @@ from edu_domain.errors import ValidationError
 from edu_domain.services import SecurityPolicy
 from edu_infra.mail.config import SmtpSecurity, SmtpSettings
 from edu_infra.mail.templates import LinkTemplates, MailTemplates
+from edu_infra.outbox.relay import RelaySettings
 from edu_infra.variables import VARIABLES
 
 T = TypeVar("T")
@@ -73,6 +74,9 @@ class Settings:
     argon2_parallelism: int
     hash_threads: int
     otel_enabled: bool = False
+    #: None: the outbox is off (events are published in-process after the commit)
+    outbox: RelaySettings | None = RelaySettings()  # noqa: RUF009 (a frozen value)
+    outbox_relay_in_process: bool = True
     smtp: SmtpSettings | None = None
     mail_links: LinkTemplates | None = None
     mail_template_dir: str | None = None
@@ -148,6 +152,8 @@ class Settings:
             argon2_parallelism=env.number("EDU_ARGON2_PARALLELISM", int, 1),
             hash_threads=env.number("EDU_HASH_THREADS", int, 1),
             otel_enabled=env.flag("EDU_OTEL_ENABLED"),
+            outbox=_outbox(env),
+            outbox_relay_in_process=env.flag("EDU_OUTBOX_RELAY"),
             **_mail(env),
         )
 
@@ -274,6 +280,20 @@ def _rls_key(key: str | None, *, postgres: bool) -> str | None:
             " (e.g. `openssl rand -hex 32`)"
         )
     return key
+
+
+def _outbox(env: _Reader) -> RelaySettings | None:
+    if not env.flag("EDU_OUTBOX_ENABLED"):
+        return None
+    return RelaySettings(
+        inline=env.flag("EDU_OUTBOX_INLINE"),
+        batch_size=env.number("EDU_OUTBOX_BATCH_SIZE", int, 1),
+        poll_interval=env.number("EDU_OUTBOX_POLL_SECONDS", float, 0.01),
+        lease=timedelta(seconds=env.number("EDU_OUTBOX_LEASE_SECONDS", float, 1)),
+        max_attempts=env.number("EDU_OUTBOX_MAX_ATTEMPTS", int, 1),
+        backoff=env.number("EDU_OUTBOX_BACKOFF_SECONDS", float, 0.001),
+        backoff_max=env.number("EDU_OUTBOX_BACKOFF_MAX_SECONDS", float, 0.001),
+    )
 
 
 def _redis_url(url: str | None) -> str | None:

@@ -167,6 +167,47 @@ VARIABLES: tuple[Variable, ...] = (
         help="folder whose `email_verification.{subject.txt,txt,html}` / `password_reset.*` files replace the default mail templates; needs EDU_SMTP_HOST, each is rendered once at start-up (a bad `$placeholder` is a configuration error)",
     ),
     Variable(
+        name="EDU_OUTBOX_ENABLED",
+        default="true",
+        help="domain events (the mails too) are written to the outbox table in the transaction of the change and delivered at least once by a relay; `false`: published in-process after the commit, lost if the process dies in between",
+    ),
+    Variable(
+        name="EDU_OUTBOX_INLINE",
+        default="true",
+        help="deliver a commit's events right after it, before the use case returns (the mail goes out as before the outbox); `false`: only the relay delivers them",
+    ),
+    Variable(
+        name="EDU_OUTBOX_RELAY",
+        default="true",
+        help="run the relay loop (retries, leftovers of a crashed process) as a background task of this process; `false` where `edu relay` runs as a worker of its own",
+    ),
+    Variable(name="EDU_OUTBOX_BATCH_SIZE", default="20", help="events the relay claims per round"),
+    Variable(
+        name="EDU_OUTBOX_POLL_SECONDS",
+        default="1",
+        help="seconds the idle relay waits before looking for due events again",
+    ),
+    Variable(
+        name="EDU_OUTBOX_LEASE_SECONDS",
+        default="120",
+        help="how long a claim keeps an event from other relays; a delivery is cut off after half of it, and a dead relay's events are claimed again after it",
+    ),
+    Variable(
+        name="EDU_OUTBOX_MAX_ATTEMPTS",
+        default="10",
+        help="deliveries tried before an event is dead-lettered (`edu outbox dead` lists them, `edu outbox retry` requeues)",
+    ),
+    Variable(
+        name="EDU_OUTBOX_BACKOFF_SECONDS",
+        default="2",
+        help="pause after the first failed delivery; it doubles with every attempt (with jitter: half to all of it)",
+    ),
+    Variable(
+        name="EDU_OUTBOX_BACKOFF_MAX_SECONDS",
+        default="600",
+        help="longest pause between two attempts",
+    ),
+    Variable(
         name="EDU_OTEL_ENABLED",
         default="false",
         help="OpenTelemetry spans and metrics (needs the `otel` extra); they go to the providers your service configures",

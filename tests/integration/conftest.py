@@ -46,7 +46,7 @@ async def sqlite_db() -> AsyncIterator[Database]:
 def make_harness(name: str, database: Database) -> Harness:
     clock, publisher, listener = ManualClock(), RecordingPublisher(), RecordingCommitListener()
     factory = SqlUnitOfWorkFactory(database, clock=clock, publisher=publisher, listeners=[listener])
-    return Harness(name, factory, clock, publisher, listener)
+    return Harness(name, factory, clock, publisher, listener, factory.relay)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from edu_infra.sqlalchemy.migrate import (
     upgrade_async,
 )
 from edu_infra.sqlalchemy.rls import key_material
-from edu_infra.sqlalchemy.tables import TABLES, metadata
+from edu_infra.sqlalchemy.tables import metadata
 from edu_infra.sqlalchemy.versioning import VERSION_TABLE
 from tests.sql_harness import APP_ROLE, RLS_KEY, ensure_role
 
@@ -84,7 +84,7 @@ async def test_sqlite_migrates_to_the_mapped_metadata_and_back(tmp_path: Path) -
     await upgrade_async(url)
     diff, tables = await _inspect(url)
     assert diff == []
-    assert tables == {t.name for t in TABLES.values()}
+    assert tables == set(metadata.tables)  # the entities' tables and the outbox
     await downgrade_async(url)
     _, tables = await _inspect(url)
     assert tables == set()
@@ -95,7 +95,7 @@ async def test_postgres_migrates_to_the_mapped_metadata_and_back(empty_postgres:
     await upgrade_async(empty_postgres, app_role=APP_ROLE)
     diff, tables = await _inspect(empty_postgres)
     assert diff == []
-    assert tables == {t.name for t in TABLES.values()} | UNMAPPED_TABLES
+    assert tables == set(metadata.tables) | UNMAPPED_TABLES
     assert KEY_TABLE in UNMAPPED_TABLES
     await downgrade_async(empty_postgres, app_role=APP_ROLE)
     _, tables = await _inspect(empty_postgres)
@@ -113,7 +113,7 @@ async def test_postgres_migration_forces_row_level_security_and_grants_the_app_r
         rows = await conn.fetch(
             "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
             " WHERE relname = ANY($1::text[])",
-            [t.name for t in TABLES.values()],
+            [t.name for t in metadata.tables.values()],
         )
         policies = await conn.fetch("SELECT tablename, qual, with_check FROM pg_policies")
         grants = await conn.fetch(
@@ -125,15 +125,17 @@ async def test_postgres_migration_forces_row_level_security_and_grants_the_app_r
     finally:
         await conn.close()
     assert {(r["relname"], r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows} == {
-        (t.name, True, True) for t in TABLES.values()
+        (t.name, True, True) for t in metadata.tables.values()
     }
-    assert {p["tablename"] for p in policies} == {t.name for t in TABLES.values()}
+    assert {p["tablename"] for p in policies} == {t.name for t in metadata.tables.values()}
     assert all(p["qual"] == p["with_check"] for p in policies)
     assert all("( SELECT edu_tenant() AS edu_tenant)" in p["qual"] for p in policies)
     assert all("( SELECT edu_unscoped() AS edu_unscoped)" in p["qual"] for p in policies)
     assert all("current_setting" not in p["qual"] for p in policies)  # never beside a verdict
     assert {(g["table_name"], g["privilege_type"]) for g in grants} == {
-        (t.name, p) for t in TABLES.values() for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
+        (t.name, p)
+        for t in metadata.tables.values()
+        for p in ("SELECT", "INSERT", "UPDATE", "DELETE")
     }
     assert APP_ROLE not in owners
 

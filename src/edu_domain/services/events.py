@@ -8,15 +8,26 @@ from collections.abc import Sequence
 from edu_domain.errors import DomainError
 from edu_domain.model.base import DomainEvent
 from edu_domain.model.events import EmailVerificationRequested, PasswordResetRequested
-from edu_domain.ports import EventPublisher, Mail, MailKind, MailSender, Notifier
+from edu_domain.ports import (
+    Envelope,
+    EnvelopePublisher,
+    EventPublisher,
+    Mail,
+    MailKind,
+    MailSender,
+    Notifier,
+)
 
 log = logging.getLogger("edu_domain.events")
+_MAILED = (EmailVerificationRequested, PasswordResetRequested)
 
 
 class EventDispatcher:
     """An EventPublisher that sends the mails events ask for and forwards every event.
 
-    A failing subscriber is logged and skipped: the commit it reports already happened.
+    Through the outbox (`deliver`) a failure is raised, so the relay tries again later.
+    Published directly (`publish`), a failing subscriber is logged and skipped: the commit
+    it reports already happened.
     """
 
     def __init__(self, notifier: Notifier, subscribers: Sequence[EventPublisher] = ()) -> None:
@@ -25,6 +36,11 @@ class EventDispatcher:
 
     def subscribe(self, subscriber: EventPublisher) -> None:
         self._subscribers.append(subscriber)
+
+    def durable(self, event: DomainEvent) -> bool:
+        """Whether `event` must reach its consumers at least once (it goes through the
+        outbox): a mail always; every event once somebody subscribed."""
+        return isinstance(event, _MAILED) or bool(self._subscribers)
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
@@ -40,8 +56,27 @@ class EventDispatcher:
             except Exception:
                 log.exception("event subscriber %r failed", subscriber)
 
-    async def _mail(self, event: DomainEvent) -> None:
-        if not isinstance(event, EmailVerificationRequested | PasswordResetRequested):
+    async def deliver(self, envelope: Envelope) -> None:
+        """The mail (carrying the idempotency key), then every subscriber; every one is
+        tried, and the first failure is raised."""
+        failure: Exception | None = None
+        try:
+            await self._mail(envelope.event, str(envelope.key))
+        except Exception as error:
+            failure = error
+        for subscriber in self._subscribers:
+            try:
+                if isinstance(subscriber, EnvelopePublisher):
+                    await subscriber.deliver(envelope)
+                else:
+                    await subscriber.publish([envelope.event])
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+    async def _mail(self, event: DomainEvent, key: str | None = None) -> None:
+        if not isinstance(event, _MAILED):
             return
         if isinstance(self._notifier, MailSender):
             kind = (
@@ -57,6 +92,7 @@ class EventDispatcher:
                     email=event.email,
                     token=event.token,
                     expires_at=event.expires_at,
+                    idempotency_key=key,
                 )
             )
         elif isinstance(event, EmailVerificationRequested):

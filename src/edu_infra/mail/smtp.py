@@ -5,13 +5,16 @@ Chosen by the container when `EDU_SMTP_HOST` is set. Each mail is multipart/alte
 answer) are retried `attempts` times with a doubling pause; what still fails, and permanent
 refusals (bad login, refused address), become `UnavailableError` / `ValidationError` with a
 one-line reason. Mails go out after the commit that asked for them, so a failure never undoes
-a registration: `EventDispatcher` logs it, and `core.verification.resend` sends a new token.
+a registration: the outbox relay tries again later (the Message-ID is the outbox's
+idempotency key, the same on every attempt), or, without the outbox, `EventDispatcher` logs
+it and `core.verification.resend` sends a new token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from datetime import datetime
 from email.message import EmailMessage
@@ -51,7 +54,7 @@ class SmtpNotifier:
         message["From"] = self.settings.sender
         message["To"] = mail.email
         message["Subject"] = rendered.subject
-        message["Message-ID"] = make_msgid(domain=self.settings.sender_domain)
+        message["Message-ID"] = message_id(mail, self.settings.sender_domain)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
@@ -98,6 +101,17 @@ class SmtpNotifier:
             else:
                 log.info("%s mail handed to %s", kind.value, s.address)
                 return
+
+
+def message_id(mail: Mail, domain: str) -> str:
+    """The outbox's idempotency key when the mail has one: every attempt to send one mail
+    carries the same Message-ID, so a mail sent twice is recognisably one mail."""
+    if mail.idempotency_key is not None and _KEY.fullmatch(mail.idempotency_key):
+        return f"<{mail.idempotency_key}@{domain}>"
+    return make_msgid(domain=domain)
+
+
+_KEY = re.compile(r"[0-9A-Za-z._-]{1,128}")
 
 
 def _transient(error: Exception) -> bool:

@@ -19,6 +19,7 @@ from edu_infra.memory.fakes import (
     SequentialTokens,
 )
 from edu_infra.memory.listener import RecordingCommitListener
+from edu_infra.memory.outbox import InMemoryOutbox
 from edu_infra.memory.store import InMemoryStore
 from edu_infra.memory.uow import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
 
@@ -38,6 +39,7 @@ except ModuleNotFoundError as error:  # the codec extra (orjson, cattrs) is not 
 __all__ = [
     "FastHasher",
     "InMemoryCache",
+    "InMemoryOutbox",
     "InMemoryStore",
     "InMemoryUnitOfWork",
     "InMemoryUnitOfWorkFactory",

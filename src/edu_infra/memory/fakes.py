@@ -15,6 +15,7 @@ from uuid import UUID
 from attrs import define, field
 
 from edu_domain.model.base import DomainEvent
+from edu_domain.ports import Envelope
 
 
 class ManualClock:
@@ -114,9 +115,11 @@ class RecordingNotifier:
 
 @define
 class RecordingPublisher:
-    """Keeps the events published after each commit."""
+    """Keeps the events published after each commit (and, for those the outbox relay
+    delivered, their envelopes: idempotency key and attempt)."""
 
     events: list[DomainEvent] = field(factory=list)
+    envelopes: list[Envelope] = field(factory=list)
     #: raised after recording, to test that a failing publisher is only logged
     failure: Exception | None = None
 
@@ -124,6 +127,10 @@ class RecordingPublisher:
         self.events.extend(events)
         if self.failure is not None:
             raise self.failure
+
+    async def deliver(self, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+        await self.publish([envelope.event])
 
     def of_type(self, kind: type[DomainEvent]) -> list[DomainEvent]:
         return [e for e in self.events if isinstance(e, kind)]

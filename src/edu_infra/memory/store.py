@@ -8,7 +8,7 @@ caller mutating an object it holds can never change committed state behind the U
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -16,6 +16,7 @@ import attrs
 
 from edu_domain.model import ENTITY_TYPES
 from edu_domain.model.base import Entity
+from edu_infra.memory.outbox import OutboxRow
 
 E = TypeVar("E", bound=Entity)
 Row = Mapping[str, Any]
@@ -55,11 +56,13 @@ def tenant_of(cls: type[Entity], row: Row) -> UUID:
 class InMemoryStore:
     """Committed rows by entity class and id. Share one store between factories to share data.
 
-    Only `apply` changes it, synchronously, so a commit is atomic under asyncio.
+    Only `apply` changes it, synchronously, so a commit is atomic under asyncio. `outbox`
+    holds the committed events not yet delivered (`edu_infra.memory.outbox`).
     """
 
     def __init__(self) -> None:
         self._rows: dict[type[Entity], dict[UUID, Row]] = {cls: {} for cls in ENTITY_TYPES}
+        self.outbox: dict[UUID, OutboxRow] = {}
 
     def rows(self, cls: type[Entity]) -> Mapping[UUID, Row]:
         return self._rows[cls]
@@ -67,17 +70,20 @@ class InMemoryStore:
     def row(self, key: Key) -> Row | None:
         return self._rows[key[0]].get(key[1])
 
-    def apply(self, writes: Writes) -> None:
+    def apply(self, writes: Writes, outbox: Iterable[OutboxRow] = ()) -> None:
         for (cls, id_), row in writes.items():
             if row is None:
                 self._rows[cls].pop(id_, None)
             else:
                 self._rows[cls][id_] = row
+        for entry in outbox:
+            self.outbox[entry.key] = entry
 
     def clear(self) -> None:
         """Forget every row (between tests that share a store)."""
         for rows in self._rows.values():
             rows.clear()
+        self.outbox.clear()
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self._rows.values())

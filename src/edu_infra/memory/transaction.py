@@ -9,6 +9,7 @@ synchronous step, so no other task can interleave.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar, cast
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from edu_domain.ports import Change, ChangeKind, Clock
 from edu_domain.uow_checks import check_entity
 from edu_domain.visibility import visible
 from edu_infra.memory.integrity import View, cascade, check_references, check_unique
+from edu_infra.memory.outbox import OutboxRow
 from edu_infra.memory.store import (
     InMemoryStore,
     Key,
@@ -210,8 +212,9 @@ class Transaction:
 
     # ------------------------------------------------------------------ commit
 
-    def check_and_apply(self) -> list[Change]:
-        """Check the writes against the latest commits, then apply them (no await: atomic)."""
+    def check_and_apply(self, outbox: Sequence[OutboxRow] = ()) -> list[Change]:
+        """Check the writes against the latest commits, then apply them and the commit's
+        outbox rows (no await: atomic)."""
         for key, version in self.expected.items():
             committed = self.store.row(key)
             if committed is None or committed["version"] != version:
@@ -227,7 +230,7 @@ class Transaction:
         check_unique(view, live)
         check_references(view, live)
         changes = [change for change in map(self._change, self.writes.items()) if change]
-        self.store.apply(self.writes)
+        self.store.apply(self.writes, outbox)
         return changes
 
     def _change(self, item: tuple[Key, Row | None]) -> Change | None:

@@ -3,14 +3,14 @@
 This is the port's face: it checks arguments, evaluates queries (`evaluate.py`) over the
 rows its transaction sees, and runs the after-commit work. The transaction
 (`transaction.py`) holds the identity map and the uncommitted writes, laid over the shared
-store (READ COMMITTED), and commits them in one synchronous step. Every failed write rolls
-the whole transaction back, as PostgreSQL aborts a transaction on its first failed statement.
+store (READ COMMITTED), and commits them, with the commit's outbox rows, in one synchronous
+step. Every failed write rolls the whole transaction back, as PostgreSQL aborts a
+transaction on its first failed statement.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar, cast
 from uuid import UUID
@@ -18,10 +18,9 @@ from uuid import UUID
 import attrs
 
 from edu_domain.errors import InvalidState
-from edu_domain.model.base import DomainEvent, Entity
+from edu_domain.model.base import Entity
 from edu_domain.ports import (
     AfterCommit,
-    Change,
     Clock,
     CommitListener,
     EventPublisher,
@@ -58,12 +57,13 @@ from edu_infra.memory.evaluate import (
     order_values,
     select,
 )
+from edu_infra.memory.outbox import InMemoryOutbox, new_rows
 from edu_infra.memory.store import InMemoryStore, snapshot
 from edu_infra.memory.transaction import Transaction
+from edu_infra.outbox import EventRouting, OutboxRelay, RelaySettings
 from edu_infra.system import SystemClock
 
 E = TypeVar("E", bound=Entity)
-logger = logging.getLogger("edu_infra")
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -76,14 +76,13 @@ class InMemoryUnitOfWork(UnitOfWork):
         tenant: UUID | None,
         actor: UUID | None,
         clock: Clock,
-        publisher: EventPublisher | None,
-        listeners: Sequence[CommitListener],
+        routing: EventRouting,
     ) -> None:
         self.tenant = tenant
         self.actor = actor
         self._clock = clock
-        self._publisher = publisher
-        self._listeners = tuple(listeners)
+        self._routing = routing
+        self._undelivered: list[UUID] = []
         self._tx = Transaction(store, clock, tenant=tenant, actor=actor)
         self._callbacks: list[AfterCommit] = []
         self._closed = False
@@ -97,6 +96,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         if not self._closed:
             self._discard()
             self._closed = True
+            keys, self._undelivered = self._undelivered, []
+            await self._routing.after_close(keys, self.tenant)
 
     async def rollback(self) -> None:
         self._check_open()
@@ -114,10 +115,12 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def commit(self) -> None:
         with self._atomic():
             self._tx.flush()
-            changes = self._tx.check_and_apply()
-        events = self._tx.committed()
+            outgoing = self._routing.outgoing(self._tx.pull_events(), self.tenant)
+            changes = self._tx.check_and_apply(new_rows(outgoing.durable))
+        self._tx.committed()
         callbacks, self._callbacks = self._callbacks, []
-        await self._notify(callbacks, events, changes)
+        keys = await self._routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        self._undelivered.extend(keys)
 
     # ------------------------------------------------------------------ reads
 
@@ -255,30 +258,13 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._tx.discard()
         self._callbacks = []
 
-    async def _notify(
-        self, callbacks: list[AfterCommit], events: list[DomainEvent], changes: list[Change]
-    ) -> None:
-        """After-commit work; the commit already happened, so failures are only logged."""
-        for callback in callbacks:
-            try:
-                await callback()
-            except Exception:
-                logger.exception("after-commit callback failed")
-        if events and self._publisher is not None:
-            try:
-                await self._publisher.publish(events)
-            except Exception:
-                logger.exception("publishing domain events failed")
-        if changes:
-            for listener in self._listeners:
-                try:
-                    await listener.committed(changes)
-                except Exception:
-                    logger.exception("commit listener failed")
-
 
 class InMemoryUnitOfWorkFactory:
-    """Opens in-memory units of work over one store (a new empty store by default)."""
+    """Opens in-memory units of work over one store (a new empty store by default).
+
+    With a publisher, committed events go through the store's outbox (`outbox`, delivered
+    by `relay`; `outbox=None`: published directly after the commit, as before the outbox).
+    """
 
     def __init__(
         self,
@@ -287,11 +273,19 @@ class InMemoryUnitOfWorkFactory:
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         listeners: Sequence[CommitListener] = (),
+        outbox: RelaySettings | None = RelaySettings(),  # noqa: B008 (frozen value)
     ) -> None:
         self.store = store if store is not None else InMemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.publisher = publisher
         self.listeners = tuple(listeners)
+        self.outbox = InMemoryOutbox(self.store.outbox)
+        self.relay = (
+            OutboxRelay(self.outbox, publisher, clock=self.clock, settings=outbox)
+            if publisher is not None and outbox is not None
+            else None
+        )
+        self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock)
 
     def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> InMemoryUnitOfWork:
         return self._open(check_tenant(tenant), actor)
@@ -306,6 +300,5 @@ class InMemoryUnitOfWorkFactory:
             tenant=tenant,
             actor=actor,
             clock=self.clock,
-            publisher=self.publisher,
-            listeners=self.listeners,
+            routing=self.routing,
         )

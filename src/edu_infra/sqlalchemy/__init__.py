@@ -11,6 +11,7 @@ Schema changes go through `edu_infra.sqlalchemy.migrate` (Alembic, shipped in
 from edu_infra.sqlalchemy.engine import Database, DatabaseSettings
 from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.mapping import clear_mappers, start_mappers
+from edu_infra.sqlalchemy.outbox import SqlOutbox
 from edu_infra.sqlalchemy.retry import retrying
 from edu_infra.sqlalchemy.tables import TABLES, metadata
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
@@ -19,6 +20,7 @@ __all__ = [
     "TABLES",
     "Database",
     "DatabaseSettings",
+    "SqlOutbox",
     "SqlUnitOfWork",
     "SqlUnitOfWorkFactory",
     "clear_mappers",

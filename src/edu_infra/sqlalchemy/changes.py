@@ -4,6 +4,7 @@ for commit listeners."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.orm import make_transient
@@ -71,6 +72,18 @@ class ChangeLog:
             raise AlreadyExists(cls.__name__, "id")
         if held.known(identity_key(cls, entity.id)) is not None:
             raise AlreadyExists(cls.__name__, "id")
+
+    def check_batch(self, batch: Sequence[Entity], held: Identities) -> None:
+        """`check_new` for each of a bulk insert (no id twice), then stamp them all."""
+        seen: set[tuple[type[Entity], UUID]] = set()
+        for entity in batch:
+            self.check_new(entity, held)
+            key = (type(entity), entity.id)
+            if key in seen:
+                raise AlreadyExists(type(entity).__name__, "id")
+            seen.add(key)
+        for entity in batch:
+            self.stamp_insert(entity)
 
     def stamp_insert(self, entity: Entity) -> None:
         # a new entity is transient: its __dict__ is what the INSERT or COPY reads, and

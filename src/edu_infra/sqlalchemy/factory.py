@@ -11,6 +11,8 @@ from sqlalchemy import text
 from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_domain.uow_checks import check_actor, check_tenant
+from edu_infra.outbox import EventRouting, OutboxRelay, RelaySettings
+from edu_infra.outbox.seal import Sealer
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.connection import TransactionSettings, UowConnection
@@ -19,6 +21,7 @@ from edu_infra.sqlalchemy.errors import is_driver_error
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.mapping import start_mappers
 from edu_infra.sqlalchemy.orm_rows import OrmRows
+from edu_infra.sqlalchemy.outbox import SqlOutbox
 from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.pg_statements import PgStatements
 from edu_infra.sqlalchemy.rows import RowPath
@@ -40,7 +43,12 @@ SELECT quote_ident(current_database()),
 
 
 class SqlUnitOfWorkFactory:
-    """`edu_domain.ports.UnitOfWorkFactory` over a `Database` (maps the entities on first use)."""
+    """`edu_domain.ports.UnitOfWorkFactory` over a `Database` (maps the entities on first use).
+
+    With a publisher, committed events go through the `outbox_events` table (`outbox`,
+    delivered by `relay`; `outbox=None`: published directly after the commit, as before).
+    With an `rls_key` (required on PostgreSQL), the rows' secret fields are sealed.
+    """
 
     def __init__(
         self,
@@ -49,12 +57,25 @@ class SqlUnitOfWorkFactory:
         clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         listeners: Sequence[CommitListener] = (),
+        outbox: RelaySettings | None = RelaySettings(),  # noqa: B008 (frozen value)
     ) -> None:
         start_mappers()
         self.database = database
         self.clock: Clock = clock or SystemClock()
         self.publisher = publisher
         self.listeners = tuple(listeners)
+        self.outbox = SqlOutbox(self)
+        key = database.settings.rls_key
+        #: seals the mail tokens in outbox rows (keys derived from EDU_RLS_KEY)
+        self.sealer = Sealer(key) if key else None
+        self.relay = (
+            OutboxRelay(
+                self.outbox, publisher, clock=self.clock, settings=outbox, sealer=self.sealer
+            )
+            if publisher is not None and outbox is not None
+            else None
+        )
+        self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock, self.sealer)
         self.compiler = QueryCompiler(database.dialect)
         #: PostgreSQL reads run precompiled on the driver; SQLite reads go through the ORM
         self.statements = (

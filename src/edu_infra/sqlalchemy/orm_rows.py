@@ -13,17 +13,21 @@ from typing import Any
 from uuid import UUID
 
 import attrs
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidRequestError
 
 from edu_domain.model import ENTITY_TYPES, Entity
 from edu_domain.query import BoundQuery, Filter
+from edu_infra.outbox.store import OutboxEntry
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.guard import criteria
 from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.options import INCLUDE_DELETED
+from edu_infra.sqlalchemy.row_writes import outbox_values
 from edu_infra.sqlalchemy.rows import Other, compiled
+from edu_infra.sqlalchemy.tables import outbox_events
 
 
 async def open_stream(
@@ -152,6 +156,10 @@ class OrmRows:
     async def update(self) -> None:
         self._identities.attach_loaded()
         await self._identities.session.flush()
+
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
+        rows = [outbox_values(entry) for entry in entries]
+        await self._identities.session.execute(insert(outbox_events), rows)
 
 
 __all__ = ["OrmRows", "open_stream"]

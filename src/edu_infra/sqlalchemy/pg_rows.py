@@ -25,12 +25,14 @@ from edu_domain.model import ENTITY_TYPES, Entity
 from edu_domain.model.base import identical, validate_contents
 from edu_domain.ports import ChangeKind
 from edu_domain.query import BoundQuery, Filter
+from edu_infra.outbox.store import OutboxEntry
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.connection import UowConnection
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.orm_rows import open_stream
 from edu_infra.sqlalchemy.pg_copy import copy_insert
 from edu_infra.sqlalchemy.pg_statements import ID, TENANT, PgStatements, Prepared
+from edu_infra.sqlalchemy.row_writes import outbox_insert
 from edu_infra.sqlalchemy.rows import Other, bind_values, compiled
 from edu_infra.sqlalchemy.sa_internals import mark_committed
 
@@ -197,6 +199,12 @@ class PgRows:
                 self._identities.track(entity)
                 values = entity.__dict__
                 self._changes.record_row(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
+
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
+        """One executemany on the driver (a prepared INSERT, one round trip)."""
+        insert = outbox_insert(self._statements.dialect)
+        rows = bind_values(lambda: insert.rows(entries), "event")
+        await (await self.driver()).executemany(insert.sql, rows)
 
     async def update(self) -> None:
         """On the driver when only loaded entities changed, else through the session

@@ -2,10 +2,13 @@
 
 `add` sends one prepared INSERT (one round trip, no ORM flush); a flush of changed loaded
 entities sends one versioned UPDATE each. COPY (`pg_copy.py`) reads rows the same way.
+A commit's outbox rows are one executemany of `OutboxInsert` (both paths share
+`outbox_values`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from enum import Enum
@@ -15,9 +18,11 @@ from sqlalchemy import JSON, bindparam, update
 from sqlalchemy.engine import Dialect
 
 from edu_domain.model import Entity
+from edu_infra.outbox.store import OutboxEntry, OutboxState
 from edu_infra.sqlalchemy.engine import dump_json
 from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
 from edu_infra.sqlalchemy.mapping import table_of
+from edu_infra.sqlalchemy.tables import outbox_events
 from edu_infra.sqlalchemy.types import EnumText, UtcDateTime
 
 Writer = Callable[[Any], Any] | None
@@ -90,6 +95,61 @@ class RowUpdate:
         return tuple(out)
 
 
+def outbox_values(entry: OutboxEntry) -> dict[str, Any]:
+    """The first version of an event's outbox row: pending, due at once, never tried."""
+    return {
+        "organization_id": entry.organization_id,
+        "id": entry.key,
+        "kind": entry.kind,
+        "payload": dict(entry.payload),
+        "state": OutboxState.PENDING,
+        "attempts": 0,
+        "available_at": entry.created_at,
+        "created_at": entry.created_at,
+    }
+
+
+class OutboxInsert:
+    """The INSERT of outbox rows on the driver path (values as `column_writer` makes them)."""
+
+    COLUMNS = (
+        "organization_id",
+        "id",
+        "kind",
+        "payload",
+        "state",
+        "attempts",
+        "available_at",
+        "created_at",
+    )
+
+    def __init__(self, dialect: Dialect) -> None:
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in self.COLUMNS)
+        places = ", ".join(f"${i}" for i in range(1, len(self.COLUMNS) + 1))
+        self.sql = f"INSERT INTO {quote(outbox_events.name)} ({names}) VALUES ({places})"  # noqa: S608 - schema names
+        self._writers = [column_writer(outbox_events.c[n].type, dialect) for n in self.COLUMNS]
+
+    def rows(self, entries: Sequence[OutboxEntry]) -> list[tuple[Any, ...]]:
+        rows = []
+        for entry in entries:
+            values = outbox_values(entry)
+            rows.append(
+                tuple(
+                    value if write is None or value is None else write(value)
+                    for write, value in zip(
+                        self._writers, (values[n] for n in self.COLUMNS), strict=True
+                    )
+                )
+            )
+        return rows
+
+
+@functools.cache
+def outbox_insert(dialect: Dialect) -> OutboxInsert:
+    return OutboxInsert(dialect)
+
+
 def row_values(writers: Sequence[tuple[str, Writer]], entity: Entity) -> tuple[Any, ...]:
     """One row: values read from the instance dict (where a new entity keeps them all)."""
     values = entity.__dict__
@@ -122,4 +182,13 @@ def _enum_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-__all__ = ["RowInsert", "RowUpdate", "Writer", "column_writer", "row_values"]
+__all__ = [
+    "OutboxInsert",
+    "RowInsert",
+    "RowUpdate",
+    "Writer",
+    "column_writer",
+    "outbox_insert",
+    "outbox_values",
+    "row_values",
+]

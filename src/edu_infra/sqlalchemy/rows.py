@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from edu_domain.errors import ValidationError
 from edu_domain.model import Entity
 from edu_domain.query import BoundQuery, Filter, Group
+from edu_infra.outbox.store import OutboxEntry
 from edu_infra.sqlalchemy.errors import DatabaseError, is_driver_error
 
 log = logging.getLogger("edu_infra")
@@ -83,6 +84,9 @@ class RowPath(Protocol):
     async def update(self) -> None:
         """Write every pending change (a flush)."""
 
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
+        """Write a commit's outbox rows in its transaction (before the commit)."""
+
     async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
         """An async result of entities, fetched `batch_size` rows at a time."""
 
@@ -109,6 +113,14 @@ def shape_groups(
     return [g for g in groups if g.count > 0], counted
 
 
+async def next_or_none(result: Any) -> Any:
+    """The next item of an async result (a stream), or None at its end."""
+    try:
+        return await result.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
 def bind_values(build: Callable[[], T], field: str) -> T:
     """Values the column types cannot convert are bad input, named by `field`."""
     try:
@@ -129,4 +141,4 @@ def compiled(build: Callable[[], T]) -> T:
         raise DatabaseError(f"could not build the query: {error}") from None
 
 
-__all__ = ["Other", "RowPath", "bind_values", "compiled", "shape_groups"]
+__all__ = ["Other", "RowPath", "bind_values", "compiled", "next_or_none", "shape_groups"]

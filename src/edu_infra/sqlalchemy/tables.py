@@ -48,6 +48,7 @@ from edu_domain.model import (
     UserToken,
     rules,
 )
+from edu_infra.outbox.store import OutboxState
 from edu_infra.sqlalchemy.types import EnumText, Tags, UtcDateTime, json_object, ordered_text
 
 metadata = MetaData()
@@ -211,6 +212,33 @@ educational_contents = _tenant_table(
     ),
 )
 
+#: The transactional outbox (`edu_infra.outbox`): one row per durable event of a commit,
+#: written in its transaction, deleted once delivered. Not an entity: no audit columns.
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("organization_id", Uuid(), nullable=False),
+    Column("id", Uuid(), nullable=False),
+    Column("kind", ordered_text(128), nullable=False),
+    Column("payload", json_object(), nullable=False),
+    *_enum("outbox_events", "state", OutboxState),
+    Column("attempts", Integer(), nullable=False),
+    Column("available_at", UtcDateTime(), nullable=False),
+    Column("lease_owner", ordered_text(128), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("last_error", ordered_text(512), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("organization_id", "id", name="pk_outbox_events"),
+    ForeignKeyConstraint(
+        ["organization_id"],
+        ["organizations.id"],
+        name="fk_outbox_events_organization_id",
+        ondelete="CASCADE",
+    ),
+    Index("ix_outbox_events_due", "state", "available_at"),
+    Index("ix_outbox_events_id", "id"),
+)
+
 #: The table of each persisted entity class, parents before children.
 TABLES: dict[type[Entity], Table] = {
     Organization: organizations,
@@ -222,7 +250,10 @@ TABLES: dict[type[Entity], Table] = {
 }
 
 #: Tables that carry organization_id (row-level security, the Citus rule).
-TENANT_TABLES: tuple[Table, ...] = tuple(t for t in TABLES.values() if "organization_id" in t.c)
+TENANT_TABLES: tuple[Table, ...] = (
+    *(t for t in TABLES.values() if "organization_id" in t.c),
+    outbox_events,
+)
 
 __all__ = [
     "TABLES",
@@ -231,6 +262,7 @@ __all__ = [
     "login_sessions",
     "metadata",
     "organizations",
+    "outbox_events",
     "user_profiles",
     "user_tokens",
     "users",

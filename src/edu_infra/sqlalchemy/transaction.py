@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm.base import instance_state
 
 from edu_domain.errors import DomainError
-from edu_domain.model import Entity
+from edu_domain.model import DomainEvent, Entity
 from edu_domain.ports import ChangeKind
+from edu_infra.outbox.routing import NOTHING, EventRouting, Outgoing
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.errors import classify, is_driver_error, to_domain_error
 from edu_infra.sqlalchemy.guard import criteria
@@ -87,6 +88,24 @@ class UowTransaction:
         if self._held.session_obj is not None:
             await self._held.session_obj.commit()
         await self._rows.commit()
+
+    async def enqueue(
+        self, routing: EventRouting, events: list[DomainEvent], tenant: UUID | None
+    ) -> Outgoing:
+        """A commit's durable events as outbox rows in its transaction (a refused event,
+        such as one of another tenant, fails the commit like any write)."""
+        if not events:
+            return NOTHING
+        found: list[Outgoing] = []
+
+        async def enqueue() -> None:
+            outgoing = routing.outgoing(events, tenant)
+            found.append(outgoing)
+            if outgoing.durable:
+                await self._rows.enqueue(outgoing.durable)
+
+        await self.write(enqueue)
+        return found[0]
 
     async def reset(self) -> None:
         """Forget everything since the last commit; handed-out objects keep their values."""

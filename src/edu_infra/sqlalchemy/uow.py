@@ -19,17 +19,11 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
+from sqlalchemy.sql import Executable
 
-from edu_domain.errors import AlreadyExists, ConcurrencyConflict, InvalidState, NotFound
-from edu_domain.model import DomainEvent, Entity
-from edu_domain.ports import (
-    AfterCommit,
-    Change,
-    CommitListener,
-    EventPublisher,
-    UnitOfWork,
-    check_totals,
-)
+from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound
+from edu_domain.model import Entity
+from edu_domain.ports import AfterCommit, UnitOfWork, check_totals
 from edu_domain.query import BoundQuery, Filter, Group, Page, Query, Tally, bind, encode_cursor
 from edu_domain.uow_checks import (
     check_batch_size,
@@ -46,13 +40,14 @@ from edu_domain.uow_checks import (
     undone_on_failure,
 )
 from edu_domain.visibility import visible
+from edu_infra.outbox.routing import EventRouting
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import adopt_changes, forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
-from edu_infra.sqlalchemy.rows import RowPath, shape_groups
+from edu_infra.sqlalchemy.rows import RowPath, next_or_none, shape_groups
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.transaction import UowTransaction
 
@@ -61,8 +56,7 @@ class UowConfig(Protocol):
     """What a unit of work takes from its factory (`factory.py`), shared by all it opens."""
 
     database: Database
-    publisher: EventPublisher | None
-    listeners: tuple[CommitListener, ...]
+    routing: EventRouting
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog: ...
     def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath: ...
@@ -88,6 +82,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._callbacks: list[AfterCommit] = []
         self._tx = UowTransaction(self.rows, self._held, self._changes, self._callbacks.clear)
         self._closed = False
+        self._undelivered: list[UUID] = []  # committed outbox rows, delivered at close
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -120,7 +115,11 @@ class SqlUnitOfWork(UnitOfWork):
         if self._closed:
             return
         self._closed = True
-        await self._tx.close()
+        try:
+            await self._tx.close()
+        finally:
+            keys, self._undelivered = self._undelivered, []
+            await self._factory.routing.after_close(keys, self.tenant)
 
     async def rollback(self) -> None:
         self._ensure_open()
@@ -137,37 +136,34 @@ class SqlUnitOfWork(UnitOfWork):
             await self._tx.write(self.rows.update)
 
     async def commit(self) -> None:
+        """Flush, write the events' outbox rows, commit; then the after-commit work
+        (`edu_infra.outbox.EventRouting`: callbacks, events, listeners)."""
         self._ensure_open()
         if self._held.has_pending():
             await self._tx.write(self.rows.update)
         events = self._held.pull_events()
+        outgoing = await self._tx.enqueue(self._factory.routing, events, self.tenant)
         await self._tx.write(self._tx.commit, begin=False)
         callbacks = list(self._callbacks)
         self._callbacks.clear()
         changes = self._changes.take()
         self._held.committed()
-        await self._after_commit(callbacks, events, changes)
+        routing = self._factory.routing
+        self._undelivered += await routing.after_commit(callbacks, outgoing, changes, self.tenant)
 
-    async def _after_commit(
-        self, callbacks: Sequence[AfterCommit], events: list[DomainEvent], changes: list[Change]
-    ) -> None:
-        """Callbacks, events, then listeners: each failure logged, none raised (committed)."""
-        for callback in callbacks:
-            try:
-                await callback()
-            except Exception:
-                log.exception("an after-commit callback failed")
-        if events and self._factory.publisher is not None:
-            try:
-                await self._factory.publisher.publish(events)
-            except Exception:
-                log.exception("publishing domain events failed")
-        if changes:
-            for listener in self._factory.listeners:
-                try:
-                    await listener.committed(changes)
-                except Exception:
-                    log.exception("a commit listener failed")
+    async def execute(self, statement: Executable) -> list[Any]:
+        """One of edu-core's own Core statements (the outbox's) in this transaction, and its
+        rows. Unlike `session`, it leaves the connection poolable: no raw SQL runs."""
+        self._ensure_open()
+        rows: list[Any] = []
+
+        async def run() -> None:
+            result = await self._held.session.execute(statement)
+            if getattr(result, "returns_rows", True):
+                rows.extend(result.all())
+
+        await self._tx.write(run)
+        return rows
 
     # ------------------------------------------------------------------ reads
 
@@ -226,7 +222,7 @@ class SqlUnitOfWork(UnitOfWork):
                 self._ensure_open()
                 if last is not None and last.has_events():
                     self._held.track(last)
-                item = await self._tx.read(lambda: _next_or_none(result))
+                item = await self._tx.read(lambda: next_or_none(result))
                 if item is None:
                     return
                 if self._held.gone(item) or not self._visible(item, False):
@@ -314,15 +310,7 @@ class SqlUnitOfWork(UnitOfWork):
         batch = check_entities(entities)
 
         async def insert_all() -> None:
-            seen: set[tuple[type[Entity], UUID]] = set()
-            for entity in batch:
-                self._changes.check_new(entity, self._held)
-                key = (type(entity), entity.id)
-                if key in seen:
-                    raise AlreadyExists(type(entity).__name__, "id")
-                seen.add(key)
-            for entity in batch:
-                self._changes.stamp_insert(entity)
+            self._changes.check_batch(batch, self._held)
             await self.rows.copy(batch)
 
         if batch:
@@ -395,13 +383,6 @@ class SqlUnitOfWork(UnitOfWork):
                 raise ConcurrencyConflict(cls.__name__, entity.id)
             adopt_changes(found, entity)  # the caller's changes are written with the verb
         return found
-
-
-async def _next_or_none(result: Any) -> Any:
-    try:
-        return await result.__anext__()
-    except StopAsyncIteration:
-        return None
 
 
 __all__ = ["SqlUnitOfWork"]

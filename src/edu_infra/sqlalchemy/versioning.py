@@ -30,6 +30,8 @@ VERSION_TABLE = "edu_alembic_version"
 LEGACY_VERSION_TABLE = "alembic_version"
 #: The revisions edu-core 0.1 could leave in LEGACY_VERSION_TABLE, oldest first.
 LEGACY_REVISIONS = ("0001", "0002", "0003")
+#: The migration that creates `outbox_events`.
+OUTBOX_REVISION = 5
 
 
 class SchemaConflict(RuntimeError):
@@ -72,12 +74,13 @@ def _key_columns(table: Table) -> frozenset[str]:
 def expected_tables(revision: str, dialect: str) -> dict[str, frozenset[str]]:
     """The tables edu-core's migrations create up to `revision` on `dialect`, each with the
     key columns it must have: 0001 the mapped tables, on PostgreSQL 0002 the RLS key and
-    0003 the COPY stages (LIKE their tables); a later revision needs at least all of them."""
+    0003 the COPY stages (LIKE their tables), 0005 the outbox; a later revision needs at
+    least all of them."""
     from edu_infra.sqlalchemy.pg_copy import STAGE_PREFIX
     from edu_infra.sqlalchemy.rls import KEY_TABLE
-    from edu_infra.sqlalchemy.tables import metadata
+    from edu_infra.sqlalchemy.tables import TABLES, outbox_events
 
-    mapped = {name: _key_columns(table) for name, table in metadata.tables.items()}
+    mapped = {table.name: _key_columns(table) for table in TABLES.values()}
     expected = dict(mapped)
     known = revision in LEGACY_REVISIONS
     step = LEGACY_REVISIONS.index(revision) if known else len(LEGACY_REVISIONS) - 1
@@ -85,6 +88,8 @@ def expected_tables(revision: str, dialect: str) -> dict[str, frozenset[str]]:
         expected[KEY_TABLE] = frozenset({"id", "ipad", "opad"})
     if dialect == "postgresql" and step >= 2:
         expected.update({STAGE_PREFIX + name: keys for name, keys in mapped.items()})
+    if not revision.isdigit() or int(revision) >= OUTBOX_REVISION:
+        expected[outbox_events.name] = _key_columns(outbox_events)
     return expected
 
 

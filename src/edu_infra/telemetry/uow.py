@@ -12,7 +12,13 @@ from opentelemetry import context, trace
 
 from edu_domain.model.base import DomainEvent
 from edu_domain.model.events import UserLockedOut
-from edu_domain.ports import EventPublisher, UnitOfWork, UnitOfWorkFactory
+from edu_domain.ports import (
+    Envelope,
+    EnvelopePublisher,
+    EventPublisher,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from edu_infra.telemetry.core import ORGANIZATION, Telemetry, mark_error
 
 
@@ -103,10 +109,22 @@ class TracedPublisher:
         self.telemetry = telemetry
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
+        self._count(events)
+        await self.inner.publish(events)
+
+    async def deliver(self, envelope: Envelope) -> None:
+        """One event from the outbox relay (counted on the first attempt only)."""
+        if envelope.attempt == 1:
+            self._count([envelope.event])
+        if isinstance(self.inner, EnvelopePublisher):
+            await self.inner.deliver(envelope)
+        else:
+            await self.inner.publish([envelope.event])
+
+    def _count(self, events: Sequence[DomainEvent]) -> None:
         locked = sum(1 for event in events if isinstance(event, UserLockedOut))
         if locked:
             self.telemetry.lockouts.add(locked)
-        await self.inner.publish(events)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

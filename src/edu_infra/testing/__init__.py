@@ -25,6 +25,7 @@ from edu_infra.testing.harness import (
 from edu_infra.testing.uow_arguments import ArgumentsContract
 from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_identity import IdentityContract
+from edu_infra.testing.uow_outbox import OutboxContract
 from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
 from edu_infra.testing.uow_reads import ReadsContract
@@ -36,6 +37,7 @@ from edu_infra.testing.uow_writes import WritesContract
 class UnitOfWorkContract(
     ArgumentsContract,
     IdentityContract,
+    OutboxContract,
     ParityContract,
     QueriesContract,
     ReadsContract,
@@ -51,6 +53,7 @@ __all__ = [
     "DeletesContract",
     "Harness",
     "IdentityContract",
+    "OutboxContract",
     "ParityContract",
     "QueriesContract",
     "ReadsContract",

@@ -32,6 +32,7 @@ from edu_infra.memory import (
     RecordingCommitListener,
     RecordingPublisher,
 )
+from edu_infra.outbox import OutboxRelay
 
 E = TypeVar("E", bound=Entity)
 _serial = itertools.count(1)
@@ -87,13 +88,17 @@ def new_profile(user: User, **fields: Any) -> UserProfile:
 
 @define
 class Harness:
-    """An adapter's unit-of-work factory with the fakes it was wired with."""
+    """An adapter's unit-of-work factory with the fakes it was wired with.
+
+    `relay`: the factory's outbox relay (its `store` is the outbox), for `OutboxContract`.
+    """
 
     name: str
     factory: UnitOfWorkFactory
     clock: ManualClock
     publisher: RecordingPublisher
     listener: RecordingCommitListener
+    relay: OutboxRelay | None = None
 
     def uow(self, org: Organization | UUID, actor: User | UUID | None = None) -> UnitOfWork:
         tenant = org.id if isinstance(org, Organization) else org
@@ -102,6 +107,7 @@ class Harness:
     def reset_recorders(self) -> None:
         self.publisher.events.clear()
         self.listener.clear()
+        self.publisher.envelopes.clear()
 
     async def make_org(self, **fields: Any) -> Organization:
         org = new_org(**fields)
@@ -134,4 +140,4 @@ class Harness:
 async def memory_harness() -> AsyncIterator[Harness]:
     clock, publisher, listener = ManualClock(), RecordingPublisher(), RecordingCommitListener()
     factory = InMemoryUnitOfWorkFactory(clock=clock, publisher=publisher, listeners=[listener])
-    yield Harness("memory", factory, clock, publisher, listener)
+    yield Harness("memory", factory, clock, publisher, listener, factory.relay)
