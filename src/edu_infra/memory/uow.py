@@ -17,8 +17,8 @@ from uuid import UUID
 
 import attrs
 
-from edu_domain.errors import InvalidState
-from edu_domain.model.base import DomainEvent, Entity
+from edu_domain.errors import InvalidState, ReadOnlyError
+from edu_domain.model.base import DomainEvent, Entity, identical
 from edu_domain.ports import (
     AfterCommit,
     Change,
@@ -77,9 +77,11 @@ class InMemoryUnitOfWork(UnitOfWork):
         clock: Clock,
         publisher: EventPublisher | None,
         listeners: Sequence[CommitListener],
+        read_only: bool = False,
     ) -> None:
         self.tenant = tenant
         self.actor = actor
+        self.read_only = read_only
         self._clock = clock
         self._publisher = publisher
         self._listeners = tuple(listeners)
@@ -108,11 +110,11 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def flush(self) -> None:
         with self._atomic():
-            self._tx.flush()
+            self._flush()
 
     async def commit(self) -> None:
         with self._atomic():
-            self._tx.flush()
+            self._flush()
             changes = self._tx.check_and_apply()
         events = self._tx.committed()
         callbacks, self._callbacks = self._callbacks, []
@@ -206,7 +208,9 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         with self._atomic():
-            self._tx.stage(check_entities(entities))
+            batch = check_entities(entities)
+            self._writable()
+            self._tx.stage(batch)
             self._tx.flush()
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
@@ -214,6 +218,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         check_entity(entity)
         check_flag("hard", hard)
         with self._atomic():
+            self._writable()
             tracked = self._tx.attach(entity)
             if hard:
                 self._tx.flush()
@@ -228,6 +233,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._check_open()
         check_entity(entity)
         with self._atomic():
+            self._writable()
             tracked = self._tx.attach(entity)
             if tracked.entity.deleted_at is not None:
                 tracked.entity.deleted_at = None
@@ -239,6 +245,19 @@ class InMemoryUnitOfWork(UnitOfWork):
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidState("this unit of work is closed")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError()
+
+    def _flush(self) -> None:
+        """Write pending changes; in a read-only unit of work, any is a ReadOnlyError."""
+        if self.read_only and any(
+            t.flushed is None or not identical(snapshot(t.entity), t.flushed)
+            for t in self._tx.tracked.values()
+        ):
+            raise ReadOnlyError()
+        self._tx.flush()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -292,14 +311,17 @@ class InMemoryUnitOfWorkFactory:
         self.publisher = publisher
         self.listeners = tuple(listeners)
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> InMemoryUnitOfWork:
-        return self._open(check_tenant(tenant), actor)
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> InMemoryUnitOfWork:
+        return self._open(check_tenant(tenant), actor, read_only)
 
-    def unscoped(self, *, actor: UUID | None = None) -> InMemoryUnitOfWork:
-        return self._open(None, actor)
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> InMemoryUnitOfWork:
+        return self._open(None, actor, read_only)
 
-    def _open(self, tenant: UUID | None, actor: UUID | None) -> InMemoryUnitOfWork:
+    def _open(self, tenant: UUID | None, actor: UUID | None, read_only: bool) -> InMemoryUnitOfWork:
         check_actor(actor)
+        check_flag("read_only", read_only)
         return InMemoryUnitOfWork(
             self.store,
             tenant=tenant,
@@ -307,4 +329,5 @@ class InMemoryUnitOfWorkFactory:
             clock=self.clock,
             publisher=self.publisher,
             listeners=self.listeners,
+            read_only=read_only,
         )

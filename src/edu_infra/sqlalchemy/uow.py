@@ -30,6 +30,7 @@ from edu_domain.errors import (
     ConcurrencyConflict,
     InvalidState,
     NotFound,
+    ReadOnlyError,
 )
 from edu_domain.model import DomainEvent, Entity
 from edu_domain.ports import (
@@ -56,6 +57,7 @@ from edu_domain.uow_checks import (
     check_read,
 )
 from edu_domain.visibility import visible
+from edu_infra.consistency import ConsistencyToken
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
@@ -63,6 +65,7 @@ from edu_infra.sqlalchemy.guard import criteria
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
+from edu_infra.sqlalchemy.routing import RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath, shape_groups
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.transaction import UowTransaction
@@ -76,7 +79,14 @@ class UowConfig(Protocol):
     listeners: tuple[CommitListener, ...]
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog: ...
-    def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath: ...
+    def row_path(
+        self,
+        identities: Identities,
+        changes: ChangeLog,
+        *,
+        read_only: bool,
+        after: ConsistencyToken | None,
+    ) -> RowPath: ...
 
 
 log = logging.getLogger("edu_infra")
@@ -87,18 +97,36 @@ T = TypeVar("T")
 class SqlUnitOfWork(UnitOfWork):
     """`edu_domain.ports.UnitOfWork` on SQLAlchemy (PostgreSQL, SQLite)."""
 
-    def __init__(self, factory: UowConfig, *, tenant: UUID | None, actor: UUID | None) -> None:
+    def __init__(
+        self,
+        factory: UowConfig,
+        *,
+        tenant: UUID | None,
+        actor: UUID | None,
+        read_only: bool = False,
+        after: ConsistencyToken | None = None,
+    ) -> None:
         self.tenant = tenant
         self.actor = actor
+        self.read_only = read_only
         self._factory = factory
         self.lock_timeout_ms = factory.database.settings.lock_timeout_ms
         self._changes = factory.change_log(tenant=tenant, actor=actor)
         self._held = Identities(self._new_session)
         #: the row path (for adapters and tests that need the driver connection)
-        self.rows: RowPath = factory.row_path(self._held, self._changes)
+        self.rows: RowPath = factory.row_path(
+            self._held, self._changes, read_only=read_only, after=after
+        )
         self._callbacks: list[AfterCommit] = []
         self._tx = UowTransaction(self.rows, self._held, self._changes, self._callbacks.clear)
         self._closed = False
+
+    @property
+    def consistency_token(self) -> str | None:
+        """With read replicas: the WAL position of this unit of work's last commit that wrote
+        (README, *Read replicas*); None before one."""
+        token = self.rows.token if isinstance(self.rows, RoutedRows) else None
+        return None if token is None else str(token)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -299,6 +327,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity(entity)
 
         async def insert() -> None:
+            self._writable()
             self._changes.check_new(entity, self._held)
             await self.rows.insert(entity)
 
@@ -309,6 +338,7 @@ class SqlUnitOfWork(UnitOfWork):
         batch = check_entities(entities)
 
         async def insert_all() -> None:
+            self._writable()
             seen: set[tuple[type[Entity], UUID]] = set()
             for entity in batch:
                 self._changes.check_new(entity, self._held)
@@ -329,6 +359,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_flag("hard", hard)
 
         async def remove() -> None:
+            self._writable()
             obj = await self._attached(entity)
             if hard:
                 self._held.attach_loaded()
@@ -351,6 +382,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity(entity)
 
         async def undelete() -> None:
+            self._writable()
             obj = await self._attached(entity)
             if obj.deleted_at is not None:
                 obj.deleted_at = None
@@ -387,6 +419,10 @@ class SqlUnitOfWork(UnitOfWork):
     def _ensure_open(self) -> None:
         if self._closed:
             raise InvalidState("this unit of work is closed")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError()
 
     def _visible(self, obj: Entity, include_deleted: bool) -> bool:
         return visible(type(obj), obj.__dict__, tenant=self.tenant, include_deleted=include_deleted)

@@ -23,11 +23,15 @@ class TracedUnitOfWorkFactory:
         self.inner = inner
         self.telemetry = telemetry
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
-        return cast(UnitOfWork, _TracedUnitOfWork(self.inner(tenant=tenant, actor=actor), self))
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> UnitOfWork:
+        inner = self.inner(tenant=tenant, actor=actor, read_only=read_only)
+        return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
-    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
-        return cast(UnitOfWork, _TracedUnitOfWork(self.inner.unscoped(actor=actor), self))
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
+        inner = self.inner.unscoped(actor=actor, read_only=read_only)
+        return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -1,0 +1,134 @@
+"""Read-your-writes across read replicas: the consistency token, and where a call chain keeps it.
+
+A token is the WAL position of a commit (a PostgreSQL LSN, written like `16/B374D848`). A
+read-only unit of work given a token is served by a replica only once that replica has
+replayed at least that far, else by the primary; so no read is older than a token it was
+given. Tokens carry no authority: a forged one can only make its own reads wait (at most
+the configured bound) and go to the primary.
+
+Within one call chain (a request, a job) this happens by itself: every commit records its
+token in the chain, every read-only unit of work reads it. The chain is a mutable holder in
+a context variable, so the tasks of one request share it and concurrent requests (each in
+its own task, or each with its own `read_your_writes()` scope) never see each other's.
+Across requests the host carries the token (the example service: a response header that the
+next request sends back):
+
+    with read_your_writes(request.headers.get("Edu-Consistency")) as chain:
+        ...  # use cases
+    response.headers["Edu-Consistency"] = str(chain.token)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from attrs import frozen
+
+from edu_domain.errors import ValidationError
+
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
+
+@frozen(order=True)
+class ConsistencyToken:
+    """A WAL position: reads given it see every commit at or before it."""
+
+    position: int
+
+    @classmethod
+    def parse(cls, text: object) -> ConsistencyToken:
+        """The token of its text form (`X/Y`, hexadecimal); anything else is a ValidationError."""
+        match = _LSN.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValidationError("consistency_token", "must be a WAL position such as 0/16B3748")
+        return cls((int(match[1], 16) << 32) | int(match[2], 16))
+
+    @classmethod
+    def coerce(cls, value: ConsistencyToken | str | None) -> ConsistencyToken | None:
+        if value is None or isinstance(value, ConsistencyToken):
+            return value
+        return cls.parse(value)
+
+    def __str__(self) -> str:
+        return f"{self.position >> 32:X}/{self.position & 0xFFFFFFFF:X}"
+
+
+class ReadYourWrites:
+    """The newest token of one call chain (shared by reference with the tasks it starts)."""
+
+    def __init__(self, token: ConsistencyToken | None = None) -> None:
+        self.token = token
+        #: a commit whose position could not be read: this chain reads from the primary
+        self.primary_only = False
+
+    def advance(self, token: ConsistencyToken | None) -> None:
+        if token is not None and (self.token is None or token > self.token):
+            self.token = token
+
+    def __repr__(self) -> str:
+        return f"ReadYourWrites(token={self.token}, primary_only={self.primary_only})"
+
+
+_CHAIN: ContextVar[ReadYourWrites | None] = ContextVar("edu_read_your_writes", default=None)
+_PRIMARY: ContextVar[bool] = ContextVar("edu_primary_reads", default=False)
+
+
+@contextmanager
+def read_your_writes(token: ConsistencyToken | str | None = None) -> Iterator[ReadYourWrites]:
+    """One call chain (e.g. a request) starting from `token` (a ValidationError if malformed).
+
+    Commits inside advance the chain; read-only units of work inside read no older than it.
+    """
+    chain = ReadYourWrites(ConsistencyToken.coerce(token))
+    reset = _CHAIN.set(chain)
+    try:
+        yield chain
+    finally:
+        _CHAIN.reset(reset)
+
+
+def current_chain() -> ReadYourWrites | None:
+    return _CHAIN.get()
+
+
+def committed(token: ConsistencyToken | None) -> None:
+    """Record a commit in the current chain; with no chain open, start one for this context
+    (the rest of this task and the tasks it starts later)."""
+    chain = _CHAIN.get()
+    if chain is None:
+        chain = ReadYourWrites()
+        _CHAIN.set(chain)
+    if token is None:
+        chain.primary_only = True
+    else:
+        chain.advance(token)
+
+
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Read-only units of work opened inside read from the primary (e.g. to fill a shared
+    cache: a replica's older row must not outlive the invalidation that followed a commit)."""
+    reset = _PRIMARY.set(True)
+    try:
+        yield
+    finally:
+        _PRIMARY.reset(reset)
+
+
+def primary_required() -> bool:
+    chain = _CHAIN.get()
+    return _PRIMARY.get() or (chain is not None and chain.primary_only)
+
+
+__all__ = [
+    "ConsistencyToken",
+    "ReadYourWrites",
+    "committed",
+    "current_chain",
+    "primary_reads",
+    "primary_required",
+    "read_your_writes",
+]
