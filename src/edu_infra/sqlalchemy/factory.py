@@ -178,7 +178,7 @@ class SqlUnitOfWorkFactory:
             return None
         try:
             async with self.unscoped() as uow:
-                assert isinstance(uow.rows, PgRows)
+                assert isinstance(uow.rows, PgRows | RoutedRows)
                 driver = await uow.rows.driver()
                 return bool(await driver.fetchval("SELECT edu_unscoped()"))
         except Exception as error:  # not migrated, or the database went away: not accepted

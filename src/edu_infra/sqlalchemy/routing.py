@@ -39,6 +39,7 @@ from edu_infra.consistency import ConsistencyToken
 from edu_infra.sqlalchemy.connection import CLEAN_INFO, UowConnection
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.errors import is_driver_error
+from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.replicas import PRIMARY, Health, Probe, Reason, Replica, ReplicaSet
 from edu_infra.sqlalchemy.rls import THIS_VXID, signer_of
 from edu_infra.sqlalchemy.rows import Other, RowPath
@@ -259,6 +260,11 @@ class RoutedRows:
         self._wrote = True
 
     # ------------------------------------------------------------------ transaction
+
+    async def driver(self) -> Any:
+        """The asyncpg connection, in the unit of work's transaction (PostgreSQL only)."""
+        assert isinstance(self._inner, PgRows)
+        return await self._inner.driver()
 
     def sync_bind(self) -> Connection | None:
         self._wrote = not self.read_only  # the session may write (a hard delete, a flush)

@@ -27,6 +27,7 @@ from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_identity import IdentityContract
 from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
+from edu_infra.testing.uow_read_only import ReadOnlyContract
 from edu_infra.testing.uow_reads import ReadsContract
 from edu_infra.testing.uow_tally import TallyContract
 from edu_infra.testing.uow_transactions import TransactionsContract
@@ -38,6 +39,7 @@ class UnitOfWorkContract(
     IdentityContract,
     ParityContract,
     QueriesContract,
+    ReadOnlyContract,
     ReadsContract,
     TallyContract,
     TransactionsContract,
@@ -53,6 +55,7 @@ __all__ = [
     "IdentityContract",
     "ParityContract",
     "QueriesContract",
+    "ReadOnlyContract",
     "ReadsContract",
     "TallyContract",
     "TransactionsContract",
