@@ -21,14 +21,16 @@ next request sends back):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from attrs import frozen
 
 from edu_domain.errors import ValidationError
 
+T = TypeVar("T")
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
 
@@ -123,8 +125,31 @@ def primary_required() -> bool:
     return _PRIMARY.get() or (chain is not None and chain.primary_only)
 
 
+class PrimaryLoads:
+    """A read cache whose loads read the primary (`primary_reads`), for a deployment with read
+    replicas: what a load puts in a cache shared by every instance outlives the read, so it
+    must not be older than the invalidation that followed the last commit."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def fetch(
+        self, key: Any, load: Callable[[], Awaitable[T]], type_: Any, **options: Any
+    ) -> T:
+        async def from_primary() -> T:
+            with primary_reads():
+                return await load()
+
+        result: T = await self.inner.fetch(key, from_primary, type_, **options)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 __all__ = [
     "ConsistencyToken",
+    "PrimaryLoads",
     "ReadYourWrites",
     "committed",
     "current_chain",

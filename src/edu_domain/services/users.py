@@ -97,7 +97,9 @@ class UserService:
         """The user (read through the cache when one is configured), or NotFound."""
 
         async def load() -> User:
-            async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            async with self._d.uow(
+                tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+            ) as uow:
                 return await uow.require(User, user_id)
 
         key = CacheKey("user", scope.organization_id, (str(user_id),))
@@ -105,7 +107,9 @@ class UserService:
         return user
 
     async def get_account(self, scope: Scope, user_id: UUID) -> UserAccount:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             user = await uow.require(User, user_id)
             profile = await uow.first(UserProfile, Query.where(user_id=user.id))
         return UserAccount(user, profile)
@@ -127,18 +131,24 @@ class UserService:
     async def find(
         self, scope: Scope, query: Query | None = None, *, include_deleted: bool = False
     ) -> Page[User]:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             return await uow.find(User, query, include_deleted=include_deleted)
 
     async def get_all(self, scope: Scope, *, skip: int = 0, limit: int = 100) -> Page[User]:
         return await self.find(scope, Query().order_by("created_at").page(skip, limit))
 
     async def count(self, scope: Scope, query: Query | None = None) -> int:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             return await uow.count(User, query)
 
     async def _first(self, scope: Scope, query: Query) -> User | None:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             return await uow.first(User, query)
 
     # ------------------------------------------------------------------ update
@@ -233,7 +243,9 @@ class UserService:
 
     async def _statistics(self, scope: Scope) -> UserStatistics:
         now = self._d.clock.now()
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             tally = await uow.tally(
                 User,
                 ("role", "status"),

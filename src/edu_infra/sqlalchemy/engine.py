@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,10 @@ from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner, check_key, i
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
 log = logging.getLogger("edu_infra")
+
+
+def _url_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
 
 
 @frozen(kw_only=True)
@@ -62,7 +66,7 @@ class DatabaseSettings:
     schema: str = "public"
     rls_key: str | None = field(default=None, repr=lambda key: "None" if key is None else "'***'")
     replica_urls: tuple[str, ...] = field(
-        default=(), converter=tuple, repr=lambda urls: repr(tuple(map(redact_url, urls)))
+        default=(), converter=_url_tuple, repr=lambda urls: repr(tuple(map(redact_url, urls)))
     )
     #: how a read picks among healthy replicas: `round_robin` or `least_busy`
     replica_policy: str = "round_robin"

@@ -57,7 +57,9 @@ class ReadOnlyContract:
             assert [u.username for u in rest.items] == ["cid"]
             assert await uow.count(User) == 3
             assert await uow.count(User, Query.where(F("username").startswith("b"))) == 1
-            groups = await uow.count_by(User, ["role"], measures={"v": F("email_verified").eq(True)})
+            groups = await uow.count_by(
+                User, ["role"], measures={"v": F("email_verified").eq(True)}
+            )
             assert {(g.key, g.count, g.measures["v"]) for g in groups} == {
                 ((UserRole.TEACHER,), 1, 1),
                 ((UserRole.STUDENT,), 2, 0),
@@ -129,15 +131,17 @@ class ReadOnlyContract:
         self, harness: Harness
     ) -> None:
         org, (ann, _, _), _ = await _school(harness)
-        for finish in ("flush", "commit", "read"):
+        finishes: dict[str, Callable[[UnitOfWork], Awaitable[object]]] = {
+            "flush": lambda uow: uow.flush(),
+            "commit": lambda uow: uow.commit(),
+            "read": lambda uow: uow.count(LoginSession),
+        }
+        for finish in finishes.values():
             async with harness.reader(org) as uow:
                 user = await uow.require(User, ann.id)
                 user.full_name = "Changed"
                 with pytest.raises(ReadOnlyError):
-                    if finish == "read":
-                        await uow.count(LoginSession)
-                    else:
-                        await getattr(uow, finish)()
+                    await finish(uow)
                 assert await uow.count(User) == 3  # rolled back, and usable
                 assert user.full_name == "Changed"  # the caller's object keeps its values
         async with harness.uow(org) as uow:
