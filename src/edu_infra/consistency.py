@@ -7,9 +7,11 @@ given. Tokens carry no authority: a forged one can only make its own reads wait 
 the configured bound) and go to the primary.
 
 Within one call chain (a request, a job) this happens by itself: every commit records its
-token in the chain, every read-only unit of work reads it. The chain is a mutable holder in
-a context variable, so the tasks of one request share it and concurrent requests (each in
-its own task, or each with its own `read_your_writes()` scope) never see each other's.
+token in the chain, every read-only unit of work reads it. The chain lives in a context
+variable. A `read_your_writes()` scope is one chain shared by every task started inside it
+(one request). Without a scope, each asyncio task keeps a chain of its own, starting from
+the one it inherited: a task sees its own and its parent's earlier commits, never those of
+a sibling, so concurrent requests never see each other's tokens.
 Across requests the host carries the token (the example service: a response header that the
 next request sends back):
 
@@ -20,7 +22,9 @@ next request sends back):
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -61,10 +65,18 @@ class ConsistencyToken:
 class ReadYourWrites:
     """The newest token of one call chain (shared by reference with the tasks it starts)."""
 
-    def __init__(self, token: ConsistencyToken | None = None) -> None:
+    def __init__(
+        self, token: ConsistencyToken | None = None, *, owner: asyncio.Task[Any] | None = None
+    ) -> None:
         self.token = token
         #: a commit whose position could not be read: this chain reads from the primary
         self.primary_only = False
+        #: the task a chain started without a scope belongs to (None: a scope's chain)
+        self._owner = None if owner is None else weakref.ref(owner)
+
+    def owned_by(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether `task` may advance this chain: a scope's chain, or the task's own."""
+        return self._owner is None or self._owner() is task
 
     def advance(self, token: ConsistencyToken | None) -> None:
         if token is not None and (self.token is None or token > self.token):
@@ -97,11 +109,14 @@ def current_chain() -> ReadYourWrites | None:
 
 
 def committed(token: ConsistencyToken | None) -> None:
-    """Record a commit in the current chain; with no chain open, start one for this context
-    (the rest of this task and the tasks it starts later)."""
+    """Record a commit in the current chain. Outside a scope the task advances a chain of its
+    own (started from the one it inherited), so sibling tasks never share tokens."""
     chain = _CHAIN.get()
-    if chain is None:
-        chain = ReadYourWrites()
+    task = asyncio.current_task()
+    if chain is None or not chain.owned_by(task):
+        inherited = chain
+        chain = ReadYourWrites(inherited.token if inherited else None, owner=task)
+        chain.primary_only = inherited is not None and inherited.primary_only
         _CHAIN.set(chain)
     if token is None:
         chain.primary_only = True
