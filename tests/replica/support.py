@@ -53,9 +53,9 @@ async def replayed(cluster: Cluster, database: str) -> None:
         await standby.close()
 
 
-async def superuser(cluster: Cluster, port: int, sql: str) -> Any:
+async def superuser(cluster: Cluster, port: int, sql: str, database: str = "postgres") -> Any:
     """One statement as the cluster's superuser (pausing replay, truncating)."""
-    conn = await asyncpg.connect(cluster.dsn(port, "postgres"))
+    conn = await asyncpg.connect(cluster.dsn(port, database))
     try:
         return await conn.fetchval(sql)
     finally:
