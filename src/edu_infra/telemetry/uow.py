@@ -53,7 +53,12 @@ class _TracedUnitOfWork:
         tenant = self._inner.tenant
         attributes = {ORGANIZATION: str(tenant)} if tenant is not None else {}
         self._span = self._telemetry.tracer.start_span(
-            "edu.uow", attributes={**attributes, "edu.uow.scoped": tenant is not None}
+            "edu.uow",
+            attributes={
+                **attributes,
+                "edu.uow.scoped": tenant is not None,
+                "edu.uow.read_only": bool(getattr(self._inner, "read_only", False)),
+            },
         )
         self._token = context.attach(trace.set_span_in_context(self._span))
         self._started = time.perf_counter()
@@ -87,6 +92,15 @@ class _TracedUnitOfWork:
             time.perf_counter() - self._started, {"edu.uow.outcome": outcome}
         )
         self._span.set_attribute("edu.uow.outcome", outcome)
+        route = getattr(getattr(self._inner, "rows", None), "route", None)
+        if route is not None and route.target is not None:  # read replicas: where it read
+            self._span.set_attributes(
+                {
+                    "edu.db.target": route.target,
+                    "edu.db.route": str(route.reason),
+                    "edu.db.replica_wait_ms": round(route.waited * 1000, 3),
+                }
+            )
         if error is not None:
             mark_error(self._span, error)
         self._span.end()
