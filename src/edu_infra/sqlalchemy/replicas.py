@@ -57,6 +57,7 @@ class Reason(StrEnum):
     DOWN = "down"  # primary: every replica tried was down
     LAGGING = "lagging"  # primary: every replica tried lags beyond the bound
     PROMOTED = "promoted"  # primary: every replica tried is no standby any more
+    UNCHECKED = "unchecked"  # primary: another read is checking the replica (after a failure)
     PRIMARY_REQUIRED = "primary_required"  # primary: asked for (a cache fill, an unknown write)
     FAILOVER = "failover"  # primary: the replica was lost in the middle of the unit of work
 
@@ -82,6 +83,11 @@ class Replica:
     lag: float = 0.0
     #: monotonic time of the last probe or failure
     checked: float = -math.inf
+    #: a read is looking at this replica after a failure: the others pass it by meanwhile
+    #: (one read, not all of them, waits for a connection to a server that may be gone)
+    probing: bool = False
+    #: monotonic time its pool was last emptied
+    emptied: float = -math.inf
 
     def in_use(self) -> int:
         pool = self.engine.pool
@@ -118,10 +124,12 @@ class ReplicaSet:
     # ------------------------------------------------------------------ choosing
 
     def usable(self, replica: Replica) -> bool:
-        """Healthy, or due for another look."""
-        return replica.health in (Health.OK, Health.UNKNOWN) or (
-            self.clock() - replica.checked >= self.retry
-        )
+        """Healthy, or due for another look that no other read is taking."""
+        if replica.health is Health.OK:
+            return True
+        if replica.probing:
+            return False
+        return replica.health is Health.UNKNOWN or self.clock() - replica.checked >= self.retry
 
     def needs_probe(self, replica: Replica, token: ConsistencyToken | None) -> bool:
         """Whether a read must ask the replica before using it."""
@@ -173,9 +181,12 @@ class ReplicaSet:
         so no read meets the dead connections of a restarted server."""
         before = replica.health
         replica.health = Health.DOWN if down else Health.UNKNOWN
-        replica.checked = self.clock()
+        replica.checked = now = self.clock()
         if before is not replica.health:
             log.warning("read replica %s is %s", replica.name, replica.health.value)
+        if now - replica.emptied < self.retry and before is replica.health:
+            return  # emptied moments ago (many reads met the same failure)
+        replica.emptied = now
         try:
             await replica.engine.dispose()
         except Exception:  # closing dead connections: nothing more to do

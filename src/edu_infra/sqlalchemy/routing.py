@@ -58,7 +58,12 @@ PROBE = (
 #: The position a commit reached: after it, so the commit record is at or before it.
 COMMIT_POSITION = "SELECT pg_current_wal_insert_lsn()::text, " + THIS_VXID
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.001, 0.005
-_SKIPPED = {Health.DOWN: Reason.DOWN, Health.LAGGING: Reason.LAGGING}
+_SKIPPED = {
+    Health.DOWN: Reason.DOWN,
+    Health.LAGGING: Reason.LAGGING,
+    Health.PROMOTED: Reason.PROMOTED,
+    Health.UNKNOWN: Reason.UNCHECKED,
+}
 
 
 async def _release(conn: Connection) -> None:
@@ -123,7 +128,7 @@ class ReadRoute:
             reason = reason or why
         skipped = replicas.skipped(frozenset(self._excluded))
         if reason is None and skipped is not None:
-            reason = _SKIPPED.get(skipped, Reason.PROMOTED)
+            reason = _SKIPPED[skipped]
         return await self._primary(reason or Reason.DOWN)
 
     async def fail_over(self) -> bool:
@@ -150,6 +155,23 @@ class ReadRoute:
 
     async def _try(self, replica: Replica, deadline: float) -> tuple[Connection | None, Reason]:
         """A connection to `replica` fit for this read, or None and why not."""
+        skipped = replica.health in (Health.DOWN, Health.LAGGING, Health.PROMOTED)
+        replica.probing = skipped  # due for another look: this read looks, others pass it by
+        try:
+            conn, health = await self._connect(replica)
+        finally:
+            replica.probing = False
+        if conn is None or health is not Health.OK:
+            return None, _SKIPPED[health]
+        if self.token is None or (replica.replayed is not None and replica.replayed >= self.token):
+            return conn, Reason.REPLICA
+        if await self._caught_up(replica, conn, deadline):
+            return conn, Reason.WAITED
+        return None, Reason.BEHIND_TOKEN
+
+    async def _connect(self, replica: Replica) -> tuple[Connection | None, Health]:
+        """A connection, probed first if the last look is stale or the token asks for more;
+        None when the replica is down or not fit (the connection is back in its pool)."""
         replicas = self._replicas
         needs_probe = replicas.needs_probe(replica, self.token)
         try:
@@ -158,21 +180,17 @@ class ReadRoute:
             if not is_driver_error(error):
                 raise
             await replicas.failed(replica, down=True)
-            return None, Reason.DOWN
+            return None, Health.DOWN
         if not needs_probe:
-            return conn, Reason.REPLICA
+            return conn, Health.OK
         probed = await self._probe(replica, conn)
         if probed is None:
-            return None, Reason.DOWN
+            return None, Health.DOWN
         conn, health = probed
         if health is not Health.OK:
             await _release(conn)
-            return None, _SKIPPED.get(health, Reason.PROMOTED)
-        if self.token is None or (replica.replayed is not None and replica.replayed >= self.token):
-            return conn, Reason.REPLICA
-        if await self._caught_up(replica, conn, deadline):
-            return conn, Reason.WAITED
-        return None, Reason.BEHIND_TOKEN
+            return None, health
+        return conn, health
 
     async def _probe(self, replica: Replica, conn: Connection) -> tuple[Connection, Health] | None:
         """Ask the replica; a pooled connection that died gets one fresh try (its pool is
@@ -279,6 +297,9 @@ class RoutedRows:
             await self._inner.begin()
 
     async def commit(self) -> None:
+        if self.read_only:
+            await self._end_reading()
+            return
         await self._inner.commit()
         if self._wrote and self._connection is not None and self._replicas is not None:
             self._wrote = False
@@ -296,6 +317,17 @@ class RoutedRows:
         if token is not None:
             self.token = token
             replicas.committed(token)
+
+    async def _end_reading(self) -> None:
+        """A read-only transaction has nothing to make durable: a connection lost at its
+        COMMIT (a replica going down) loses nothing, so it is discarded, not reported."""
+        try:
+            await self._inner.commit()
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            log.info("a read-only transaction's connection was lost at its end")
+            await self._inner.invalidate()
 
     async def rollback(self) -> None:
         self._wrote = False
