@@ -11,7 +11,6 @@ from sqlalchemy import text
 from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
 from edu_domain.uow_checks import check_actor, check_flag, check_tenant
-from edu_infra import consistency
 from edu_infra.consistency import ConsistencyToken
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
@@ -83,14 +82,7 @@ class SqlUnitOfWorkFactory:
         settings, replicas = self.database.settings, self.database.replicas
         route = None
         if read_only and replicas is not None:
-            chain = consistency.current_chain()
-            tokens = [t for t in (after, chain.token if chain else None) if t is not None]
-            route = ReadRoute(
-                self.database,
-                replicas,
-                max(tokens, default=None),
-                primary=consistency.primary_required(),
-            )
+            route = ReadRoute(self.database, replicas, after)
         connection = UowConnection(
             self.database.engine,
             changes.tenant,

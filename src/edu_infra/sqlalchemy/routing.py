@@ -85,20 +85,17 @@ def _token(text: object) -> ConsistencyToken | None:
 
 
 class ReadRoute:
-    """Picks the server of one read-only unit of work, at its first statement."""
+    """Picks the server of one read-only unit of work, at its first statement: the token is
+    the newest of `after` and the call chain's at that moment (`edu_infra.consistency`)."""
 
     def __init__(
-        self,
-        database: Database,
-        replicas: ReplicaSet,
-        token: ConsistencyToken | None,
-        *,
-        primary: bool = False,
+        self, database: Database, replicas: ReplicaSet, after: ConsistencyToken | None
     ) -> None:
         self._database = database
         self._replicas = replicas
-        self.token = token
-        self._pinned = primary
+        self._after = after
+        self.token: ConsistencyToken | None = None
+        self._pinned = False
         self._current: Replica | None = None
         self._excluded: set[str] = set()
         #: where the reads went ("primary" or a replica's name; None: no statement yet) and why
@@ -113,6 +110,11 @@ class ReadRoute:
             await self._replicas.failed(self._current, down=False)
             self._excluded.add(self._current.name)
             self._current = None
+        if self.target is None:  # the first statement
+            chain = consistency.current_chain()
+            tokens = [t for t in (self._after, chain.token if chain else None) if t is not None]
+            self.token = max(tokens, default=None)
+            self._pinned = consistency.primary_required()
         if self._pinned:
             return await self._primary(self.reason or Reason.PRIMARY_REQUIRED)
         replicas = self._replicas
@@ -147,7 +149,8 @@ class ReadRoute:
         self._replicas.count(target, reason)
 
     async def _primary(self, reason: Reason) -> Connection:
-        self._decide(PRIMARY, reason)
+        if self.target != PRIMARY:  # (a retry on a fresh primary connection is no new route)
+            self._decide(PRIMARY, reason)
         self._pinned = True
         engine = self._database.engine
         conn: Connection = await greenlet_spawn(engine.sync_engine.connect)
