@@ -19,7 +19,7 @@ from edu_infra.sqlalchemy.replicas import ReplicaSet
 from edu_infra.sqlalchemy.routing import RoutedRows
 from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster
-from tests.replica.support import APP, opened
+from tests.replica.support import APP, opened, superuser
 
 pytestmark = pytest.mark.postgres
 
@@ -163,3 +163,26 @@ async def test_a_malformed_token_is_a_validation_error(cluster: Cluster) -> None
             with pytest.raises(ValidationError, match="consistency_token"), read_your_writes(bad):
                 pass
         assert str(ConsistencyToken.parse("16/b374d848")) == "16/B374D848"
+
+
+async def test_a_read_only_unit_of_work_opened_before_a_commit_of_its_chain_reads_it(
+    cluster: Cluster,
+) -> None:
+    async with opened(cluster, DATABASE, replica_wait=0.05) as factory:
+        org, user = await _org_with_user(factory)
+        await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_pause()")
+        try:
+            with read_your_writes():
+                async with factory(tenant=org.id, read_only=True) as reader:
+                    async with factory(tenant=org.id) as writer:
+                        renamed = await writer.require(User, user.id)
+                        renamed.full_name = "Renamed later"
+                        await writer.commit()
+                    got = await reader.require(User, user.id)
+                    assert (_target(reader), str(reader.rows.route.reason)) == (  # type: ignore[attr-defined]
+                        "primary",
+                        "behind_token",
+                    )
+        finally:
+            await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_resume()")
+        assert got.full_name == "Renamed later"
