@@ -167,3 +167,22 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(cluster: Cluster
             back.append(await _read(factory, org))
         assert back[-1] == (2, "replica-1", "replica"), back[-3:]
         assert [s["health"] for s in _replicas(factory).status()] == ["ok"]
+
+
+async def test_a_replica_lost_in_the_middle_of_a_unit_of_work_fails_it_over_to_the_primary(
+    cluster: Cluster,
+) -> None:
+    async with opened(cluster, DATABASE) as factory:
+        org, _ = await _users(factory, 3)
+        async with factory(tenant=org, read_only=True) as uow:
+            assert await uow.count(User) == 3
+            route: Any = uow.rows.route  # type: ignore[attr-defined]
+            assert route.target == "replica-1"
+            backend = (await uow.rows.driver()).get_server_pid()  # type: ignore[attr-defined]
+            await superuser(
+                cluster, cluster.standby_port, f"SELECT pg_terminate_backend({backend})"
+            )
+            assert await uow.count(User) == 3  # the same read once more, on the primary
+            assert (route.target, route.reason.value) == ("primary", "failover")
+            assert await uow.count(User, include_deleted=True) == 3  # and the rest of the unit
+        assert _replicas(factory).reads[("primary", "failover")] == 1
