@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+#: pytest-xdist workers of `make test` (each has its own Redis database and PostgreSQL role)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test fuzz check lint typecheck contracts bench serve migrate clean venv docs build
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 	$(PY) -m edu_infra.demo
 
 test: $(STAMP)
-	$(PY) -m pytest --cov --cov-report=term:skip-covered --cov-report=json:coverage.json $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered --cov-report=json:coverage.json $(PYTEST_ARGS)
 	@echo "edu_domain line coverage: $$($(PY) -m coverage report --include='src/edu_domain/*' --format=total)% (required: 90%)"
 	@$(PY) -m coverage report --include='src/edu_domain/*' --fail-under=90 --format=total > /dev/null
 

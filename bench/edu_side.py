@@ -59,7 +59,7 @@ class Edu:
                 reads=self.reads,
             )
         )
-        self.scope = Scope(w.org)
+        self.scope = Scope.system(w.org)
         self.active_page = (
             Query.where(status=UserStatus.ACTIVE)
             .order_by("-created_at", "-id")
@@ -112,7 +112,9 @@ class Edu:
     async def register(self) -> Any:
         row = self.w.new_user(self.name)
         return await self.core.users.register(
-            Scope(self.w.register_org), NewUser(**row, password=PASSWORD), send_verification=False
+            Scope.system(self.w.register_org),
+            NewUser(**row, password=PASSWORD),
+            send_verification=False,
         )
 
     async def update(self) -> Any:
@@ -123,7 +125,7 @@ class Edu:
 
     async def soft_delete(self) -> Any:
         org = self.w.delete_orgs[self.name]
-        done = await self.core.users.delete(Scope(org), self.w.next_victim(self.name))
+        done = await self.core.users.delete(Scope.system(org), self.w.next_victim(self.name))
         assert done
 
     async def bulk(self) -> Any:

@@ -29,7 +29,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 POSTGRES_URL = os.environ.get(
     "EDU_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("EDU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def _worker_redis(url: str) -> str:
+    """Each pytest-xdist worker flushes a Redis database of its own: gwN takes `db - N`."""
+    base, _, db = url.rpartition("/")
+    if not _WORKER or not db.isdigit():
+        return url
+    return f"{base}/{int(db) - _WORKER}"
+
+
+REDIS_URL = _worker_redis(os.environ.get("EDU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
 
 def services_required() -> bool:

@@ -52,7 +52,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 @frozen
 class Caller:
-    """The authenticated user of a request and the scope every use case runs in."""
+    """The authenticated user of a request and the scope every use case runs in: the core
+    checks the user's role against `edu_domain.policy` in each use case."""
 
     principal: Principal
 
@@ -67,10 +68,6 @@ class Caller:
     @property
     def role(self) -> UserRole:
         return self.principal.role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.principal.role is UserRole.ADMIN
 
 
 async def current_caller(
@@ -94,15 +91,6 @@ async def current_caller(
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
-
-
-async def require_admin(caller: CallerDep) -> Caller:
-    if not caller.is_admin:
-        raise PermissionDenied("administrators only")
-    return caller
-
-
-AdminDep = Annotated[Caller, Depends(require_admin)]
 
 
 async def require_bootstrap_key(

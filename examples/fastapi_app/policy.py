@@ -1,72 +1,23 @@
-"""Who may do what, on top of the tenant isolation the core enforces.
+"""The HTTP caller as the core's actor; the rules themselves are `edu_domain.policy`.
 
-- Administrators manage the users of their organization: create, change role, status,
-  email or username, delete, restore, mark verified, and read statistics.
-- Every user may read the users and the content of their own organization, change their
-  own `full_name` and profile, and manage their own sessions and password.
-- Students and parents see other users' names, roles and status, but not their email
-  addresses, when they verified them or when they last signed in; teaching assistants,
-  teachers, staff and administrators see those too.
-- Students, teaching assistants, teachers, staff and administrators may create drafts;
-  parents may not. The author, staff and administrators may edit, publish, archive and
-  delete a piece of content; the domain itself refuses to publish content whose author's
-  role may not publish (students' drafts stay drafts).
+The use cases check who may do what (a refusal is `PermissionDenied`, a 403); this module
+only applies the one rule a response needs: which fields of another user the caller sees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from uuid import UUID
-
-from edu_domain import PermissionDenied
-from edu_domain.model import EducationalContent, UserRole
+from edu_domain.model import User
+from edu_domain.policy import Actor, sees_contact_details
 from examples.fastapi_app.dependencies import Caller
-
-#: What a user may change on their own user record without being an administrator.
-SELF_EDITABLE = frozenset({"full_name"})
-CONTENT_CREATORS = frozenset(
-    {
-        UserRole.STUDENT,
-        UserRole.TEACHING_ASSISTANT,
-        UserRole.TEACHER,
-        UserRole.STAFF,
-        UserRole.ADMIN,
-    }
-)
-CONTENT_MANAGERS = frozenset({UserRole.STAFF, UserRole.ADMIN})
+from examples.fastapi_app.schemas.users import UserOut
 
 
-def check_user_update(caller: Caller, user_id: UUID, fields: Iterable[str]) -> None:
-    if caller.is_admin:
-        return
-    if user_id != caller.user_id:
-        raise PermissionDenied("only administrators may change other users")
-    forbidden = sorted(set(fields) - SELF_EDITABLE)
-    if forbidden:
-        raise PermissionDenied(f"only administrators may change {', '.join(forbidden)}")
+def actor(caller: Caller) -> Actor:
+    """The signed-in user as the policy sees them (role as the session token resolved it)."""
+    return Actor.member(caller.user_id, caller.role)
 
 
-def check_profile_update(caller: Caller, user_id: UUID) -> None:
-    if not caller.is_admin and user_id != caller.user_id:
-        raise PermissionDenied("only administrators may change other users' profiles")
-
-
-def check_may_create_content(caller: Caller) -> None:
-    if caller.role not in CONTENT_CREATORS:
-        raise PermissionDenied(f"a {caller.role.value} may not create content")
-
-
-def check_may_manage_content(caller: Caller, content: EducationalContent) -> None:
-    if content.author_id != caller.user_id and caller.role not in CONTENT_MANAGERS:
-        raise PermissionDenied("only the author, staff or administrators may change this")
-
-
-#: Roles that see other users' email addresses and activity (verification, last sign-in).
-#: Students and parents see other users' names only.
-SEES_CONTACT_DETAILS = frozenset(
-    {UserRole.TEACHING_ASSISTANT, UserRole.TEACHER, UserRole.STAFF, UserRole.ADMIN}
-)
-
-
-def may_see_contact_details(caller: Caller, user_id: UUID) -> bool:
-    return user_id == caller.user_id or caller.role in SEES_CONTACT_DETAILS
+def visible(caller: Caller, user: User) -> UserOut:
+    """The user as this caller may see them (`policy.CONTACT_FIELDS` hidden otherwise)."""
+    out = UserOut.of(user)
+    return out if sees_contact_details(actor(caller), user.id) else out.without_contact_details()

@@ -1,4 +1,4 @@
-"""Argument checks of the `UnitOfWork` port, shared by every adapter.
+"""Argument checks of the `UnitOfWork` port, and the little behaviour every adapter shares.
 
 Each adapter calls these at the top of its public methods, before any I/O, so memory,
 SQLite and PostgreSQL cannot disagree on a bad argument: each is one `ValidationError`
@@ -8,7 +8,8 @@ naming the argument, and nothing changes. Query values themselves are checked by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -120,6 +121,19 @@ def check_read(cls: object, query: object, include_deleted: object) -> type[Enti
     return checked
 
 
+@contextlib.contextmanager
+def undone_on_failure(entity: Entity) -> Iterator[None]:
+    """A failed delete or restore leaves the caller's entity as deleted or live as it was:
+    the adapter's own half-done change is not the caller's (every adapter uses this)."""
+    values = entity.__dict__
+    before = (values.get("deleted_at"), values.get("deleted_by"))
+    try:
+        yield
+    except BaseException:
+        values["deleted_at"], values["deleted_by"] = before
+        raise
+
+
 __all__ = [
     "check_actor",
     "check_batch_size",
@@ -134,4 +148,5 @@ __all__ = [
     "check_query",
     "check_read",
     "check_tenant",
+    "undone_on_failure",
 ]

@@ -30,17 +30,21 @@ async def step(title: str, action: Callable[[], Awaitable[Any]]) -> Any:
 async def run_demo(core: EduCore, notifier: RecordingNotifier, where: str) -> None:
     say(f"edu-core demo on {where}")
     suffix = core.deps.ids.new_id().hex[-6:]
-    org = await step(
-        "Create an organization (the tenant)",
-        lambda: core.organizations.create(f"Springfield Elementary {suffix}"),
+    org, boss = await step(
+        "Bootstrap an organization (the tenant) with its first administrator",
+        lambda: core.organizations.bootstrap(
+            f"Springfield Elementary {suffix}",
+            NewUser(email="skinner@springfield.example", username="skinner", password="pw 4 ever!"),
+        ),
     )
     say(f"   organization {org.name!r} slug={org.slug} id={org.id}")
-    scope = Scope(org.id)
+    admin = Scope(org.id, boss.user.id)  # the administrator acts: the policy table applies
+    scope = Scope.anonymous(org.id)  # nobody signed in yet: mail tokens and passwords prove it
 
     teacher = await step(
-        "Register a teacher (user + profile in one transaction, password hashed by argon2id)",
+        "The administrator registers a teacher (user + profile in one transaction, argon2id)",
         lambda: core.users.register(
-            scope,
+            admin,
             NewUser(
                 email="Edna.Krabappel@Springfield.example",
                 username="edna",
@@ -80,15 +84,22 @@ async def run_demo(core: EduCore, notifier: RecordingNotifier, where: str) -> No
         await core.auth.authenticate(scope, "edna", "wrong password")
     except DomainError as error:
         say(f"   a wrong password: {type(error).__name__}: {error}")
-    sessions = await core.auth.get_active_sessions(scope, user.id)
+    actor = Scope(org.id, user.id)  # the teacher acts from here on
+    sessions = await core.auth.get_active_sessions(actor, user.id)
     say(f"   active sessions: {len(sessions)}")
+    try:
+        await core.users.register(
+            actor,
+            NewUser(email="bart@springfield.example", username="bart", password="eat my shorts"),
+        )
+    except DomainError as error:
+        say(f"   the teacher registering a student: {type(error).__name__}: {error}")
 
-    actor = Scope(org.id, user.id)
     imported_hash = core.deps.hasher.hash("imported password")
     students = await step(
-        "Bulk create 50 students (an import with pre-hashed passwords)",
+        "Bulk create 50 students (an import: the system acts, Scope.system)",
         lambda: core.users.create_many(
-            actor,
+            Scope.system(org.id),
             [
                 NewUser(
                     email=f"student{i}@springfield.example",
@@ -129,12 +140,18 @@ async def run_demo(core: EduCore, notifier: RecordingNotifier, where: str) -> No
     published_count = await core.content.count(actor, Query.where(status="published"))
     say(f"   published content in this organization: {published_count}")
 
-    stats = await step("Organization statistics", lambda: core.users.statistics(actor))
+    try:
+        await core.users.statistics(actor)
+    except DomainError as error:
+        say(f"\n   the teacher asking for statistics: {type(error).__name__}: {error}")
+    stats = await step(
+        "Organization statistics (the administrator)", lambda: core.users.statistics(admin)
+    )
     say(f"   total={stats.total} by_role={dict(stats.by_role)} by_status={dict(stats.by_status)}")
     say(f"   verified={stats.verified} active_sessions={stats.active_sessions}")
 
     other = await core.organizations.create(f"Shelbyville Elementary {suffix}")
-    leaked = await core.users.get_by_email(Scope(other.id), user.email)
+    leaked = await core.users.get_by_email(Scope.system(other.id), user.email)
     say(f"\n== Tenant isolation: another organization looking up {user.email!r}: {leaked}")
 
     revoked = await step(

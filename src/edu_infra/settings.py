@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from attrs import field, frozen
 
+from edu_domain.errors import ValidationError
 from edu_domain.services import SecurityPolicy
 from edu_infra.mail.config import SmtpSecurity, SmtpSettings
 from edu_infra.mail.templates import LinkTemplates, MailTemplates
@@ -115,6 +116,7 @@ class Settings:
         _check_database_url(url)
         policy_values = {
             "session_ttl": timedelta(seconds=env.number("EDU_SESSION_TTL_SECONDS", int, 1)),
+            "session_max_ttl": timedelta(seconds=env.number("EDU_SESSION_MAX_TTL_SECONDS", int, 1)),
             "verification_ttl": timedelta(
                 seconds=env.number("EDU_VERIFICATION_TTL_SECONDS", int, 1)
             ),
@@ -148,7 +150,7 @@ class Settings:
             cache_ttls=_cache_ttls(env),
             redis_connect_timeout_ms=env.number("EDU_REDIS_CONNECT_TIMEOUT_MS", float, 1),
             redis_command_timeout_ms=env.number("EDU_REDIS_COMMAND_TIMEOUT_MS", float, 1),
-            policy=SecurityPolicy(**policy_values),  # type: ignore[arg-type]
+            policy=_policy(policy_values),
             argon2_time_cost=env.number("EDU_ARGON2_TIME_COST", int, 1),
             argon2_memory_kib=env.number("EDU_ARGON2_MEMORY_KIB", int, 8),
             argon2_parallelism=env.number("EDU_ARGON2_PARALLELISM", int, 1),
@@ -204,6 +206,21 @@ class _Reader:
 
 #: Cache generations live a day; an entry must expire well before its generation can.
 MAX_CACHE_TTL = 43_200.0
+
+
+_POLICY_VARIABLES = {
+    "session_max_ttl": "EDU_SESSION_MAX_TTL_SECONDS",
+    "session_ttl": "EDU_SESSION_TTL_SECONDS",
+}
+
+
+def _policy(values: Mapping[str, Any]) -> SecurityPolicy:
+    """The security policy; a rule between two settings names the variable."""
+    try:
+        return SecurityPolicy(**values)
+    except ValidationError as error:
+        name = _POLICY_VARIABLES.get(error.field, error.field)
+        raise ConfigurationError(f"{name} {error.message}") from None
 
 
 def _cache_ttls(env: _Reader) -> dict[str, float]:

@@ -116,6 +116,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(name="EDU_SESSION_TTL_SECONDS", default="604800", help="login session lifetime"),
     Variable(
+        name="EDU_SESSION_MAX_TTL_SECONDS",
+        default="2592000",
+        help="the longest session `record_login` opens with a caller-given `expires_at`",
+    ),
+    Variable(
         name="EDU_VERIFICATION_TTL_SECONDS",
         default="172800",
         help="email verification token lifetime",

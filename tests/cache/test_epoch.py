@@ -74,7 +74,12 @@ async def test_promoting_a_replica_changes_the_epoch(tmp_path: Path) -> None:
             if (await admin.info("replication")).get("master_link_status") == "up":
                 break
             await asyncio.sleep(0.01)
-        epoch = await _epoch(on_primary)
+        epoch = await _epoch(on_primary)  # creates the generation keys on the primary
+        writer = Redis(port=primary.port)
+        try:  # the replica must have them before it is read: it cannot create them itself
+            assert await writer.execute_command("WAIT", 1, 5000) == 1, "replicated"
+        finally:
+            await writer.aclose()
         assert await _epoch(on_replica) == epoch, "a replica shares its primary's history"
         primary.stop()
         await admin.replicaof("NO", "ONE")

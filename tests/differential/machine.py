@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -58,6 +59,10 @@ from tests.differential.support import (
 LOCALS = ["ann", "bob", "carl", "dora", "eve", "finn"]
 DOMAINS = ["example.org", "school.edu"]
 PASSWORDS = ["correct horse", "battery staple", "Pässwörd-123"]
+#: Caller-given session ids for `record_login`: valid ones that repeat, and refused ones.
+JTIS = ["jwt-1", "jwt-2", "0f8fad5b-d9cb-469f-a165-70867728950e", "bad.jti", "", "x" * 65]
+#: Caller-given expiries, from now: in the past, soon, at and beyond the policy's maximum.
+AHEAD = [{"seconds": -1}, {"seconds": 0}, {"hours": 1}, {"days": 30}, {"days": 31}]
 #: Random queries per query rule: queries are cheap next to the writes that feed them.
 QUERIES_PER_STEP = 3
 
@@ -265,16 +270,28 @@ class UseCaseMachine(RuleBasedStateMachine):
             owner = self.owner_of(entity_id) if entity_id is not None else None
             self.foreign |= owner is not None and owner != org
 
-    def scope(self, data: st.DataObject, org: UUID) -> Scope:
-        """The tenant and an actor: none, one of its users, or any user (any tenant)."""
+    def scope(self, data: st.DataObject, org: UUID, user: UUID | None = None) -> Scope:
+        """The tenant and who acts: the system, one of its users (`user` when given, the one a
+        use case is about, is one), nobody, or any user (any tenant). The policy decides."""
         mine = [r["id"] for r in self.rows[User] if r["organization_id"] == org]
+        if user is not None:
+            mine.append(user)
         anyone = [r["id"] for r in self.rows[User]]
-        pool = st.sampled_from(mine) if mine else st.none()
-        if anyone:
-            pool = st.one_of(pool, st.sampled_from(anyone))
-        actor = data.draw(st.one_of(st.none(), pool), label="actor")
+        kind = data.draw(st.integers(0, 9), label="actor kind")
+        if kind < 4:
+            return Scope.system(org)
+        if kind == 8:
+            return Scope.anonymous(org)
+        pool = mine if kind < 8 else anyone
+        actor = data.draw(st.sampled_from(pool), label="actor") if pool else None
         self.mark_foreign(org, actor)
         return Scope(org, actor)
+
+    def reader(self, data: st.DataObject, org: UUID) -> Scope:
+        """Who reads: mostly the system (the reads are what is compared), else a member."""
+        if data.draw(st.integers(0, 3), label="member reads"):
+            return Scope.system(org)
+        return self.scope(data, org)
 
     def observed(self, cls: type) -> dict[str, list[Any]]:
         return observed_values(self.rows[cls])
@@ -332,7 +349,9 @@ class UseCaseMachine(RuleBasedStateMachine):
                 for i, local in enumerate(LOCALS[:4])
             ]
             outcome = self.core(
-                "seed users", org, lambda c, o=org, n=news: c.users.create_many(Scope(o), n)
+                "seed users",
+                org,
+                lambda c, o=org, n=news: c.users.create_many(Scope.system(o), n),
             )
             assert outcome.ok, outcome.error
             for account, new in zip(outcome.value, news, strict=True):
@@ -351,7 +370,7 @@ class UseCaseMachine(RuleBasedStateMachine):
                 outcome = self.core(
                     "seed draft",
                     org,
-                    lambda c, o=org, n=new_content: c.content.create_draft(Scope(o), n),
+                    lambda c, o=org, n=new_content: c.content.create_draft(Scope.system(o), n),
                 )
                 assert outcome.ok, outcome.error
                 self.seeded[EducationalContent].append(outcome.value.id)
@@ -359,7 +378,9 @@ class UseCaseMachine(RuleBasedStateMachine):
                     self.core(
                         "seed publish",
                         org,
-                        lambda c, o=org, cid=outcome.value.id: c.content.publish(Scope(o), cid),
+                        lambda c, o=org, cid=outcome.value.id: c.content.publish(
+                            Scope.system(o), cid
+                        ),
                     )
             self.clock.advance(seconds=1)
 
@@ -372,15 +393,16 @@ class UseCaseMachine(RuleBasedStateMachine):
         outcome = self.core(f"create org {name!r}", None, lambda c: c.organizations.create(name))
         return multiple(outcome.value.id) if outcome.ok else multiple()
 
-    @rule(org=orgs, target_org=orgs, name=valid_or(nonempty_texts, st.just("")))
+    @rule(org=orgs, target_org=orgs, name=valid_or(nonempty_texts, st.just("")), data=st.data())
     @counted
-    def rename_org(self, org: UUID, target_org: UUID, name: str) -> None:
+    def rename_org(self, org: UUID, target_org: UUID, name: str, data: st.DataObject) -> None:
         self.foreign |= org != target_org
+        scope = self.scope(data, org)
         self.core(
-            f"rename org {target_org} as tenant {org}",
+            f"rename org {target_org} as tenant {org} by {scope}",
             org,
             lambda c: (
-                c.organizations.rename(target_org, name)
+                c.organizations.rename(scope, name)
                 if org == target_org
                 else _rename_as(c, org, target_org, name)
             ),
@@ -409,11 +431,12 @@ class UseCaseMachine(RuleBasedStateMachine):
         self.remember(outcome, new)
         return multiple(outcome.value.user.id) if outcome.ok else multiple()
 
-    @rule(target=users, org=orgs, news=st.lists(new_users(), max_size=3))
+    @rule(target=users, org=orgs, news=st.lists(new_users(), max_size=3), data=st.data())
     @counted
-    def create_many(self, org: UUID, news: list[NewUser]) -> Any:
+    def create_many(self, org: UUID, news: list[NewUser], data: st.DataObject) -> Any:
+        scope = self.scope(data, org)
         outcome = self.core(
-            f"create_many {news!r}", org, lambda c: c.users.create_many(Scope(org), news)
+            f"create_many {news!r} by {scope}", org, lambda c: c.users.create_many(scope, news)
         )
         if not outcome.ok:
             return multiple()
@@ -446,9 +469,9 @@ class UseCaseMachine(RuleBasedStateMachine):
         expected = data.draw(
             st.sampled_from([None, None, current["version"] if current else 1, 99]), label="version"
         )
-        scope = self.scope(data, org)
+        scope = self.scope(data, org, user)
         self.core(
-            f"update user {name}={value!r} expected_version={expected}",
+            f"update user {name}={value!r} expected_version={expected} by {scope}",
             org,
             lambda c: c.users.update(scope, user, {name: value}, expected_version=expected),
         )
@@ -473,31 +496,37 @@ class UseCaseMachine(RuleBasedStateMachine):
         self, org: UUID, user: UUID, changes: dict[str, Any], data: st.DataObject
     ) -> None:
         org = self.home(data, org, user)
+        scope = self.scope(data, org, user)
         self.core(
-            f"update profile {changes!r}",
+            f"update profile {changes!r} by {scope}",
             org,
-            lambda c: c.users.update_profile(Scope(org), user, changes),
+            lambda c: c.users.update_profile(scope, user, changes),
         )
 
     @rule(org=orgs, user=users, hard=st.booleans(), data=st.data())
     @counted
     def delete_user(self, org: UUID, user: UUID, hard: bool, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        scope = self.scope(data, org)
-        self.core(f"delete user hard={hard}", org, lambda c: c.users.delete(scope, user, hard=hard))
+        scope = self.scope(data, org, user)
+        self.core(
+            f"delete user hard={hard} by {scope}",
+            org,
+            lambda c: c.users.delete(scope, user, hard=hard),
+        )
 
     @rule(org=orgs, user=users, data=st.data())
     @counted
     def restore_user(self, org: UUID, user: UUID, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        self.core("restore user", org, lambda c: c.users.restore(Scope(org), user))
+        scope = self.scope(data, org)
+        self.core(f"restore user by {scope}", org, lambda c: c.users.restore(scope, user))
 
     @rule(org=orgs, user=users, login=st.one_of(emails(), usernames()), data=st.data())
     @counted
     def read_user(self, org: UUID, user: UUID, login: str, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        scope = Scope(org)
-        self.core("get user", org, lambda c: c.users.get(scope, user))
+        scope = self.reader(data, org)
+        self.core(f"get user by {scope}", org, lambda c: c.users.get(scope, user))
         self.core("get account", org, lambda c: c.users.get_account(scope, user))
         self.core(f"get by email {login!r}", org, lambda c: c.users.get_by_email(scope, login))
         self.core(
@@ -511,10 +540,11 @@ class UseCaseMachine(RuleBasedStateMachine):
         )
         self.core("all users", org, lambda c: c.users.get_all(scope, limit=3))
 
-    @rule(org=orgs)
+    @rule(org=orgs, data=st.data())
     @counted
-    def statistics(self, org: UUID) -> None:
-        self.core("statistics", org, lambda c: c.users.statistics(Scope(org)))
+    def statistics(self, org: UUID, data: st.DataObject) -> None:
+        scope = self.scope(data, org)
+        self.core(f"statistics by {scope}", org, lambda c: c.users.statistics(scope))
 
     # ------------------------------------------------------------------ verification
 
@@ -522,14 +552,19 @@ class UseCaseMachine(RuleBasedStateMachine):
     @counted
     def mark_verified(self, org: UUID, user: UUID, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        self.core("mark verified", org, lambda c: c.verification.mark_verified(Scope(org), user))
+        scope = self.scope(data, org, user)
+        self.core(
+            f"mark verified by {scope}", org, lambda c: c.verification.mark_verified(scope, user)
+        )
 
     @rule(org=orgs, user=users, data=st.data())
     @counted
     def resend_verification(self, org: UUID, user: UUID, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        scope = Scope(org)
-        self.core("resend verification", org, lambda c: c.verification.resend(scope, user))
+        scope = self.scope(data, org, user)
+        self.core(
+            f"resend verification by {scope}", org, lambda c: c.verification.resend(scope, user)
+        )
         self.core("pending tokens", org, lambda c: c.verification.pending_tokens(scope, user))
 
     def mail_token(self, data: st.DataObject) -> str:
@@ -544,7 +579,9 @@ class UseCaseMachine(RuleBasedStateMachine):
         token = self.mail_token(data)
         org = self.token_home(data, org, token)
         self.core(
-            f"verify email {token!r}", org, lambda c: c.verification.verify_email(Scope(org), token)
+            f"verify email {token!r}",
+            org,
+            lambda c: c.verification.verify_email(Scope.anonymous(org), token),
         )
 
     def token_home(self, data: st.DataObject, org: UUID, token: str) -> UUID:
@@ -584,18 +621,35 @@ class UseCaseMachine(RuleBasedStateMachine):
             f"authenticate {login!r} right_password={bool(right)}",
             org,
             lambda c: c.auth.authenticate(
-                Scope(org), login, password, ip_address=ip, user_agent="ua"
+                Scope.anonymous(org), login, password, ip_address=ip, user_agent="ua"
             ),
         )
         if not outcome.ok:
             return multiple()
         return multiple(LoginRef(org, outcome.value.session.id, outcome.value.token))
 
-    @rule(target=logins, org=orgs, user=users, data=st.data())
+    @rule(
+        target=logins,
+        org=orgs,
+        user=users,
+        jti=st.one_of(st.none(), st.sampled_from(JTIS)),
+        ahead=st.one_of(st.none(), st.sampled_from(AHEAD)),
+        data=st.data(),
+    )
     @counted
-    def record_login(self, org: UUID, user: UUID, data: st.DataObject) -> Any:
+    def record_login(
+        self, org: UUID, user: UUID, jti: str | None, ahead: dict[str, int] | None, data: Any
+    ) -> Any:
+        """A session the host opens itself, with its own jti and expiry now and then (a jti
+        reused in the organization, an expiry past or beyond the policy's maximum)."""
         org = self.home(data, org, user)
-        outcome = self.core("record login", org, lambda c: c.auth.record_login(Scope(org), user))
+        scope = self.scope(data, org, user)
+        expires = None if ahead is None else self.clock.now() + timedelta(**ahead)
+        outcome = self.core(
+            f"record login jti={jti!r} expires_at={expires} by {scope}",
+            org,
+            lambda c: c.auth.record_login(scope, user, jti=jti, expires_at=expires),
+        )
         if not outcome.ok:
             return multiple()
         return multiple(LoginRef(org, outcome.value.session.id, outcome.value.token))
@@ -613,16 +667,21 @@ class UseCaseMachine(RuleBasedStateMachine):
         if data.draw(st.integers(0, 3), label="own tenant"):
             org = ref.organization_id
         self.foreign |= org != ref.organization_id
+        scope = self.scope(data, org)
         self.core(
-            "revoke session", org, lambda c: c.auth.revoke_session(Scope(org), ref.session_id)
+            f"revoke session by {scope}",
+            org,
+            lambda c: c.auth.revoke_session(scope, ref.session_id),
         )
 
     @rule(org=orgs, user=users, data=st.data())
     @counted
     def revoke_all(self, org: UUID, user: UUID, data: st.DataObject) -> None:
         org = self.home(data, org, user)
-        scope = Scope(org)
-        self.core("active sessions", org, lambda c: c.auth.get_active_sessions(scope, user))
+        scope = self.scope(data, org, user)
+        self.core(
+            f"active sessions by {scope}", org, lambda c: c.auth.get_active_sessions(scope, user)
+        )
         self.core("revoke all sessions", org, lambda c: c.auth.revoke_all_sessions(scope, user))
         self.core("count active sessions", org, lambda c: c.auth.count_active_sessions(scope))
 
@@ -633,10 +692,11 @@ class UseCaseMachine(RuleBasedStateMachine):
     ) -> None:
         org = self.home(data, org, user)
         current = self.passwords.get(user, PASSWORDS[0]) if right else "wrong password"
+        scope = self.scope(data, org, user)
         outcome = self.core(
-            f"change password to {new!r}",
+            f"change password to {new!r} by {scope}",
             org,
-            lambda c: c.auth.change_password(Scope(org), user, current, new),
+            lambda c: c.auth.change_password(scope, user, current, new),
         )
         if outcome.ok:
             self.passwords[user] = new
@@ -649,7 +709,7 @@ class UseCaseMachine(RuleBasedStateMachine):
         self.core(
             f"request reset {email!r}",
             org,
-            lambda c: c.auth.request_password_reset(Scope(org), email),
+            lambda c: c.auth.request_password_reset(Scope.anonymous(org), email),
         )
 
     @rule(org=orgs, new=passwords, data=st.data())
@@ -660,7 +720,7 @@ class UseCaseMachine(RuleBasedStateMachine):
         outcome = self.core(
             f"reset password {token!r}",
             org,
-            lambda c: c.auth.reset_password(Scope(org), token, new),
+            lambda c: c.auth.reset_password(Scope.anonymous(org), token, new),
         )
         if outcome.ok:
             stored = self.row(UserToken, UUID(hex=token.split(".")[0]))
@@ -754,12 +814,11 @@ class UseCaseMachine(RuleBasedStateMachine):
         expected = data.draw(
             st.sampled_from([None, None, current["version"] if current else 1, 99]), label="version"
         )
+        scope = self.scope(data, org)
         self.core(
-            f"update content {name}={value!r} expected_version={expected}",
+            f"update content {name}={value!r} expected_version={expected} by {scope}",
             org,
-            lambda c: c.content.update(
-                Scope(org), content, {name: value}, expected_version=expected
-            ),
+            lambda c: c.content.update(scope, content, {name: value}, expected_version=expected),
         )
 
     @rule(
@@ -773,7 +832,7 @@ class UseCaseMachine(RuleBasedStateMachine):
     @counted
     def content_lifecycle(self, org: UUID, content: UUID, action: str, data: st.DataObject) -> None:
         org = self.home(data, org, content)
-        scope = Scope(org)
+        scope = self.scope(data, org)
         calls: dict[str, Callable[[EduCore], Awaitable[Any]]] = {
             "publish": lambda c: c.content.publish(scope, content),
             "archive": lambda c: c.content.archive(scope, content),
@@ -782,7 +841,7 @@ class UseCaseMachine(RuleBasedStateMachine):
             "delete": lambda c: c.content.delete(scope, content),
             "hard delete": lambda c: c.content.delete(scope, content, hard=True),
         }
-        self.core(f"{action} content", org, calls[action])
+        self.core(f"{action} content by {scope}", org, calls[action])
 
     @rule(org=orgs, data=st.data())
     @counted
@@ -792,8 +851,11 @@ class UseCaseMachine(RuleBasedStateMachine):
         slug = data.draw(
             valid_or(pool, st.sampled_from(["x" * 200, "Intro", "nope"]), 4), label="slug"
         )
+        scope = self.reader(data, org)
         self.core(
-            f"content by slug {slug!r}", org, lambda c: c.content.get_by_slug(Scope(org), slug)
+            f"content by slug {slug!r} by {scope}",
+            org,
+            lambda c: c.content.get_by_slug(scope, slug),
         )
 
     @rule(
@@ -810,6 +872,7 @@ class UseCaseMachine(RuleBasedStateMachine):
             max_size=2,
         ),
         limit=st.integers(1, 4),
+        data=st.data(),
     )
     @counted
     def search_content(
@@ -822,6 +885,7 @@ class UseCaseMachine(RuleBasedStateMachine):
         text: str | None,
         order: list[str],
         limit: int,
+        data: st.DataObject,
     ) -> None:
         search = ContentSearch(
             tags=tuple(search_tags),
@@ -832,8 +896,10 @@ class UseCaseMachine(RuleBasedStateMachine):
             order_by=tuple(order) or ("-created_at",),
             limit=limit,
         )
-        scope = Scope(org)
-        outcome = self.core(f"search {search!r}", org, lambda c: c.content.search(scope, search))
+        scope = self.reader(data, org)
+        outcome = self.core(
+            f"search {search!r} by {scope}", org, lambda c: c.content.search(scope, search)
+        )
         for _ in range(3):
             if not outcome.ok or outcome.value.next_cursor is None:
                 break
@@ -868,34 +934,30 @@ class UseCaseMachine(RuleBasedStateMachine):
     @rule(org=orgs, include_deleted=st.booleans(), data=st.data())
     @counted
     def find_users(self, org: UUID, include_deleted: bool, data: st.DataObject) -> None:
+        scope = self.reader(data, org)
         for _ in range(QUERIES_PER_STEP):
             query = data.draw(queries(User, self.observed(User)), label="query")
             self.pages(
                 f"find users include_deleted={include_deleted}",
                 org,
-                lambda side, q: side.core.users.find(
-                    Scope(org), q, include_deleted=include_deleted
-                ),
+                lambda side, q: side.core.users.find(scope, q, include_deleted=include_deleted),
                 query,
             )
         counting = data.draw(queries(User, self.observed(User), paged=False), label="count query")
-        self.core(f"count users {counting!r}", org, lambda c: c.users.count(Scope(org), counting))
+        self.core(f"count users {counting!r}", org, lambda c: c.users.count(scope, counting))
 
     @rule(org=orgs, data=st.data())
     @counted
     def find_content(self, org: UUID, data: st.DataObject) -> None:
         observed = self.observed(EducationalContent)
+        scope = self.reader(data, org)
         for _ in range(QUERIES_PER_STEP):
             query = data.draw(queries(EducationalContent, observed), label="query")
-            self.pages(
-                "find content", org, lambda side, q: side.core.content.find(Scope(org), q), query
-            )
+            self.pages("find content", org, lambda side, q: side.core.content.find(scope, q), query)
         counting = data.draw(
             queries(EducationalContent, observed, paged=False), label="count query"
         )
-        self.core(
-            f"count content {counting!r}", org, lambda c: c.content.count(Scope(org), counting)
-        )
+        self.core(f"count content {counting!r}", org, lambda c: c.content.count(scope, counting))
 
     @rule(
         org=orgs,

@@ -236,16 +236,16 @@ async def _folding(backend: str, url: str | None, needles: list[str]) -> dict[st
         for side in sides:
             org = (await side.core.organizations.create("Folding School")).id
             new = NewUser(email="t@example.org", username="teacher", password="x" * 8)
-            (author,) = await side.core.users.create_many(Scope(org), [new])
+            (author,) = await side.core.users.create_many(Scope.system(org), [new])
             for word in FOLDING_WORDS:
                 draft = NewContent(title=word, author_id=author.user.id)
-                await side.core.content.create_draft(Scope(org), draft)
+                await side.core.content.create_draft(Scope.system(org), draft)
             orgs.append(org)
         results: dict[str, list[Any]] = {}
         for needle in needles:
             query = Query.where(F("title").icontains(needle))
             results[needle] = [
-                sorted(c.title for c in await side.core.content.find(Scope(org), query))
+                sorted(c.title for c in await side.core.content.find(Scope.system(org), query))
                 for side, org in zip(sides, orgs, strict=True)
             ]
     return results

@@ -42,7 +42,7 @@ async def _fuzz_token(request: Request) -> dict[str, str]:
     org = await core.organizations.get_by_slug(FUZZ_ORG)
     username = f"fuzzer-{next(_fuzzers)}"
     await core.users.register(
-        Scope(org.id),
+        Scope.system(org.id),
         NewUser(
             email=f"{username}@{FUZZ_ORG}.example.org",
             username=username,
@@ -51,7 +51,7 @@ async def _fuzz_token(request: Request) -> dict[str, str]:
             email_verified=True,
         ),
     )
-    result = await core.auth.authenticate(Scope(org.id), username, FUZZ_PASSWORD)
+    result = await core.auth.authenticate(Scope.system(org.id), username, FUZZ_PASSWORD)
     return {"token": result.token}
 
 

@@ -137,3 +137,31 @@ async def test_bootstrap_needs_the_operator_key(api: Api) -> None:
     for headers in ({}, {"X-Bootstrap-Key": "guess"}, bearer("x")):
         response = await api.client.post("/organizations", headers=headers, json=body)
         assert response.status_code == 403
+
+
+async def test_staff_manage_the_roles_below_theirs(api: Api, admin: Member) -> None:
+    staff = await api.member(admin, "willie", "staff")
+    teacher = await api.register(staff, "edna", "teacher")
+    assert teacher["role"] == "teacher"
+    for role in ("staff", "admin"):
+        body = {"email": f"{role}@x.example.org", "username": role, "password": "long enough pw"}
+        response = await api.client.post("/users", headers=staff.auth, json={**body, "role": role})
+        assert response.status_code == 403 and response.json()["error"] == "permission_denied"
+    promote = await api.client.patch(
+        f"/users/{teacher['id']}", headers=staff.auth, json={"role": "admin"}
+    )
+    assert promote.status_code == 403
+    stats = await api.client.get("/organizations/current/statistics", headers=staff.auth)
+    assert stats.status_code == 200 and stats.json()["users"]["by_role"]["teacher"] == 1
+
+
+async def test_the_last_administrator_cannot_step_down(api: Api, admin: Member) -> None:
+    url = f"/users/{admin.id}"
+    for change in ({"role": "teacher"}, {"status": "suspended"}):
+        response = await api.client.patch(url, headers=admin.auth, json=change)
+        assert response.status_code == 409 and response.json()["error"] == "invalid_state"
+        assert "administrator" in response.json()["message"]
+    deputy = await api.member(admin, "deputy", "admin")
+    assert (await api.client.patch(url, headers=deputy.auth, json={"role": "teacher"})).is_success
+    me = (await api.client.get(url, headers=admin.auth)).json()  # a teacher now, still signed in
+    assert me["role"] == "teacher"

@@ -27,7 +27,7 @@ async def exercise(core_settings: dict[str, str]) -> tuple[str, int]:
         where,
     ):
         org = await core.organizations.create("Container School")
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         account = await core.users.register(
             scope, NewUser(email="c@example.org", username="cont", password="long enough 1")
         )
@@ -138,6 +138,7 @@ def test_cache_can_be_switched_off() -> None:
         ({"EDU_REDIS_URL": "http://cache"}, "EDU_REDIS_URL"),
         ({"EDU_CACHE_ENABLED": "maybe"}, "EDU_CACHE_ENABLED"),
         ({"EDU_LOCKOUT_SECONDS": "-5"}, "EDU_LOCKOUT_SECONDS"),
+        ({"EDU_SESSION_MAX_TTL_SECONDS": "60"}, "EDU_SESSION_MAX_TTL_SECONDS"),
         ({"EDU_DATABSE_URL": "typo"}, "EDU_DATABSE_URL"),
     ],
 )

@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from edu_infra.sqlalchemy.migrate import alembic_config, upgrade_async
 from edu_infra.sqlalchemy.migrate import downgrade_async as edu_downgrade
-from edu_infra.sqlalchemy.versioning import skip_edu_tables
+from edu_infra.sqlalchemy.versioning import LEGACY_REVISIONS, skip_edu_tables
 from tests.host_alembic.models import metadata as host_metadata
 from tests.sql_harness import APP_ROLE, ensure_role
 
@@ -174,9 +174,9 @@ async def test_postgres_adopts_only_edu_cores_own_legacy_revision(
     from edu_infra.sqlalchemy.versioning import SchemaConflict
 
     url = await postgres_databases()  # type: ignore[operator]
-    await upgrade_async(url, app_role=APP_ROLE)
+    await upgrade_async(url, revision=LEGACY_REVISIONS[-1], app_role=APP_ROLE)
     engine = create_async_engine(url, poolclass=NullPool)
-    try:  # what edu-core 0.1 left
+    try:  # what edu-core 0.1 left (its last revision)
         async with engine.begin() as connection:
             await connection.execute(
                 text("ALTER TABLE edu_alembic_version RENAME TO alembic_version")

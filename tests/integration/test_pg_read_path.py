@@ -92,7 +92,7 @@ async def test_statistics_is_one_statement(logged: tuple[Harness, Logged]) -> No
         )
     )
     await log.take()
-    stats = await core.users.statistics(Scope(org.id))
+    stats = await core.users.statistics(Scope.system(org.id))
     sent = await log.take()
     reads = [q for q in sent if q not in ("COMMIT", "ROLLBACK") and not q.startswith("BEGIN")]
     assert len(reads) == 1, sent

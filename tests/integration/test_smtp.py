@@ -65,7 +65,7 @@ async def test_a_registered_user_verifies_with_the_mailed_link(server: MailServe
     async for core in _core(server.settings()):
         org = await core.organizations.create("Mail School")
         account = await core.users.register(
-            Scope(org.id), NewUser(email="ada@example.org", username="ada", password=PW)
+            Scope.system(org.id), NewUser(email="ada@example.org", username="ada", password=PW)
         )
         mail = server.mailbox.last()
         assert mail["To"] == "ada@example.org"
@@ -76,16 +76,16 @@ async def test_a_registered_user_verifies_with_the_mailed_link(server: MailServe
         token = token_from_link(text)
         assert f'href="https://app.example.org/verify?org={org.id}&amp;token=' in html
 
-        user = await core.verification.verify_email(Scope(org.id), token)
+        user = await core.verification.verify_email(Scope.system(org.id), token)
         assert user.id == account.user.id and user.email_verified
         assert user.status is UserStatus.ACTIVE
-        assert (await core.auth.authenticate(Scope(org.id), "ada", PW)).token
+        assert (await core.auth.authenticate(Scope.system(org.id), "ada", PW)).token
 
 
 async def test_a_password_reset_completes_with_the_mailed_token(server: MailServer) -> None:
     async for core in _core(server.settings()):
         org = await core.organizations.create("Reset School")
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         await core.users.register(
             scope,
             NewUser(email="bob@example.org", username="bob", password=PW),
@@ -186,7 +186,8 @@ async def test_registration_survives_a_mail_server_that_is_down(
         org = await core.organizations.create("Offline Mail School")
         with caplog.at_level(logging.ERROR):
             account = await core.users.register(
-                Scope(org.id), NewUser(email="dina@example.org", username="dina", password=PW)
+                Scope.system(org.id),
+                NewUser(email="dina@example.org", username="dina", password=PW),
             )
         assert not account.user.email_verified
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -22,7 +22,7 @@ def test_every_key_of_a_tenant_table_starts_with_organization_id(table: typing.A
         if isinstance(constraint, PrimaryKeyConstraint):
             keys.append((str(constraint.name), [c.name for c in constraint.columns]))
     for index in table.indexes:
-        if index.unique:
+        if index.unique and index.name != f"uq_{table.name}_id":  # not created on Citus
             keys.append((str(index.name), [c.name for c in index.columns]))
     assert keys, f"{table.name} has no keys"
     for name, columns in keys:
@@ -39,7 +39,10 @@ def test_references_never_cross_tenants(table: typing.Any) -> None:
 
 
 def test_uniqueness_ignores_soft_deleted_rows() -> None:
-    unique = [i for t in metadata.tables.values() for i in t.indexes if i.unique]
+    ids = {f"uq_{t.name}_id" for t in TENANT_TABLES}  # an id stays taken when soft-deleted
+    unique = [
+        i for t in metadata.tables.values() for i in t.indexes if i.unique and i.name not in ids
+    ]
     assert len(unique) == 6
     for index in unique:
         assert isinstance(index, Index)

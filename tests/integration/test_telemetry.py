@@ -54,7 +54,7 @@ async def _flow(container: Container) -> tuple[str, list[str]]:
     container.notifier.override(providers.Object(notifier))
     core = container.core()
     org = await core.organizations.create("Observed School")
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     account = await core.users.register(
         scope, NewUser(email=EMAIL, username="observed", password=PASSWORD)
     )
@@ -170,7 +170,7 @@ async def test_with_telemetry_off_nothing_is_wrapped_or_even_imported() -> None:
         "    c = build_container({'EDU_DATABASE_URL': 'memory://'})\n"
         "    core = c.core()\n"
         "    org = await core.organizations.create('Quiet School')\n"
-        "    await core.users.count(Scope(org.id))\n"
+        "    await core.users.count(Scope.system(org.id))\n"
         "    assert c.telemetry() is None\n"
         "    assert type(c.uow_factory()).__name__ == 'InMemoryUnitOfWorkFactory'\n"
         "    assert 'count' not in vars(core.users)\n"

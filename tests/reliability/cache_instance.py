@@ -32,7 +32,7 @@ async def _answer(container: Container, request: dict[str, Any]) -> dict[str, An
         reads = container.reads()
         assert isinstance(reads, ReadThroughCache)
         return {"pending": reads.pending_invalidations}
-    scope = Scope(UUID(request["org"]))
+    scope = Scope.system(UUID(request["org"]))
     user = UUID(request["user"])
     if op == "get":
         return {"name": (await core.users.get(scope, user)).full_name}

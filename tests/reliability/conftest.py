@@ -7,6 +7,7 @@ can be terminated while its commit is in progress without touching the shared te
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
@@ -75,6 +76,24 @@ async def pg() -> PostgresDatabase:
     database = await reliability_database()
     await database.truncate()
     return database
+
+
+async def lock_waiters(pg: PostgresDatabase, *, until: int) -> int:
+    """Backends of the test database waiting on a lock, polled until `until` (or 10 s)."""
+    admin = await asyncpg.connect(pg.dsn(pg.owner_url))
+    try:
+        for _ in range(200):
+            waiting: int = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = $1 AND wait_event_type = 'Lock'",
+                pg.name,
+            )
+            if waiting >= until:
+                return waiting
+            await asyncio.sleep(0.05)
+        return waiting
+    finally:
+        await admin.close()
 
 
 Snapshot = dict[str, frozenset[tuple[Any, ...]]]

@@ -71,11 +71,11 @@ class LocalInstance:
         self.core: EduCore = container.core()
 
     async def get(self, world: World) -> str:
-        return (await self.core.users.get(Scope(world.org), world.user)).full_name
+        return (await self.core.users.get(Scope.system(world.org), world.user)).full_name
 
     async def rename(self, world: World, name: str) -> str:
         return (
-            await self.core.users.update(Scope(world.org), world.user, {"full_name": name})
+            await self.core.users.update(Scope.system(world.org), world.user, {"full_name": name})
         ).full_name
 
     async def pending(self) -> int:
@@ -86,7 +86,7 @@ class LocalInstance:
     async def register(self) -> World:
         org = await self.core.organizations.create("Coherent School")
         user = await self.core.users.register(
-            Scope(org.id),
+            Scope.system(org.id),
             NewUser(email="ada@example.org", username="ada", password="x" * 12, full_name="v1"),
         )
         return World(org.id, user.user.id)

@@ -64,6 +64,8 @@ class World:
     def scope(self, kind: str) -> Any:
         return {
             "admin": Scope(self.a.id, self.refs["admin"]),
+            "teacher": Scope(self.a.id, self.refs["teacher"]),
+            "system": Scope.system(self.a.id),
             "anonymous": Scope(self.a.id),
             "stranger-actor": Scope(self.a.id, self.refs["b_user"]),
             "unknown-org": Scope(RANDOM_ID, self.refs["admin"]),
@@ -185,7 +187,7 @@ CALLS: dict[str, Call] = {
     "organizations.list": lambda c, w, d, s: c.organizations.list(
         skip=d(anything | st.integers()), limit=d(anything | st.integers())
     ),
-    "organizations.rename": lambda c, w, d, s: c.organizations.rename(ids(d, w), d(anything)),
+    "organizations.rename": lambda c, w, d, s: c.organizations.rename(s, d(anything)),
     "users.register": lambda c, w, d, s: c.users.register(s, new_user(d)),
     "users.create_many": lambda c, w, d, s: c.users.create_many(
         s, [new_user(d) for _ in range(d(st.integers(0, 3)))] if d(st.booleans()) else d(anything)
@@ -274,7 +276,16 @@ CALLS: dict[str, Call] = {
     "content.find": lambda c, w, d, s: c.content.find(s, unwrap(d(queries()))),
     "content.count": lambda c, w, d, s: c.content.count(s, unwrap(d(queries()))),
 }
-SCOPES = ["admin", "admin", "admin", "anonymous", "stranger-actor", "unknown-org", "not-a-uuid"]
+SCOPES = [
+    "admin",
+    "admin",
+    "teacher",
+    "system",
+    "anonymous",
+    "stranger-actor",
+    "unknown-org",
+    "not-a-uuid",
+]
 
 
 def test_every_use_case_is_covered() -> None:

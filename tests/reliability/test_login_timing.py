@@ -67,7 +67,7 @@ async def _core(hasher: object) -> tuple[EduCore, Scope]:
     org, _ = await core.organizations.bootstrap(
         "Timing School", NewUser(email="known@example.org", username="known", password=PASSWORD)
     )
-    return core, Scope(org.id)
+    return core, Scope.system(org.id)
 
 
 async def _wrong_password(core: EduCore, scope: Scope) -> None:
@@ -120,7 +120,7 @@ async def _timed(call: Callable[[], Awaitable[object]]) -> float:
 async def test_an_unknown_organization_or_login_costs_what_a_known_one_does() -> None:
     hasher = _argon2()
     core, scope = await _core(hasher)
-    stranger = Scope(uuid4())
+    stranger = Scope.system(uuid4())
     cases: dict[str, Callable[[], Awaitable[object]]] = {
         "known login, wrong password": lambda: core.auth.authenticate(scope, "known", "nope-nope"),
         "unknown login": lambda: core.auth.authenticate(scope, "nobody", "nope-nope"),

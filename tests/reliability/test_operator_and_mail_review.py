@@ -140,7 +140,8 @@ async def test_held_crlf_and_markup_in_email_stopped_at_registration() -> None:
     ):
         with pytest.raises(ValidationError):
             await core.users.register(
-                Scope(org.id), NewUser(email=email, username="hdr", password="long enough pw 1")
+                Scope.system(org.id),
+                NewUser(email=email, username="hdr", password="long enough pw 1"),
             )
 
 
@@ -436,7 +437,7 @@ async def test_held_cancelled_logins_leak_no_threads_and_do_not_corrupt_the_coun
     org, owner = await core.organizations.bootstrap(
         "Cancel School", NewUser(email="c@example.org", username="cancel", password="right pw 123")
     )
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     before = {t.name for t in threading.enumerate()}
     tasks = [
         asyncio.create_task(core.auth.authenticate(scope, "cancel", "wrong pw 123!"))
@@ -533,7 +534,7 @@ async def _counted_core() -> tuple[EduCore, Scope, _CountingHasher, _CountingUow
     org, _ = await core.organizations.bootstrap(
         "Timing School", NewUser(email="t@example.org", username="known", password="right pw 123")
     )
-    return core, Scope(org.id), hasher, uow
+    return core, Scope.system(org.id), hasher, uow
 
 
 async def test_unknown_and_known_logins_cost_the_same_hashing_and_database_work() -> None:
@@ -552,7 +553,7 @@ async def test_unknown_and_known_logins_cost_the_same_hashing_and_database_work(
     ]:
         uow.log.clear()
         verifies = hasher.verifies
-        where = Scope(uuid.uuid4()) if login is None else scope
+        where = Scope.system(uuid.uuid4()) if login is None else scope
         with pytest.raises(AuthenticationFailed):
             await core.auth.authenticate(where, login or "known", password)  # type: ignore[arg-type]
         costs[name] = (hasher.verifies - verifies, list(uow.log))

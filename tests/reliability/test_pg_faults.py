@@ -90,10 +90,12 @@ async def test_terminated_in_the_middle_of_a_use_case_nothing_is_written_and_a_r
     monkeypatch.setattr(PgRows, "insert", kill_before_profile)
 
     with pytest.raises(RetryableError):
-        await stack.core.users.register(Scope(org.id), _newcomer("ada"))
+        await stack.core.users.register(Scope.system(org.id), _newcomer("ada"))
     assert kills and await owner_counts(admin) == before
 
-    account = await retrying(lambda: stack.core.users.register(Scope(org.id), _newcomer("ada")))
+    account = await retrying(
+        lambda: stack.core.users.register(Scope.system(org.id), _newcomer("ada"))
+    )
     after = await owner_counts(admin)
     assert {k: after[k] - before[k] for k in after} == {
         "organizations": 0,

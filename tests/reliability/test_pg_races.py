@@ -54,7 +54,7 @@ def _user(email: str, username: str, **fields: Any) -> NewUser:
 
 async def test_one_email_registered_100_times_at_once_in_one_organization(stack: Stack) -> None:
     org = await stack.org()
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     results = await outcomes(
         [
             stack.core.users.register(scope, _user("same@example.org", f"user-{i}"))
@@ -71,7 +71,7 @@ async def test_one_email_registered_at_once_in_100_organizations(stack: Stack) -
     orgs = [await stack.org(f"School {i}") for i in range(100)]
     results = await outcomes(
         [
-            stack.core.users.register(Scope(org.id), _user("same@example.org", "same"))
+            stack.core.users.register(Scope.system(org.id), _user("same@example.org", "same"))
             for org in orgs
         ]
     )
@@ -82,9 +82,11 @@ async def test_one_email_registered_at_once_in_100_organizations(stack: Stack) -
 
 async def _target(stack: Stack) -> tuple[Scope, User]:
     org = await stack.org()
-    account = await stack.core.users.register(Scope(org.id), _user("t@example.org", "target"))
-    await stack.core.users.update(Scope(org.id), account.user.id, {"full_name": "v2"})
-    return Scope(org.id), await stack.core.users.get(Scope(org.id), account.user.id)
+    account = await stack.core.users.register(
+        Scope.system(org.id), _user("t@example.org", "target")
+    )
+    await stack.core.users.update(Scope.system(org.id), account.user.id, {"full_name": "v2"})
+    return Scope.system(org.id), await stack.core.users.get(Scope.system(org.id), account.user.id)
 
 
 async def test_50_updates_from_one_read_version_exactly_one_lands(stack: Stack) -> None:
@@ -149,7 +151,7 @@ async def test_50_blind_updates_each_land_or_conflict_and_the_version_counts_the
 
 async def _verified_user(stack: Stack, policy: SecurityPolicy) -> tuple[Scope, User]:
     org = await stack.org()
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     account = await stack.core.users.register(
         scope, _user("locked@example.org", "locked", email_verified=True, status="active")
     )
@@ -191,7 +193,7 @@ async def test_concurrent_wrong_passwords_lock_the_account_exactly_once(
 
 async def test_a_draft_published_20_times_at_once_is_published_once(stack: Stack) -> None:
     org = await stack.org()
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     teacher = await stack.core.users.register(
         scope, _user("t@example.org", "teacher", role=UserRole.TEACHER)
     )

@@ -61,7 +61,7 @@ async def container(redis_server: RedisServer) -> AsyncIterator[Container]:
 
 async def _world(core: EduCore) -> tuple[Scope, Any, Any]:
     org = await core.organizations.create("Cached School")
-    scope = Scope(org.id)
+    scope = Scope.system(org.id)
     teacher = await core.users.register(
         scope,
         NewUser(

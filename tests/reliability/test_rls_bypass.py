@@ -52,7 +52,9 @@ async def _populated(stack: Stack) -> tuple[Organization, Organization]:
         await uow.add(new_session(user, stack.clock))
         await uow.add(new_content(theirs, user))
         await uow.commit()
-    await stack.core.auth.request_password_reset(Scope(theirs.id), user.email)  # a user_token
+    await stack.core.auth.request_password_reset(
+        Scope.system(theirs.id), user.email
+    )  # a user_token
     return mine, theirs
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import pytest
 
 from edu_domain.model import User
 from edu_infra.testing.harness import new_user
-from tests.reliability.conftest import STACKS, postgres_stack
+from tests.reliability.conftest import STACKS, lock_waiters, postgres_stack
 from tests.sql_harness import PostgresDatabase
 
 
@@ -27,24 +26,6 @@ async def test_a_locked_get_reads_like_a_plain_get(name: str) -> None:
         other = await stack.org("Other")
         async with stack.factory(tenant=other.id) as uow:
             assert await uow.get(User, user.id, lock=True) is None
-
-
-async def _lock_waiters(pg: PostgresDatabase, *, until: int) -> int:
-    """Backends of the test database waiting on a lock, polled until `until` (or 10 s)."""
-    admin = await asyncpg.connect(pg.dsn(pg.owner_url))
-    try:
-        for _ in range(200):
-            waiting: int = await admin.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = $1 AND wait_event_type = 'Lock'",
-                pg.name,
-            )
-            if waiting >= until:
-                return waiting
-            await asyncio.sleep(0.05)
-        return waiting
-    finally:
-        await admin.close()
 
 
 @pytest.mark.postgres
@@ -69,7 +50,7 @@ async def test_a_locked_get_waits_for_the_holder_and_sees_its_commit(
 
             waiting = asyncio.create_task(second())
             # proof that it waits: its backend is blocked on a lock (bounded at 10 s)
-            assert await _lock_waiters(pg, until=1) == 1
+            assert await lock_waiters(pg, until=1) == 1
             assert not waiting.done(), "the second locker did not wait for the first"
             held.failed_login_count += 1
             await holder.commit()

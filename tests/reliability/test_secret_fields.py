@@ -22,7 +22,7 @@ SECRET_FIELDS = [(User, "hashed_password"), (LoginSession, "token_hash"), (UserT
 async def test_no_query_can_filter_order_or_group_by_a_secret_field(name: str) -> None:
     async with STACKS[name]() as stack:
         org = await stack.org()
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         await stack.core.users.register(
             scope, NewUser(email="a@example.org", username="alice", password="long enough pw")
         )

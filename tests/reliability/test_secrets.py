@@ -134,29 +134,35 @@ async def full_flow(stack: Stack, secrets: Secrets) -> list[str]:
         await core.verification.verify_email(scope, verify)  # single use
     show(used.value)
 
-    login = await core.auth.authenticate(Scope(org.id), "kid", "kid-pass-Axolotl-2")
+    login = await core.auth.authenticate(Scope.system(org.id), "kid", "kid-pass-Axolotl-2")
     secrets.token(login.token)
     show(login)
     show(await core.auth.resolve(login.token))
     with pytest.raises(AuthenticationFailed) as wrong:
-        await core.auth.authenticate(Scope(org.id), "kid", secrets.password("not-it-Pangolin"))
+        await core.auth.authenticate(
+            Scope.system(org.id), "kid", secrets.password("not-it-Pangolin")
+        )
     show(wrong.value)
     with pytest.raises(InvalidToken) as forged:
         await core.auth.resolve(login.token[:-1] + ("A" if login.token[-1] != "A" else "B"))
     show(forged.value)
 
-    await core.auth.request_password_reset(Scope(org.id), "kid@example.org")
+    await core.auth.request_password_reset(Scope.system(org.id), "kid@example.org")
     (reset,) = _mail_tokens(stack, PasswordResetRequested)
     secrets.token(reset)
-    await core.auth.reset_password(Scope(org.id), reset, secrets.password("reset-pass-Narwhal-3"))
+    await core.auth.reset_password(
+        Scope.system(org.id), reset, secrets.password("reset-pass-Narwhal-3")
+    )
     with pytest.raises(InvalidToken) as revoked:
         await core.auth.resolve(login.token)  # the reset revoked every session
     show(revoked.value)
     with pytest.raises(InvalidToken) as reused:
-        await core.auth.reset_password(Scope(org.id), reset, "another-pass-Ibis-9")
+        await core.auth.reset_password(Scope.system(org.id), reset, "another-pass-Ibis-9")
     show(reused.value)
 
-    second = await core.auth.authenticate(Scope(org.id), "kid@example.org", "reset-pass-Narwhal-3")
+    second = await core.auth.authenticate(
+        Scope.system(org.id), "kid@example.org", "reset-pass-Narwhal-3"
+    )
     secrets.token(second.token)
     assert await core.auth.logout(second.token) is True
     with pytest.raises(InvalidToken):
@@ -288,7 +294,7 @@ async def test_passwords_are_argon2id_and_bcrypt_hashes_verify_and_are_upgraded(
         legacy = _bcrypt("legacy password 1")
         assert hasher.verify("legacy password 1", legacy) and hasher.needs_rehash(legacy)
         account = await stack.core.users.register(
-            Scope(org.id),
+            Scope.system(org.id),
             NewUser(
                 email="old@example.org",
                 username="old",
@@ -298,14 +304,16 @@ async def test_passwords_are_argon2id_and_bcrypt_hashes_verify_and_are_upgraded(
             ),
         )
         with pytest.raises(AuthenticationFailed):
-            await stack.core.auth.authenticate(Scope(org.id), "old", "wrong password 1")
+            await stack.core.auth.authenticate(Scope.system(org.id), "old", "wrong password 1")
         async with stack.factory(tenant=org.id) as uow:
             assert (await uow.require(User, account.user.id)).hashed_password == legacy
-        await stack.core.auth.authenticate(Scope(org.id), "old", "legacy password 1")
+        await stack.core.auth.authenticate(Scope.system(org.id), "old", "legacy password 1")
         async with stack.factory(tenant=org.id) as uow:
             upgraded = (await uow.require(User, account.user.id)).hashed_password
         assert upgraded.startswith("$argon2id$") and not hasher.needs_rehash(upgraded)
-        await stack.core.auth.authenticate(Scope(org.id), "old@example.org", "legacy password 1")
+        await stack.core.auth.authenticate(
+            Scope.system(org.id), "old@example.org", "legacy password 1"
+        )
 
 
 async def test_lockout_follows_the_container_settings() -> None:
@@ -325,7 +333,7 @@ async def test_lockout_follows_the_container_settings() -> None:
         org, _ = await core.organizations.bootstrap(
             "Locks", NewUser(email="a@example.org", username="admin", password="right password")
         )
-        scope = Scope(org.id)
+        scope = Scope.system(org.id)
         for _ in range(2):
             with pytest.raises(AuthenticationFailed):
                 await core.auth.authenticate(scope, "admin", "wrong password")

@@ -213,7 +213,7 @@ async def test_a_register_after_shadowing_attempts_lands_in_the_real_table(
             session = uow.session  # type: ignore[attr-defined]
             with pytest.raises(sa_exc.DBAPIError):
                 await session.execute(text(statement))
-    await stack.core.users.register(Scope(theirs.id), _new("new@theirs.example", "newbie"))
+    await stack.core.users.register(Scope.system(theirs.id), _new("new@theirs.example", "newbie"))
     owner = await asyncpg.connect(pg.dsn(pg.owner_url))
     try:
         emails = await owner.fetch(
@@ -361,7 +361,7 @@ async def test_units_of_work_without_raw_sql_keep_their_connection_and_add_no_ro
             assert await uow.count(Organization) == 2
         taken = await _first_email(stack, theirs)
         with pytest.raises(AlreadyExists):
-            await stack.core.users.register(Scope(theirs.id), _new(taken, f"dup{round_}"))
+            await stack.core.users.register(Scope.system(theirs.id), _new(taken, f"dup{round_}"))
     assert len({id(s) for s in signers}) == 1, "one connection, never discarded"
     assert signers[0].resyncs == 0
 

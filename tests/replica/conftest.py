@@ -1,5 +1,6 @@
 """One primary + streaming hot standby for the whole test session (`cluster.py`); the
-databases and factories on it are in `support.py`."""
+databases and factories on it are in `support.py`. Under pytest-xdist each worker that runs
+a test of this folder is a session of its own, with its own cluster."""
 
 from __future__ import annotations
 

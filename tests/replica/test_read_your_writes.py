@@ -157,16 +157,17 @@ async def test_an_educore_call_chain_reads_its_own_writes_and_no_other_chain_get
 
         async def writer_request() -> User:  # no scope opened: the chain starts by itself
             account = await core.users.register(
-                Scope(org.id), NewUser(email="ann@ex.org", username="ann", password="pw-123456")
+                Scope.system(org.id),
+                NewUser(email="ann@ex.org", username="ann", password="pw-123456"),
             )
             ids.append(account.user.id)
             registered.set()
-            return await core.users.get(Scope(org.id), account.user.id)
+            return await core.users.get(Scope.system(org.id), account.user.id)
 
         async def other_request() -> str:
             await registered.wait()
             try:
-                await core.users.get(Scope(org.id), ids[0])
+                await core.users.get(Scope.system(org.id), ids[0])
             except NotFound:
                 return "not yet on the replica"
             return "found"
@@ -184,11 +185,11 @@ async def test_an_educore_call_chain_reads_its_own_writes_and_no_other_chain_get
 
         with read_your_writes() as chain:
             content = await core.content.create_draft(
-                Scope(org.id, own.id), NewContent(title="Fractions")
+                Scope.system(org.id), NewContent(title="Fractions", author_id=own.id)
             )
             assert chain.token is not None
-            found = await core.content.search(Scope(org.id), _search("Fractions"))
-            stats = await core.users.statistics(Scope(org.id))
+            found = await core.content.search(Scope.system(org.id), _search("Fractions"))
+            stats = await core.users.statistics(Scope.system(org.id))
         assert [c.id for c in found.items] == [content.id]
         assert stats.total == 1
         assert not any(
@@ -212,9 +213,9 @@ async def test_with_a_shared_cache_loads_read_the_primary(cluster: Cluster) -> N
     try:
         org = await core.organizations.create("Cached School")
         account = await core.users.register(
-            Scope(org.id), NewUser(email="bob@ex.org", username="bob", password="pw-123456")
+            Scope.system(org.id), NewUser(email="bob@ex.org", username="bob", password="pw-123456")
         )
-        user = await core.users.get(Scope(org.id), account.user.id)  # a miss: loaded, cached
+        user = await core.users.get(Scope.system(org.id), account.user.id)  # a miss: loaded, cached
         assert user.id == account.user.id
         assert _reads(core)[("primary", "primary_required")] == 1
     finally:

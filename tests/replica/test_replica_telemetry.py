@@ -51,9 +51,9 @@ async def test_spans_and_metrics_say_where_each_read_went(cluster: Cluster) -> N
         core = container.core()
         org = await core.organizations.create("Traced School")
         account = await core.users.register(
-            Scope(org.id), NewUser(email="tia@ex.org", username="tia", password="pw-123456")
+            Scope.system(org.id), NewUser(email="tia@ex.org", username="tia", password="pw-123456")
         )
-        await core.users.get(Scope(org.id), account.user.id)
+        await core.users.get(Scope.system(org.id), account.user.id)
     finally:
         await shutdown(container)
     finished = spans.get_finished_spans()

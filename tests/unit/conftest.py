@@ -43,7 +43,8 @@ class World:
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.org.id)
+        """The system acting for the organization (setting up; the table does not apply)."""
+        return Scope.system(self.org.id)
 
     async def new_org(self, name: str = "Other School") -> Organization:
         return await self.core.organizations.create(name)
@@ -57,7 +58,7 @@ class World:
         verified: bool = True,
         password: str = PASSWORD,
     ) -> UserAccount:
-        scope = Scope((org or self.org).id)
+        scope = Scope.system((org or self.org).id)
         account = await self.core.users.register(
             scope,
             NewUser(

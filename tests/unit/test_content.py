@@ -104,6 +104,8 @@ async def test_draft_needs_an_author_of_this_organization(world: World) -> None:
     with pytest.raises(ValidationError):
         await world.core.content.create_draft(world.scope, NewContent(title="T"))
     with pytest.raises(NotFound):
+        await world.core.content.create_draft(world.scope, NewContent(title="T", author_id=uuid7()))
+    with pytest.raises(PermissionDenied):  # an actor who is no member does not act at all
         await world.core.content.create_draft(Scope(world.org.id, uuid7()), NewContent(title="T"))
 
 
@@ -129,12 +131,17 @@ async def test_publish_refuses_an_empty_body(world: World) -> None:
     assert (await world.core.content.get(scope, draft.id)).status is ContentStatus.DRAFT
 
 
-async def test_publish_refuses_authors_whose_role_may_not_publish(world: World) -> None:
-    scope = await teacher_scope(world, "kid", role=UserRole.STUDENT)
-    draft = await world.core.content.create_draft(scope, NewContent(title="Essay", body="Mine"))
-    with pytest.raises(PermissionDenied):
-        await world.core.content.publish(scope, draft.id)
+async def test_publish_checks_the_callers_role_not_the_authors(world: World) -> None:
+    kid = await teacher_scope(world, "kid", role=UserRole.STUDENT)
+    teacher = await teacher_scope(world)
+    admin = await teacher_scope(world, "boss", role=UserRole.ADMIN)
+    draft = await world.core.content.create_draft(kid, NewContent(title="Essay", body="Mine"))
+    for refused in (kid, teacher):  # a student may not publish; a teacher not others' drafts
+        with pytest.raises(PermissionDenied):
+            await world.core.content.publish(refused, draft.id)
     assert world.events.of_type(ContentPublished) == []
+    assert (await world.core.content.publish(admin, draft.id)).status is ContentStatus.PUBLISHED
+    assert len(world.events.of_type(ContentPublished)) == 1
 
 
 async def test_archive_and_edits_after_archive(world: World) -> None:
@@ -171,6 +178,7 @@ async def test_update_changes_fields_and_honours_expected_version(world: World) 
 
 async def test_get_by_slug_and_soft_delete_and_restore(world: World) -> None:
     scope = await teacher_scope(world)
+    admin = await teacher_scope(world, "boss", role=UserRole.ADMIN)
     draft = await world.core.content.create_draft(scope, NewContent(title="Geometry"))
     assert (await world.core.content.get_by_slug(scope, "geometry")).id == draft.id
     assert await world.core.content.delete(scope, draft.id)
@@ -179,9 +187,9 @@ async def test_get_by_slug_and_soft_delete_and_restore(world: World) -> None:
     again = await world.core.content.create_draft(scope, NewContent(title="Geometry"))
     assert again.slug == "geometry"
     with pytest.raises(AlreadyExists):
-        await world.core.content.restore(scope, draft.id)
-    assert await world.core.content.delete(scope, again.id, hard=True)
-    assert (await world.core.content.restore(scope, draft.id)).deleted_at is None
+        await world.core.content.restore(admin, draft.id)
+    assert await world.core.content.delete(admin, again.id, hard=True)
+    assert (await world.core.content.restore(admin, draft.id)).deleted_at is None
     with pytest.raises(NotFound):
         await world.core.content.get_by_slug(scope, "x" * 500)
 

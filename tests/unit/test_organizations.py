@@ -40,7 +40,7 @@ async def test_list_is_ordered_by_name(world: World) -> None:
 
 
 async def test_rename_within_its_own_tenant(world: World) -> None:
-    renamed = await world.core.organizations.rename(world.org.id, "Springfield Primary")
+    renamed = await world.core.organizations.rename(world.scope, "Springfield Primary")
     assert renamed.name == "Springfield Primary"
     other = await world.new_org()
     async with world.core.deps.uow(tenant=world.org.id) as uow:

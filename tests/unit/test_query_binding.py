@@ -225,6 +225,10 @@ def test_a_cursor_keeps_nulls_of_nullable_fields() -> None:
     assert bind(User, ORDER.after(cursor, 5)).after == (None, UUID(int=1))
 
 
+#: a fixed id: parameter ids must be the same in every pytest-xdist worker
+_FIXED_HEX = "5dcc875eccec4ad5a12e113e264307c5"
+
+
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -233,13 +237,13 @@ def test_a_cursor_keeps_nulls_of_nullable_fields() -> None:
         base64.urlsafe_b64encode(b"not json").decode(),
         _cursor({"a": 1}),
         _cursor(["User", "-last_login_at,id"]),
-        _cursor(["EducationalContent", "-last_login_at,id", [None, str(uuid4().hex)]]),
-        _cursor(["User", "last_login_at,id", [None, uuid4().hex]]),
+        _cursor(["EducationalContent", "-last_login_at,id", [None, _FIXED_HEX]]),
+        _cursor(["User", "last_login_at,id", [None, _FIXED_HEX]]),
         _cursor(["User", "-last_login_at,id", [None]]),
         _cursor(["User", "-last_login_at,id", [None, None]]),
-        _cursor(["User", "-last_login_at,id", [12, uuid4().hex]]),
-        _cursor(["User", "-last_login_at,id", ["2026-01-01T00:00:00", uuid4().hex]]),
-        _cursor(["User", "-last_login_at,id", ["yesterday", uuid4().hex]]),
+        _cursor(["User", "-last_login_at,id", [12, _FIXED_HEX]]),
+        _cursor(["User", "-last_login_at,id", ["2026-01-01T00:00:00", _FIXED_HEX]]),
+        _cursor(["User", "-last_login_at,id", ["yesterday", _FIXED_HEX]]),
         _cursor(["User", "-last_login_at,id", [None, "zz"]]),
         "A" * 5000,
     ],

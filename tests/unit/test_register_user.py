@@ -119,7 +119,8 @@ async def test_register_into_unknown_organization_is_not_found(world: World) -> 
 
     with pytest.raises(NotFound):
         await world.core.users.register(
-            Scope(uuid7()), NewUser(email="h@example.org", username="hank", password=PASSWORD)
+            Scope.system(uuid7()),
+            NewUser(email="h@example.org", username="hank", password=PASSWORD),
         )
 
 

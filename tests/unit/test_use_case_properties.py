@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edu_domain import AlreadyExists, ConcurrencyConflict, DomainError, InvalidToken, NotFound
+from edu_domain import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    DomainError,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+)
 from edu_domain.model import User, UserRole
 from edu_domain.services import NewContent, NewUser, Scope
 from tests.unit.conftest import PASSWORD, World, make_world
@@ -67,7 +74,7 @@ def test_tenants_never_see_or_change_each_others_rows(ops: list[tuple[str, int, 
         orgs = [world.org, await world.new_org()]
         ids: dict[int, list[object]] = {0: [], 1: []}
         for op, side, n in ops:
-            scope = Scope(orgs[side].id)
+            scope = Scope.system(orgs[side].id)
             foreign = ids[1 - side]
             target = foreign[n % len(foreign)] if foreign else None
             try:
@@ -97,11 +104,11 @@ def test_tenants_never_see_or_change_each_others_rows(ops: list[tuple[str, int, 
                 elif op == "lookup" and target is not None:
                     await world.core.users.get(scope, target)  # type: ignore[arg-type]
             except DomainError as error:
-                assert isinstance(error, (NotFound, InvalidToken, AlreadyExists)) or op in (
-                    "login",
-                )
+                # a foreign actor is no member: refused before any read
+                refusals = (NotFound, InvalidToken, AlreadyExists, PermissionDenied)
+                assert isinstance(error, refusals) or op in ("login",)
             for s in (0, 1):
-                page = await world.core.users.find(Scope(orgs[s].id))
+                page = await world.core.users.find(Scope.system(orgs[s].id))
                 assert all(u.organization_id == orgs[s].id for u in page)
                 assert {u.id for u in page} <= set(ids[s])
         for key in world.store:

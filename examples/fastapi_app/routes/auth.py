@@ -56,7 +56,7 @@ async def login(body: LoginIn, request: Request, core: CoreDep) -> LoginOut:
     if org is None:  # as slow as a real check: the answer's timing names no organization
         await core.auth.reject(body.password)
     result = await core.auth.authenticate(
-        Scope(org.id),
+        Scope.anonymous(org.id),
         body.login,
         body.password,
         ip_address=client_ip(request),
@@ -142,7 +142,7 @@ async def change_password(body: PasswordChange, caller: CallerDep, core: CoreDep
 async def request_password_reset(body: PasswordResetRequest, core: CoreDep) -> AcceptedOut:
     org = await _organization(core, body.organization)
     if org is not None:
-        await core.auth.request_password_reset(Scope(org.id), body.email)
+        await core.auth.request_password_reset(Scope.anonymous(org.id), body.email)
     return AcceptedOut()
 
 
@@ -156,7 +156,7 @@ async def confirm_password_reset(body: PasswordResetConfirm, core: CoreDep) -> R
     org = await _organization(core, body.organization)
     if org is None:
         raise InvalidToken("password reset")
-    await core.auth.reset_password(Scope(org.id), body.token, body.new_password)
+    await core.auth.reset_password(Scope.anonymous(org.id), body.token, body.new_password)
     return Response(status_code=204)
 
 
@@ -170,5 +170,5 @@ async def verify_email(body: EmailVerification, core: CoreDep) -> Response:
     org = await _organization(core, body.organization)
     if org is None:
         raise InvalidToken("email verification")
-    await core.verification.verify_email(Scope(org.id), body.token)
+    await core.verification.verify_email(Scope.anonymous(org.id), body.token)
     return Response(status_code=204)

@@ -9,16 +9,12 @@ from fastapi import APIRouter, Header, Query, Response
 
 from edu_domain import InvalidState, NotFound, ValidationError
 from edu_domain import Query as Q
-from edu_domain.model import User, UserRole, UserStatus
+from edu_domain.model import UserRole, UserStatus
 from edu_domain.services import NewUser
-from examples.fastapi_app.dependencies import AdminDep, Caller, CallerDep, CoreDep
+from examples.fastapi_app.dependencies import CallerDep, CoreDep
 from examples.fastapi_app.http_utils import expected_version, set_etag
 from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, cursor_errors_as_400, paged
-from examples.fastapi_app.policy import (
-    check_profile_update,
-    check_user_update,
-    may_see_contact_details,
-)
+from examples.fastapi_app.policy import visible
 from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, created, errors, tagged
 from examples.fastapi_app.schemas.fields import Cursor
 from examples.fastapi_app.schemas.users import (
@@ -38,22 +34,17 @@ IfMatch = Annotated[
 ]
 
 
-def visible(caller: Caller, user: User) -> UserOut:
-    """The user as this caller may see them (see `policy.SEES_CONTACT_DETAILS`)."""
-    out = UserOut.of(user)
-    return out if may_see_contact_details(caller, user.id) else out.without_contact_details()
-
-
 @router.post(
     "",
     status_code=201,
-    summary="Register a user (administrators)",
+    summary="Register a user (administrators; staff: students, parents, assistants, teachers)",
     responses={**created(), **errors(*SIGNED_IN, *BODY, 403, 409)},
 )
 async def register(
-    body: UserCreate, caller: AdminDep, core: CoreDep, response: Response
+    body: UserCreate, caller: CallerDep, core: CoreDep, response: Response
 ) -> AccountOut:
-    """Creates the user with their profile and mails a verification link."""
+    """Creates the user with their profile and mails a verification link. Nobody creates a
+    user with a role above their own (403)."""
     account = await core.users.register(
         caller.scope,
         NewUser(
@@ -126,9 +117,10 @@ async def update_user(
     response: Response,
     if_match: IfMatch = None,
 ) -> UserOut:
-    """Administrators may change any field; other users only their own `full_name`."""
+    """Everyone may change their own `full_name`; the rest takes a manager of the user's role
+    (administrators; staff for the roles below theirs), who grants only roles they manage (403).
+    Demoting or suspending the organization's last active administrator is a 409."""
     changes = body.model_dump(exclude_unset=True)
-    check_user_update(caller, user_id, changes)
     expected = await expected_version(if_match, lambda: core.users.get(caller.scope, user_id))
     user = await core.users.update(caller.scope, user_id, changes, expected_version=expected)
     set_etag(response, user)
@@ -138,16 +130,15 @@ async def update_user(
 @router.delete(
     "/{user_id:uuid}",
     status_code=204,
-    summary="Delete a user (soft by default)",
+    summary="Delete a user (soft by default; managers of the user's role)",
     responses=errors(*SIGNED_IN, 403, 404, 409),
 )
 async def delete_user(
-    user_id: UUID, caller: AdminDep, core: CoreDep, hard: bool = False
+    user_id: UUID, caller: CallerDep, core: CoreDep, hard: bool = False
 ) -> Response:
-    """A soft delete keeps the row (restorable) and revokes the user's sessions. A hard delete
-    of a user who authored content is refused (409): delete the content first."""
-    if user_id == caller.user_id:
-        raise InvalidState("administrators cannot delete their own account")
+    """A soft delete keeps the row (restorable) and revokes the user's sessions. Refused (409):
+    deleting one's own account or the last active administrator, and a hard delete of a user
+    who authored content (delete the content first)."""
     try:
         deleted = await core.users.delete(caller.scope, user_id, hard=hard)
     except ValidationError as error:
@@ -161,11 +152,11 @@ async def delete_user(
 
 @router.post(
     "/{user_id:uuid}/restore",
-    summary="Restore a soft-deleted user (administrators)",
+    summary="Restore a soft-deleted user (managers of the user's role)",
     responses={**tagged(), **errors(*SIGNED_IN, 403, 404, 409)},
 )
 async def restore_user(
-    user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
+    user_id: UUID, caller: CallerDep, core: CoreDep, response: Response
 ) -> UserOut:
     user = await core.users.restore(caller.scope, user_id)
     set_etag(response, user)
@@ -174,11 +165,11 @@ async def restore_user(
 
 @router.post(
     "/{user_id:uuid}/verify",
-    summary="Mark a user's email verified (administrators)",
+    summary="Mark a user's email verified (managers of the user's role)",
     responses={**tagged(), **errors(*SIGNED_IN, 403, 404, 409)},
 )
 async def verify_user(
-    user_id: UUID, caller: AdminDep, core: CoreDep, response: Response
+    user_id: UUID, caller: CallerDep, core: CoreDep, response: Response
 ) -> UserOut:
     await core.verification.mark_verified(caller.scope, user_id)
     user = await core.users.get(caller.scope, user_id)
@@ -200,13 +191,12 @@ async def get_profile(user_id: UUID, caller: CallerDep, core: CoreDep) -> Profil
 
 @router.patch(
     "/{user_id:uuid}/profile",
-    summary="Change a profile (own, or any as administrator)",
+    summary="Change a profile (own, or of a user whose role the caller manages)",
     responses=errors(*SIGNED_IN, *BODY, 403, 404, 409),
 )
 async def update_profile(
     user_id: UUID, body: ProfileUpdate, caller: CallerDep, core: CoreDep
 ) -> ProfileOut:
-    check_profile_update(caller, user_id)
     profile = await core.users.update_profile(
         caller.scope, user_id, body.model_dump(exclude_unset=True)
     )

@@ -79,8 +79,9 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 #: Statuses every route that reads a JSON body can add.
 BODY = (413, 415)
-#: Statuses every route behind the session token can add.
-SIGNED_IN = (401,)
+#: Statuses every route behind the session token can add: 403 too, since every use case checks
+#: its actor again (an account suspended after its token was resolved acts no more).
+SIGNED_IN = (401, 403)
 
 _ETAG = {"ETag": {"description": "The version; send it as If-Match", "schema": {"type": "string"}}}
 _LOCATION = {"Location": {"description": "Where the new resource is", "schema": {"type": "string"}}}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edu_domain.model import User, UserProfile, UserRole, UserStatus
 from edu_domain.model.rules import SKILLS_MAX
+from edu_domain.policy import CONTACT_FIELDS
 from edu_domain.services import UserAccount
 from examples.fastapi_app.schemas.common import RequestModel, ResponseModel, omittable
 from examples.fastapi_app.schemas.fields import (
@@ -81,8 +82,9 @@ class ProfileUpdate(RequestModel):
 
 
 class UserOut(ResponseModel):
-    """A user. `email`, `email_verified_at` and `last_login_at` are null when the caller may not
-    see them: students and parents see those of their own account only."""
+    """A user. `email`, `email_verified_at` and `last_login_at` (`policy.CONTACT_FIELDS`) are
+    null when the caller may not see them: students and parents see those of their own account
+    only."""
 
     id: UUID
     organization_id: UUID
@@ -100,9 +102,7 @@ class UserOut(ResponseModel):
     version: int
 
     def without_contact_details(self) -> UserOut:
-        return self.model_copy(
-            update={"email": None, "email_verified_at": None, "last_login_at": None}
-        )
+        return self.model_copy(update=dict.fromkeys(CONTACT_FIELDS))
 
     @classmethod
     def of(cls, user: User) -> UserOut:

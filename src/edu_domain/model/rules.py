@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -352,8 +352,15 @@ def truncate_user_agent(value: object) -> object:
 
 
 def check_aware(field: str, value: object) -> datetime:
+    """An aware datetime with a UTC form: every adapter stores the UTC instant, so one that
+    leaves datetime's range in UTC (year 1 at +05:00, year 9999 at -05:00) is refused here,
+    the same on every adapter, instead of failing in a driver."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(field, "must be a timezone-aware datetime")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(field, "has no UTC form (out of the datetime range in UTC)") from None
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
@@ -9,6 +10,7 @@ from uuid import UUID
 
 from attrs import define, field
 
+from edu_domain.errors import ValidationError
 from edu_domain.model import rules
 from edu_domain.model.base import (
     Reference,
@@ -21,6 +23,15 @@ from edu_domain.model.base import (
     to_enum,
 )
 from edu_domain.model.user import User
+
+#: A session id (JWT `jti`): URL- and token-safe characters (no `.`, the token's separator).
+JTI_PATTERN = re.compile(r"[A-Za-z0-9_~+/=:-]{1,64}")
+
+
+def check_jti(field: str, value: object) -> str:
+    if not isinstance(value, str) or not JTI_PATTERN.fullmatch(value):
+        raise ValidationError(field, "must be 1 to 64 letters, digits or _~+/=:-")
+    return value
 
 
 @define(slots=False, eq=False, kw_only=True)
@@ -35,7 +46,7 @@ class LoginSession(TenantEntity):
     )
 
     user_id: UUID = field(validator=rule(check_uuid))
-    jti: str = field(validator=rule(rules.check_text, max_len=64))
+    jti: str = field(validator=rule(check_jti))
     token_hash: str = field(repr=False, validator=rule(rules.check_text, max_len=128))
     ip_address: str | None = field(default=None, validator=nullable(rules.check_ip))
     user_agent: str | None = field(

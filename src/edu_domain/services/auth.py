@@ -1,4 +1,4 @@
-"""Signing in and out: password check with lockout, login sessions, password change/reset.
+"""Signing in: password check with lockout, password change and reset (sessions: `sessions.py`).
 
 Passwords are verified outside any transaction (hashing is slow and must not hold a row or
 a connection); the outcome is then written in a short unit of work that retries on a
@@ -7,7 +7,6 @@ concurrent change, so failure counters never lose an increment.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import NoReturn
 from uuid import UUID
 
@@ -16,42 +15,31 @@ from attrs import field, frozen
 from edu_domain.errors import (
     AccountLocked,
     AuthenticationFailed,
-    InvalidToken,
-    PermissionDenied,
     ValidationError,
 )
 from edu_domain.model.events import (
     PasswordChanged,
     PasswordResetRequested,
-    SessionsRevoked,
     UserLockedOut,
-    UserLoggedIn,
 )
-from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.rules import check_clean, normalize_email, normalize_username
-from edu_domain.model.session import LoginSession, TokenPurpose, UserToken
+from edu_domain.model.session import TokenPurpose, UserToken
 from edu_domain.model.user import User, UserStatus
+from edu_domain.policy import check_self
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import Query
+from edu_domain.services.acting import acting
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token
 from edu_domain.services.passwords import check_password, hash_password, verify_password
-from edu_domain.services.queries import active_sessions, active_sessions_query
 from edu_domain.services.retry import retrying
-from edu_domain.services.tokens import (
-    hash_secret,
-    make_token,
-    parse_uuid,
-    secret_matches,
-    split_token,
-)
-from edu_domain.services.views import LoginResult, Principal
+from edu_domain.services.sessions import SessionService, revoke_all
+from edu_domain.services.views import LoginResult
 
 _LOGIN_MAX = 254
 #: The password of the throwaway hash unknown logins verify against.
 _DUMMY = "not-a-real-password"
-_SESSION = "session"
 
 
 @frozen
@@ -60,9 +48,11 @@ class _Snapshot:
     hashed_password: str = field(repr=False)
 
 
-class AuthService:
+class AuthService(SessionService):
+    """Sign-in with lockout, password change and reset; sessions (`SessionService`)."""
+
     def __init__(self, deps: Deps) -> None:
-        self._d = deps
+        super().__init__(deps)
         # built now, not on the first unknown login (which would then take a hash longer)
         dummy = getattr(deps.hasher, "dummy_hash", None)
         self._dummy_hash: str = dummy if isinstance(dummy, str) else deps.hasher.hash(_DUMMY)
@@ -184,114 +174,6 @@ class AuthService:
             await uow.commit()
         return result
 
-    @staticmethod
-    async def _check_organization_active(uow: UnitOfWork, user: User) -> None:
-        """Read before any change to the user, so nothing is flushed by this read."""
-        org = await uow.get(Organization, user.organization_id)
-        if org is None or org.status is not OrganizationStatus.ACTIVE:
-            raise PermissionDenied("the organization is not active")
-
-    def _check_may_sign_in(self, user: User) -> None:
-        if user.status in (UserStatus.SUSPENDED, UserStatus.DEACTIVATED):
-            raise PermissionDenied(f"account is {user.status.value}")
-        if self._d.policy.require_verified_email and not user.email_verified:
-            raise PermissionDenied("email address not verified yet")
-
-    async def _open_session(
-        self, uow: UnitOfWork, user: User, ip_address: str | None, user_agent: str | None
-    ) -> LoginResult:
-        secret = self._d.tokens.new_secret()
-        session = LoginSession(
-            id=self._d.ids.new_id(),
-            organization_id=user.organization_id,
-            user_id=user.id,
-            jti=self._d.ids.new_id().hex,
-            token_hash=hash_secret(secret),
-            ip_address=ip_address,
-            user_agent=user_agent,
-            expires_at=self._d.clock.now() + self._d.policy.session_ttl,
-        )
-        await uow.add(session)
-        user.record(
-            UserLoggedIn(
-                organization_id=user.organization_id, user_id=user.id, session_id=session.id
-            )
-        )
-        token = make_token(user.organization_id.hex, session.jti, secret)
-        return LoginResult(session, token)
-
-    async def record_login(
-        self,
-        scope: Scope,
-        user_id: UUID,
-        *,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
-    ) -> LoginResult:
-        """Open a session for an already authenticated user (e.g. after SSO)."""
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            user = await uow.require(User, user_id)
-            self._check_may_sign_in(user)
-            await self._check_organization_active(uow, user)
-            user.record_successful_login(self._d.clock.now())
-            result = await self._open_session(uow, user, ip_address, user_agent)
-            await uow.commit()
-        return result
-
-    # ------------------------------------------------------------------ sessions
-
-    async def resolve(self, token: str) -> Principal:
-        """The tenant and user behind a session token; InvalidToken if it is not active."""
-        org_hex, jti, secret = split_token(token, _SESSION, 3)
-        organization_id = parse_uuid(org_hex, _SESSION)
-        parse_uuid(jti, _SESSION)  # a jti is a UUID's hex: anything else cannot match
-        now = self._d.clock.now()
-        async with self._d.uow(tenant=organization_id) as uow:
-            session = await uow.first(LoginSession, Query.where(jti=jti))
-            if session is None or not secret_matches(secret, session.token_hash):
-                raise InvalidToken(_SESSION)
-            if not session.is_active(now):
-                raise InvalidToken(_SESSION)
-            user = await uow.get(User, session.user_id)
-            if user is None or user.status in (UserStatus.SUSPENDED, UserStatus.DEACTIVATED):
-                raise InvalidToken(_SESSION)
-            return Principal(organization_id, user.id, session.id, user.role)
-
-    async def get_active_sessions(self, scope: Scope, user_id: UUID) -> list[LoginSession]:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await uow.require(User, user_id)
-            return await active_sessions(uow, user_id, self._d.clock.now())
-
-    async def revoke_session(self, scope: Scope, session_id: UUID) -> bool:
-        """Revoke one session; False if it was already revoked. NotFound if unknown."""
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            session = await uow.require(LoginSession, session_id)
-            changed = session.revoke(self._d.clock.now())
-            await uow.commit()
-        return changed
-
-    async def logout(self, token: str) -> bool:
-        principal = await self.resolve(token)
-        return await self.revoke_session(
-            Scope(principal.organization_id, principal.user_id), principal.session_id
-        )
-
-    async def revoke_all_sessions(self, scope: Scope, user_id: UUID) -> int:
-        """Revoke every active session of the user; returns how many were revoked."""
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            user = await uow.require(User, user_id)
-            count = await _revoke_all(uow, user, self._d.clock.now())
-            await uow.commit()
-        return count
-
-    async def invalidate_user_sessions(self, scope: Scope, user_id: UUID) -> int:
-        """The old API's name for `revoke_all_sessions`."""
-        return await self.revoke_all_sessions(scope, user_id)
-
-    async def count_active_sessions(self, scope: Scope) -> int:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            return await uow.count(LoginSession, active_sessions_query(self._d.clock.now()))
-
     # ------------------------------------------------------------------ passwords
 
     async def change_password(
@@ -299,10 +181,11 @@ class AuthService:
     ) -> int:
         """Change the password; revokes every session and pending reset token.
 
-        Returns the number of sessions revoked.
+        Returns the number of sessions revoked. Only the user themself (or the system).
         """
         check_password(new_password, self._d.policy)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            check_self(await acting(uow, scope), user_id, "change a password")
             user = await uow.require(User, user_id)
             if not isinstance(current_password, str) or not await verify_password(
                 self._d.hasher, current_password, user.hashed_password
@@ -359,20 +242,7 @@ class AuthService:
         for token in (await uow.find(UserToken, pending)).items:
             token.use(now)
         user.record(PasswordChanged(organization_id=user.organization_id, user_id=user.id))
-        return await _revoke_all(uow, user, now)
-
-
-async def _revoke_all(uow: UnitOfWork, user: User, now: datetime) -> int:
-    sessions = await active_sessions(uow, user.id, now)
-    for session in sessions:
-        session.revoke(now)
-    if sessions:
-        user.record(
-            SessionsRevoked(
-                organization_id=user.organization_id, user_id=user.id, count=len(sessions)
-            )
-        )
-    return len(sessions)
+        return await revoke_all(uow, user, now)
 
 
 def _login_query(login: object) -> Query:

@@ -9,12 +9,20 @@ from uuid import UUID
 from attrs import frozen
 
 from edu_domain.caching import CacheKey
-from edu_domain.errors import AlreadyExists, NotFound, PermissionDenied, ValidationError
+from edu_domain.errors import AlreadyExists, NotFound, ValidationError
 from edu_domain.model.content import ContentStatus, ContentType, DifficultyLevel, EducationalContent
 from edu_domain.model.rules import SLUG_MAX, normalize_tags, slugify
-from edu_domain.model.user import PUBLISHING_ROLES, User
+from edu_domain.model.user import User
+from edu_domain.policy import (
+    check_change_content,
+    check_create_content,
+    check_hard_delete_content,
+    check_publish,
+    check_restore_content,
+)
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import F, Filter, Page, Query
+from edu_domain.services.acting import acting, acting_cached, check_someone_acts
 from edu_domain.services.commands import (
     CONTENT_UPDATABLE,
     NewContent,
@@ -63,16 +71,20 @@ class ContentSearch:
 
 
 class ContentService:
+    """Drafts, edits, publishing, archiving and search; each checked against the policy."""
+
     def __init__(self, deps: Deps) -> None:
         self._d = deps
 
     async def create_draft(self, scope: Scope, new: NewContent) -> EducationalContent:
         """A draft authored by `new.author_id` (default: the actor), slug unique in the org.
 
-        A derived slug gets a numeric suffix when taken; an explicit slug that is taken is
+        Authoring roles create drafts; for another author, staff and administrators. A
+        derived slug gets a numeric suffix when taken; an explicit slug that is taken is
         AlreadyExists.
         """
         new = require_command(new, NewContent, "content")
+        check_someone_acts(scope)
         author_id = new.author_id or scope.actor_id
         if author_id is None:
             raise ValidationError("author_id", "an author is required")
@@ -97,6 +109,7 @@ class ContentService:
         attempt: int,
     ) -> EducationalContent:
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            check_create_content(await acting(uow, scope), new.author_id)
             await uow.require(User, author_id)
             slug = base if explicit else await _free_slug(uow, base, attempt)
             content = EducationalContent(
@@ -123,6 +136,7 @@ class ContentService:
         async with self._d.uow(
             tenant=scope.organization_id, actor=scope.actor_id, read_only=True
         ) as uow:
+            await acting(uow, scope)
             return await uow.require(EducationalContent, content_id)
 
     async def get_by_slug(self, scope: Scope, slug: str) -> EducationalContent:
@@ -137,6 +151,7 @@ class ContentService:
                 raise NotFound("EducationalContent", slug)
             return content
 
+        await acting_cached(self._d, scope)
         if not isinstance(slug, str) or len(slug) > SLUG_MAX:
             raise NotFound("EducationalContent", "?")
         key = CacheKey("content_slug", scope.organization_id, (slug,))
@@ -153,7 +168,9 @@ class ContentService:
     ) -> EducationalContent:
         check_changes(changes, CONTENT_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            actor = await acting(uow, scope)
             content = await uow.require(EducationalContent, content_id)
+            check_change_content(actor, content, "edit")
             check_version(content, expected_version)
             content.ensure_editable()
             for name, value in changes.items():
@@ -166,34 +183,45 @@ class ContentService:
         return content
 
     async def publish(self, scope: Scope, content_id: UUID) -> EducationalContent:
-        """Draft -> published. Refuses an empty body and authors whose role may not publish."""
+        """Draft -> published. The *caller's* role decides: teachers publish their own
+        drafts, staff and administrators anyone's. Refuses an empty body."""
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            actor = await acting(uow, scope)
             content = await uow.require(EducationalContent, content_id)
-            author = await uow.get(User, content.author_id)
-            if author is None or author.role not in PUBLISHING_ROLES:
-                raise PermissionDenied("the author's role may not publish content")
+            check_publish(actor, content)
             content.publish(self._d.clock.now())
             await uow.commit()
         return content
 
     async def archive(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        """The author, staff or administrators."""
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            actor = await acting(uow, scope)
             content = await uow.require(EducationalContent, content_id)
+            check_change_content(actor, content, "archive")
             content.archive()
             await uow.commit()
         return content
 
     async def delete(self, scope: Scope, content_id: UUID, *, hard: bool = False) -> bool:
+        """Soft: the author, staff or administrators; hard: administrators. False when
+        there was nothing to delete."""
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            actor = await acting(uow, scope)
+            if hard is not False:
+                check_hard_delete_content(actor)
             content = await uow.get(EducationalContent, content_id, include_deleted=hard)
             if content is None:
                 return False
+            check_change_content(actor, content, "delete")
             await uow.delete(content, hard=hard)
             await uow.commit()
         return True
 
     async def restore(self, scope: Scope, content_id: UUID) -> EducationalContent:
+        """Staff or administrators."""
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            check_restore_content(await acting(uow, scope))
             content = await uow.require(EducationalContent, content_id, include_deleted=True)
             if content.is_deleted:
                 await uow.restore(content)
@@ -205,6 +233,7 @@ class ContentService:
         async with self._d.uow(
             tenant=scope.organization_id, actor=scope.actor_id, read_only=True
         ) as uow:
+            await acting(uow, scope)
             return await uow.find(EducationalContent, query)
 
     async def find_by_tags(
@@ -219,12 +248,14 @@ class ContentService:
         async with self._d.uow(
             tenant=scope.organization_id, actor=scope.actor_id, read_only=True
         ) as uow:
+            await acting(uow, scope)
             return await uow.find(EducationalContent, query)
 
     async def count(self, scope: Scope, query: Query | None = None) -> int:
         async with self._d.uow(
             tenant=scope.organization_id, actor=scope.actor_id, read_only=True
         ) as uow:
+            await acting(uow, scope)
             return await uow.count(EducationalContent, query)
 
 

@@ -1,4 +1,6 @@
-"""Organizations (tenants): provisioning is system work, so it uses unscoped units of work."""
+"""Organizations (tenants): provisioning is operator work, outside any tenant, so it uses
+unscoped units of work and no actor check (a host guards it, e.g. with an operator key);
+renaming is an administrator's."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from edu_domain.model.events import UserRegistered
 from edu_domain.model.organization import Organization
 from edu_domain.model.rules import slugify
 from edu_domain.model.user import UserRole, UserStatus
+from edu_domain.policy import check_rename_organization
 from edu_domain.query import Page, Query
+from edu_domain.services.acting import acting
 from edu_domain.services.commands import NewUser, require_command
+from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.users import build_account, hash_for
 from edu_domain.services.views import UserAccount
@@ -75,11 +80,11 @@ class OrganizationService:
         async with self._d.uow.unscoped(read_only=True) as uow:
             return await uow.find(Organization, Query().order_by("name").page(skip, limit))
 
-    async def rename(
-        self, organization_id: UUID, name: str, *, actor: UUID | None = None
-    ) -> Organization:
-        async with self._d.uow(tenant=organization_id, actor=actor) as uow:
-            org = await uow.require(Organization, organization_id)
+    async def rename(self, scope: Scope, name: str) -> Organization:
+        """Rename the scope's organization: its administrators (or the system)."""
+        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            check_rename_organization(await acting(uow, scope))
+            org = await uow.require(Organization, scope.organization_id)
             org.rename(name)
             await uow.commit()
         return org

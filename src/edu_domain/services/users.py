@@ -1,15 +1,18 @@
-"""User use cases: register, read, update, delete/restore, bulk create, statistics."""
+"""User use cases that write: register, bulk create, update, delete and restore.
+
+Reads live in `user_reads.py` (`UserService` has both). Each use case checks its actor
+against `edu_domain.policy`; changes that could take away an administrator run under the
+organization's row lock and keep at least one active administrator.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from edu_domain.caching import CacheKey
-from edu_domain.errors import NotFound, ValidationError
+from edu_domain.errors import InvalidState, NotFound, ValidationError
 from edu_domain.model.events import (
     EmailVerificationRequested,
     UserDeleted,
@@ -17,11 +20,24 @@ from edu_domain.model.events import (
     UserRestored,
 )
 from edu_domain.model.organization import Organization, OrganizationStatus
-from edu_domain.model.rules import normalize_email, normalize_username
-from edu_domain.model.session import LoginSession, TokenPurpose
-from edu_domain.model.user import User, UserProfile, UserRole, UserStatus
+from edu_domain.model.session import TokenPurpose
+from edu_domain.model.user import User, UserProfile
+from edu_domain.policy import (
+    check_create_user,
+    check_manage_user,
+    check_manages_users,
+    check_own_or_managed,
+    check_update_user,
+)
 from edu_domain.ports import UnitOfWork
-from edu_domain.query import F, Page, Query
+from edu_domain.query import Query
+from edu_domain.services.acting import (
+    acting,
+    acting_cached,
+    is_active_admin,
+    keep_an_administrator,
+    lock_organization,
+)
 from edu_domain.services.commands import (
     PROFILE_UPDATABLE,
     USER_UPDATABLE,
@@ -35,26 +51,32 @@ from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.mail_tokens import issue_mail_token
 from edu_domain.services.passwords import check_password, hash_password
-from edu_domain.services.queries import active_sessions, active_sessions_query
-from edu_domain.services.views import UserAccount, UserStatistics
+from edu_domain.services.queries import active_sessions
+from edu_domain.services.user_reads import UserReads
+from edu_domain.services.views import UserAccount
+
+#: Changes that can take away an administrator: they run under the organization's lock.
+_ADMIN_FIELDS = frozenset({"role", "status"})
 
 
-class UserService:
+class UserService(UserReads):
     """Everything the old `UserRepository` did, as use cases over the unit of work."""
-
-    def __init__(self, deps: Deps) -> None:
-        self._d = deps
 
     # ------------------------------------------------------------------ create
 
     async def register(
         self, scope: Scope, new: NewUser, *, send_verification: bool = True
     ) -> UserAccount:
-        """Create a user and their profile in one transaction; mail a verification link."""
+        """Create a user and their profile in one transaction; mail a verification link.
+
+        The actor must manage the new user's role (`policy.check_create_user`).
+        """
         new = require_command(new, NewUser, "user")
+        await self._may_create(scope, [new])  # before the slow hash; checked again below
         hashed = await hash_for(new, self._d)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
+            check_create_user(await acting(uow, scope), new.role)
             user, profile = build_account(self._d, scope.organization_id, new, hashed)
             await uow.add(user)
             await uow.add(profile)
@@ -79,6 +101,7 @@ class UserService:
             return []
         for new in users:  # every input is checked before any (slow) hashing starts
             _password_to_hash(new, self._d)
+        await self._may_create(scope, users)
         hashes = await asyncio.gather(*(hash_for(new, self._d) for new in users))
         built = [
             build_account(self._d, scope.organization_id, new, hashed)
@@ -86,70 +109,19 @@ class UserService:
         ]
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             await _require_active_org(uow, scope.organization_id)
+            actor = await acting(uow, scope)
+            for new in users:
+                check_create_user(actor, new.role)
             await uow.add_all([user for user, _ in built])
             await uow.add_all([profile for _, profile in built])
             await uow.commit()
         return [UserAccount(user, profile) for user, profile in built]
 
-    # ------------------------------------------------------------------ read
-
-    async def get(self, scope: Scope, user_id: UUID) -> User:
-        """The user (read through the cache when one is configured), or NotFound."""
-
-        async def load() -> User:
-            async with self._d.uow(
-                tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-            ) as uow:
-                return await uow.require(User, user_id)
-
-        key = CacheKey("user", scope.organization_id, (str(user_id),))
-        user: User = await self._d.reads.fetch(key, load, User)
-        return user
-
-    async def get_account(self, scope: Scope, user_id: UUID) -> UserAccount:
-        async with self._d.uow(
-            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-        ) as uow:
-            user = await uow.require(User, user_id)
-            profile = await uow.first(UserProfile, Query.where(user_id=user.id))
-        return UserAccount(user, profile)
-
-    async def get_by_email(self, scope: Scope, email: str) -> User | None:
-        return await self._first(scope, Query.where(email=normalize_email(email)))
-
-    async def get_by_username(self, scope: Scope, username: str) -> User | None:
-        return await self._first(scope, Query.where(username=normalize_username(username)))
-
-    async def get_active_users(
-        self, scope: Scope, *, role: UserRole | str | None = None, skip: int = 0, limit: int = 20
-    ) -> Page[User]:
-        query = Query.where(status=UserStatus.ACTIVE)
-        if role is not None:
-            query = query.and_where(role=role)
-        return await self.find(scope, query.order_by("-created_at").page(skip, limit))
-
-    async def find(
-        self, scope: Scope, query: Query | None = None, *, include_deleted: bool = False
-    ) -> Page[User]:
-        async with self._d.uow(
-            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-        ) as uow:
-            return await uow.find(User, query, include_deleted=include_deleted)
-
-    async def get_all(self, scope: Scope, *, skip: int = 0, limit: int = 100) -> Page[User]:
-        return await self.find(scope, Query().order_by("created_at").page(skip, limit))
-
-    async def count(self, scope: Scope, query: Query | None = None) -> int:
-        async with self._d.uow(
-            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-        ) as uow:
-            return await uow.count(User, query)
-
-    async def _first(self, scope: Scope, query: Query) -> User | None:
-        async with self._d.uow(
-            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-        ) as uow:
-            return await uow.first(User, query)
+    async def _may_create(self, scope: Scope, users: Sequence[NewUser]) -> None:
+        """The permission check, early: a refused caller costs no password hash."""
+        actor = await acting_cached(self._d, scope)
+        for new in users:
+            check_create_user(actor, new.role)
 
     # ------------------------------------------------------------------ update
 
@@ -163,16 +135,27 @@ class UserService:
     ) -> User:
         """Partial update of the listed fields; all or nothing.
 
-        `expected_version` (an HTTP If-Match) turns a lost update into ConcurrencyConflict.
-        A new email address is unverified until its owner follows the link mailed to it.
+        Everyone may change their own `full_name`; the rest takes a manager of the user's
+        role (who may grant only roles they manage), and the organization keeps an active
+        administrator. `expected_version` (an HTTP If-Match) turns a lost update into
+        ConcurrencyConflict. A new email address is unverified until its owner follows the
+        link mailed to it.
         """
         check_changes(changes, USER_UPDATABLE)
+        guarded = not _ADMIN_FIELDS.isdisjoint(changes)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            if guarded:
+                await lock_organization(uow, scope.organization_id)
+            actor = await acting(uow, scope)
             user = await uow.require(User, user_id)
+            check_update_user(actor, user, changes)
             check_version(user, expected_version)
+            was_admin = is_active_admin(user)
             old_email = user.email
             for name, value in changes.items():
                 setattr(user, name, value)
+            if guarded:
+                await keep_an_administrator(uow, user, was_admin=was_admin)
             if user.email != old_email:
                 user.email_verified = False
                 user.email_verified_at = None
@@ -183,9 +166,12 @@ class UserService:
     async def update_profile(
         self, scope: Scope, user_id: UUID, changes: Mapping[str, Any]
     ) -> UserProfile:
+        """The user's own profile, or one of a user whose role the actor manages."""
         check_changes(changes, PROFILE_UPDATABLE)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await uow.require(User, user_id)
+            actor = await acting(uow, scope)
+            user = await uow.require(User, user_id)
+            check_own_or_managed(actor, user, "change the profile of")
             profile = await uow.first(UserProfile, Query.where(user_id=user_id))
             if profile is None:
                 raise NotFound("UserProfile", user_id)
@@ -199,12 +185,21 @@ class UserService:
     async def delete(self, scope: Scope, user_id: UUID, *, hard: bool = False) -> bool:
         """Soft delete (recording who) or hard delete; revokes the user's sessions.
 
-        Returns False when there was nothing to delete (already deleted or missing).
+        A manager of the user's role deletes; nobody deletes their own account, nor the
+        last active administrator (InvalidState). Returns False when there was nothing to
+        delete (already deleted or missing).
         """
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            await lock_organization(uow, scope.organization_id)
+            actor = await acting(uow, scope)
+            check_manages_users(actor, "delete")
             user = await uow.get(User, user_id, include_deleted=hard)
             if user is None:
                 return False
+            check_manage_user(actor, user, "delete")
+            if actor.is_user(user.id):
+                raise InvalidState("an account cannot delete itself")
+            was_admin = is_active_admin(user) and not user.is_deleted
             if not hard:
                 now = self._d.clock.now()
                 for session in await active_sessions(uow, user.id, now):
@@ -213,66 +208,22 @@ class UserService:
                 UserDeleted(organization_id=user.organization_id, user_id=user.id, hard=hard)
             )
             await uow.delete(user, hard=hard)
+            await keep_an_administrator(uow, user, was_admin=was_admin, removed=True)
             await uow.commit()
         return True
 
     async def restore(self, scope: Scope, user_id: UUID) -> User:
+        """Undo a soft delete: a manager of the user's role."""
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            actor = await acting(uow, scope)
+            check_manages_users(actor, "restore")
             user = await uow.require(User, user_id, include_deleted=True)
+            check_manage_user(actor, user, "restore")
             if user.is_deleted:
                 await uow.restore(user)
                 user.record(UserRestored(organization_id=user.organization_id, user_id=user.id))
                 await uow.commit()
         return user
-
-    # ------------------------------------------------------------------ statistics
-
-    async def statistics(self, scope: Scope) -> UserStatistics:
-        """Users by role and status, verified, active sessions, new in the last 30 days."""
-
-        async def load() -> UserStatistics:
-            return await self._statistics(scope)
-
-        key = CacheKey("stats", scope.organization_id, ("users",))
-        stats: UserStatistics = await self._d.reads.fetch(key, load, UserStatistics)
-        return stats
-
-    async def get_user_statistics(self, scope: Scope) -> UserStatistics:
-        """The old API's name for `statistics`."""
-        return await self.statistics(scope)
-
-    async def _statistics(self, scope: Scope) -> UserStatistics:
-        now = self._d.clock.now()
-        async with self._d.uow(
-            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
-        ) as uow:
-            tally = await uow.tally(
-                User,
-                ("role", "status"),
-                measures={
-                    "verified": F("email_verified").eq(True),
-                    "new": F("created_at").ge(now - timedelta(days=30)),
-                },
-                totals={"sessions": (LoginSession, active_sessions_query(now))},
-            )
-        groups, sessions = tally.groups, tally.totals["sessions"]
-        by_role: dict[str, int] = {}
-        by_status: dict[str, int] = {}
-        for group in groups:
-            role, status = group.key
-            by_role[str(role)] = by_role.get(str(role), 0) + group.count
-            by_status[str(status)] = by_status.get(str(status), 0) + group.count
-        total = sum(g.count for g in groups)
-        verified = sum(g.measures["verified"] for g in groups)
-        return UserStatistics(
-            total=total,
-            by_role=by_role,
-            by_status=by_status,
-            verified=verified,
-            unverified=total - verified,
-            active_sessions=sessions,
-            new_last_30_days=sum(g.measures["new"] for g in groups),
-        )
 
 
 # ---------------------------------------------------------------------- shared helpers

@@ -68,8 +68,13 @@ class Transaction:
     # ------------------------------------------------------------------ state
 
     def discard(self) -> None:
-        """Forget everything this transaction did (its entities' events too)."""
+        """Forget everything this transaction did (its entities' events too). Entities keep
+        the caller's values, but their version goes back to the committed one: the rolled
+        back flush never happened, so a later write of them is not a conflict."""
         self.pull_events()
+        for tracked in self.tracked.values():
+            if tracked.base is not None and tracked.entity.version != tracked.base:
+                tracked.entity.version = tracked.base
         self.tracked.clear()
         self.writes, self.expected, self.removed = {}, {}, []
 

@@ -50,6 +50,7 @@ from edu_domain.uow_checks import (
     check_query,
     check_read,
     check_tenant,
+    undone_on_failure,
 )
 from edu_infra.memory.evaluate import (
     group_counts,
@@ -217,7 +218,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._check_open()
         check_entity(entity)
         check_flag("hard", hard)
-        with self._atomic():
+        with self._atomic(), undone_on_failure(entity):
             self._writable()
             tracked = self._tx.attach(entity)
             if hard:
@@ -232,7 +233,7 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def restore(self, entity: Entity) -> None:
         self._check_open()
         check_entity(entity)
-        with self._atomic():
+        with self._atomic(), undone_on_failure(entity):
             self._writable()
             tracked = self._tx.attach(entity)
             if tracked.entity.deleted_at is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from sqlalchemy.orm import make_transient
 from sqlalchemy.orm.base import instance_state
 
 from edu_domain.errors import AlreadyExists, TenantViolation, ValidationError
@@ -64,6 +65,8 @@ class ChangeLog:
         self.check_write(entity)
         validate_contents(entity)
         state = instance_state(entity)
+        if state.was_deleted:  # hard-deleted: its row is gone, so it may be added again
+            make_transient(entity)
         if state.key is not None or state.session_id is not None:
             raise AlreadyExists(cls.__name__, "id")
         if held.known(identity_key(cls, entity.id)) is not None:
@@ -82,21 +85,23 @@ class ChangeLog:
         entity.updated_by = self.actor
 
     def record(self, entity: Entity, kind: ChangeKind) -> None:
-        """Remember one change per row: an insert stays an insert until deleted."""
-        key = (type(entity), entity.id)
-        previous = self._changes.get(key)
-        if previous is not None and (
-            kind is ChangeKind.UPDATE
-            or (previous.kind is ChangeKind.INSERT and kind is not ChangeKind.DELETE)
-        ):
-            return
-        self._changes[key] = Change(type(entity), entity.id, tenant_of(entity), kind)
+        self.record_row(type(entity), entity.id, tenant_of(entity), kind)
 
     def record_row(self, cls: type[Entity], id: UUID, tenant: UUID, kind: ChangeKind) -> None:
-        """A change to a row no object stands for (a bulk insert, a cascaded delete)."""
+        """One change per row, as seen from the last commit (what the memory adapter reports):
+        an insert stays an insert until deleted, then it is no change; a row deleted and
+        inserted again is an update; an update of a new or deleted row changes nothing."""
         key = (cls, id)
-        if kind is ChangeKind.DELETE or key not in self._changes:
+        previous = self._changes.get(key)
+        if previous is None:
             self._changes[key] = Change(cls, id, tenant, kind)
+        elif kind is ChangeKind.DELETE:
+            if previous.kind is ChangeKind.INSERT:
+                del self._changes[key]
+            else:
+                self._changes[key] = Change(cls, id, tenant, kind)
+        elif kind is ChangeKind.INSERT and previous.kind is ChangeKind.DELETE:
+            self._changes[key] = Change(cls, id, tenant, ChangeKind.UPDATE)
 
     def take(self) -> list[Change]:
         changes, self._changes = list(self._changes.values()), {}

@@ -119,6 +119,10 @@ def classify(error: BaseException) -> DbFailure:
         return DbFailure("retryable", "connection pool exhausted")
     if isinstance(error, sa_exc.DBAPIError):
         return _classify_driver(error.orig, error.connection_invalidated)
+    if isinstance(error, sa_exc.StatementError):  # raised before the driver saw the statement
+        if isinstance(error.orig, (TypeError, ValueError, OverflowError)):
+            return DbFailure("data", f"a value cannot be stored: {error.orig}")
+        return _classify_driver(error.orig, False)
     return _classify_driver(error, False)
 
 
@@ -254,7 +258,15 @@ def to_domain_error(failure: DbFailure, entity: type[Entity] | None = None) -> D
     if failure.kind == "data":
         column = failure.columns[0] if failure.columns else _check_field(failure.constraint)
         return ValidationError(column or "value", "rejected by the database")
-    return DatabaseError(failure.message)
+    return DatabaseError(without_sql(failure.message))
+
+
+def without_sql(message: str) -> str:
+    """A message for callers: SQLAlchemy appends the statement (`[SQL: ...]`) and a link;
+    neither reaches a caller of the domain."""
+    for marker in ("\n[SQL", "[SQL:", "\n(Background on this error"):
+        message = message.split(marker, 1)[0]
+    return message.strip() or "database error"
 
 
 def _already_exists(failure: DbFailure, entity: type[Entity] | None) -> AlreadyExists:

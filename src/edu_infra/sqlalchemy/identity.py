@@ -126,6 +126,14 @@ class Identities:
                     continue  # already the session's (see `adopt`)
                 sync.add(obj)
 
+    def gone(self, obj: Entity) -> bool:
+        """True when `obj`'s row was hard-deleted in this transaction (by this or another
+        object of the same row, e.g. one a stream's snapshot loaded again)."""
+        state = instance_state(obj)
+        if state.was_deleted:
+            return True
+        return any(instance_state(d).key == state.key for d in self.hard_deleted)
+
     def modified_loaded(self) -> list[Entity]:
         return [o for o in self.loaded.values() if instance_state(o).modified]
 

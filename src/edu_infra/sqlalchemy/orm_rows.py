@@ -14,13 +14,14 @@ from uuid import UUID
 
 import attrs
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InvalidRequestError
 
-from edu_domain.model import Entity
+from edu_domain.model import ENTITY_TYPES, Entity
 from edu_domain.query import BoundQuery, Filter
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
 from edu_infra.sqlalchemy.guard import criteria
-from edu_infra.sqlalchemy.identity import Identities
+from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.options import INCLUDE_DELETED
 from edu_infra.sqlalchemy.rows import Other, compiled
 
@@ -74,6 +75,15 @@ class OrmRows:
     async def get(
         self, cls: type[Entity], key: UUID, *, include_deleted: bool, lock: bool
     ) -> Entity | None:
+        held = self._identities.known(identity_key(cls, key)) if lock else None
+        if held is not None and self._identities.in_session(held):
+            # a locking read refreshes the held object, as the driver path does (the ORM's
+            # own locking get would refuse a row another unit of work changed meanwhile)
+            try:
+                await self._identities.session.refresh(held, with_for_update=True)
+            except InvalidRequestError:  # the row is gone
+                return None
+            return held
         return await self._identities.session.get(
             cls,
             key,
@@ -130,10 +140,15 @@ class OrmRows:
         await session.flush()
 
     async def copy(self, batch: list[Entity]) -> None:
+        """One flush per class in dependency order (`ENTITY_TYPES`), as COPY does: without
+        relationships the ORM cannot order a batch that lists a row before its target."""
         session = self._identities.session
         await session.flush()
-        session.add_all(batch)
-        await session.flush()
+        for cls in ENTITY_TYPES:
+            of_class = [e for e in batch if type(e) is cls]
+            if of_class:
+                session.add_all(of_class)
+                await session.flush()
         for entity in batch:
             self._identities.track(entity)
 

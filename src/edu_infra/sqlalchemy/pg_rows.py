@@ -12,6 +12,7 @@ ORM would. Bulk inserts go by COPY (`bulk.copy_insert`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -53,6 +54,7 @@ class PgRows:
         self._tenant = changes.tenant
         self._scoped = changes.tenant is not None
         self._schema = schema
+        self._turn = asyncio.Lock()
 
     # ------------------------------------------------------------------ transaction
 
@@ -66,8 +68,16 @@ class PgRows:
         """The asyncpg connection, in this unit of work's transaction."""
         return await self._connection.begin()
 
+    async def _send(self, method: str, sql: str, *args: Any) -> Any:
+        """One statement on the connection. Calls of one unit of work from concurrent tasks
+        (`asyncio.gather`) take turns: asyncpg runs one operation per connection at a time."""
+        async with self._turn:
+            driver = await self._connection.begin()
+            return await getattr(driver, method)(sql, *args)
+
     async def begin(self) -> None:
-        await self._connection.begin()
+        async with self._turn:
+            await self._connection.begin()
 
     async def commit(self) -> None:
         await self._connection.commit()
@@ -103,7 +113,7 @@ class PgRows:
             lambda: reads.get(cls, scoped=self._scoped, include_deleted=include_deleted, lock=lock)
         )
         args = self._args(prepared, {ID: key})
-        record = await (await self.driver()).fetchrow(prepared.sql, *args)
+        record = await self._send("fetchrow", prepared.sql, *args)
         if record is None:
             return None
         return identities.adopt(loader, record, refresh=lock)
@@ -115,7 +125,7 @@ class PgRows:
             )
         )
         args = self._args(prepared, values)
-        records = await (await self.driver()).fetch(prepared.sql, *args)
+        records = await self._send("fetch", prepared.sql, *args)
         loader = self._statements.loader(bound.entity)
         adopt = self._identities.adopt
         return [adopt(loader, r, refresh=False) for r in records]
@@ -127,7 +137,7 @@ class PgRows:
             )
         )
         args = self._args(prepared, values)
-        return int(await (await self.driver()).fetchval(prepared.sql, *args) or 0)
+        return int(await self._send("fetchval", prepared.sql, *args) or 0)
 
     async def groups(
         self,
@@ -143,7 +153,7 @@ class PgRows:
             )
         )
         args = self._args(prepared, values)
-        records = await (await self.driver()).fetch(prepared.sql, *args)
+        records = await self._send("fetch", prepared.sql, *args)
         return [prepared.row(record) for record in records]
 
     async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
@@ -160,17 +170,22 @@ class PgRows:
         entity.__dict__["version"] = 1
         insert = self._statements.insert(type(entity))
         args = bind_values(lambda: insert.args(entity), "entity")
-        await (await self.driver()).execute(insert.sql, *args)
+        await self._send("execute", insert.sql, *args)
         self._identities.inserted_now(entity, identity)
         self._identities.track(entity)
         self._changes.record(entity, ChangeKind.INSERT)
 
     async def copy(self, batch: list[Entity]) -> None:
-        """COPY per class; the entities are not tracked (the weak identity map keeps what the
-        caller keeps, so a bulk import stays in bounded memory): their events are taken now."""
+        """COPY per class; the entities are then tracked like any added one (a change the
+        caller makes later is written at commit); their events are taken now."""
         if self._identities.has_pending():  # earlier changes first
             await self.update()
-        driver = await self.driver()
+        async with self._turn:
+            await self._copy(await self.driver(), batch)
+        for entity in batch:
+            self._identities.copied_events.extend(entity.pull_events())
+
+    async def _copy(self, driver: Any, batch: list[Entity]) -> None:
         for cls in ENTITY_TYPES:
             of_class = [e for e in batch if type(e) is cls]
             if not of_class:
@@ -182,10 +197,9 @@ class PgRows:
             tenant_field = cls.__tenant_field__
             for entity in of_class:
                 self._identities.inserted_now(entity, loader.identity(entity.id))
+                self._identities.track(entity)
                 values = entity.__dict__
                 self._changes.record_row(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
-        for entity in batch:
-            self._identities.copied_events.extend(entity.pull_events())
 
     async def update(self) -> None:
         """On the driver when only loaded entities changed, else through the session
@@ -218,7 +232,7 @@ class PgRows:
         columns = tuple(sorted({*changed, "updated_at", "updated_by"} - {"version"}))
         update = self._statements.update(type(obj), columns)
         args = bind_values(lambda: update.args(obj, old_version), "entity")
-        status = await (await self.driver()).execute(update.sql, *args)
+        status = await self._send("execute", update.sql, *args)
         if status != "UPDATE 1":
             raise ConcurrencyConflict(type(obj).__name__, obj.id)
         values["version"] = old_version + 1

@@ -41,7 +41,8 @@ from edu_infra.sqlalchemy.options import ENTITY, INCLUDE_DELETED, UOW_KEY
 
 
 class SessionOwner(Protocol):
-    """What the ORM events need of the unit of work that owns a session (`uow.py`)."""
+    """What the ORM events need of the unit of work that owns a session
+    (`transaction.UowTransaction`)."""
 
     tenant: UUID | None
 

@@ -92,7 +92,8 @@ def _tenant_table(name: str, *columns: SchemaItem) -> Table:
             name=f"fk_{name}_organization_id",
             ondelete="CASCADE",
         ),
-        Index(f"ix_{name}_id", "id"),
+        # an id is one row across organizations (migration 0004; not on Citus)
+        Index(f"uq_{name}_id", "id", unique=True),
         Index(f"ix_{name}_created", "organization_id", "created_at", "id"),
     )
 

@@ -6,7 +6,8 @@ identity map (PostgreSQL has aborted the transaction anyway, and a half-applied 
 work is worse than none); the unit of work stays usable for a fresh transaction. Entities
 the caller holds keep their values: a failed flush makes SQLAlchemy expire every instance
 before the error reaches us, so their values are captured at rollback (`capture`, called by
-the session's `after_rollback` event) and put back.
+the session's `after_rollback` event) and put back. It is also the session's owner
+(`session.SessionOwner`): the ORM events find their rules through it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
+from sqlalchemy import ColumnElement
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm.base import instance_state
 
 from edu_domain.errors import DomainError
 from edu_domain.model import Entity
+from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.errors import classify, is_driver_error, to_domain_error
+from edu_infra.sqlalchemy.guard import criteria
 from edu_infra.sqlalchemy.identity import Identities, make_transient
 from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.write_errors import explain
@@ -30,7 +36,7 @@ T = TypeVar("T")
 
 
 class UowTransaction:
-    """Commit, rollback and the error boundary of one unit of work."""
+    """Commit, rollback and the error boundary of one unit of work; its session's owner."""
 
     def __init__(
         self,
@@ -44,6 +50,38 @@ class UowTransaction:
         self._changes = changes
         self._on_reset = on_reset
         self._captured: list[tuple[Entity, dict[str, Any]]] = []
+
+    # ------------------------------------------------------------------ the session's owner
+
+    @property
+    def tenant(self) -> UUID | None:
+        return self._changes.tenant
+
+    def sync_bind(self) -> Connection | None:
+        """The connection the session must use (PostgreSQL: the unit of work's own)."""
+        return self._rows.sync_bind()
+
+    def read_criteria(self, cls: type[Any], *, include_deleted: bool) -> ColumnElement[bool] | None:
+        """The global filter of `cls` for this unit of work (None: no filter)."""
+        return criteria(cls, tenant=self._changes.tenant, include_deleted=include_deleted)
+
+    def check_write(self, entity: Entity) -> None:
+        self._changes.check_write(entity)
+
+    def stamp_update(self, entity: Entity) -> None:
+        self._changes.stamp_update(entity)
+
+    def record_change(self, entity: Entity, kind: ChangeKind) -> None:
+        self._changes.record(entity, kind)
+
+    def capture_values(self) -> None:
+        """Keep the attribute values of every object in play (called at rollback)."""
+        self._captured.extend(
+            (obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"})
+            for obj in self._held.held()
+        )
+
+    # ------------------------------------------------------------------ the transaction
 
     async def commit(self) -> None:
         if self._held.session_obj is not None:
@@ -85,14 +123,9 @@ class UowTransaction:
             log.debug("invalidating the connection failed", exc_info=True)
         await self._rows.invalidate()
 
-    def capture(self) -> None:
-        """Keep the attribute values of every object in play (called at rollback)."""
-        self._captured.extend(
-            (obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"})
-            for obj in self._held.held()
-        )
-
-    async def _fail(self, *, disconnect: bool = False) -> None:
+    async def _fail(
+        self, versions: Sequence[tuple[Entity, Any]] = (), *, disconnect: bool = False
+    ) -> None:
         if disconnect:  # never hand a broken connection back to the pool
             await self._invalidate()
         await self.reset()
@@ -102,6 +135,9 @@ class UowTransaction:
             state = instance_state(obj)
             state.expired_attributes.difference_update(values)
             state.expired = False
+        for obj, version in versions:
+            if version is not None:
+                obj.__dict__["version"] = version
 
     async def read(self, op: Callable[[], Awaitable[T]], *, again: bool = True) -> T:
         if self._held.has_pending():
@@ -139,21 +175,23 @@ class UowTransaction:
         if subject is not None:
             (deleting if operation == "delete" else pending).append(subject)
         pending.extend(also)
+        # the committed version of each: a rolled-back flush leaves no version behind
+        versions = [(o, o.__dict__.get("version")) for o in (*pending, *deleting)]
         self._captured = []
         try:
             if begin:
                 await self._rows.begin()  # begin here: a dead pooled connection is replaced
             await op()
         except DomainError:
-            await self._fail()
+            await self._fail(versions)
             raise
         except Exception as error:
             if not is_driver_error(error):
-                await self._fail()
+                await self._fail(versions)
                 raise
             failure = classify(error)
             log.debug("database error during a write", exc_info=True)
-            await self._fail(disconnect=failure.disconnect)
+            await self._fail(versions, disconnect=failure.disconnect)
             error = await explain(
                 failure, subject, pending, deleting, lambda: self._held.session, self.reset
             )

@@ -5,10 +5,7 @@ that the factory picks; this class never asks which one it has. Why it looks as 
 - `expire_on_commit=False` and no relationships: nothing ever lazy-loads, so entities
   stay usable after commit, rollback and close (rollback expunges them first, so their
   attributes are never expired either).
-- Any failure of a write (add, add_all, delete, restore, flush, commit) and any driver
-  failure of a read rolls the whole unit of work back and empties the identity map:
-  PostgreSQL has aborted the transaction anyway, and a half-applied unit of work is
-  worse than none. The unit of work stays usable for a fresh transaction.
+- Failures roll the whole unit of work back (`transaction.py`); it stays usable.
 - Identity-map hits skip the SQL filters, so `get` checks tenant and soft delete again in
   Python, by the same rule (`edu_domain.visibility`).
 """
@@ -20,8 +17,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
 
@@ -36,13 +31,12 @@ from edu_domain.model import DomainEvent, Entity
 from edu_domain.ports import (
     AfterCommit,
     Change,
-    ChangeKind,
     CommitListener,
     EventPublisher,
     UnitOfWork,
     check_totals,
 )
-from edu_domain.query import Filter, Group, Page, Query, Tally, bind, encode_cursor
+from edu_domain.query import BoundQuery, Filter, Group, Page, Query, Tally, bind, encode_cursor
 from edu_domain.uow_checks import (
     check_batch_size,
     check_callback,
@@ -55,14 +49,14 @@ from edu_domain.uow_checks import (
     check_measures,
     check_query,
     check_read,
+    undone_on_failure,
 )
 from edu_domain.visibility import visible
 from edu_infra.consistency import ConsistencyToken
 from edu_infra.sqlalchemy.changes import ChangeLog
-from edu_infra.sqlalchemy.deletes import forget_cascaded, mirror
+from edu_infra.sqlalchemy.deletes import adopt_changes, forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
-from edu_infra.sqlalchemy.guard import criteria
-from edu_infra.sqlalchemy.identity import Identities
+from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.routing import RoutedRows
@@ -149,7 +143,7 @@ class SqlUnitOfWork(UnitOfWork):
             expire_on_commit=False,
             autoflush=True,
         )
-        session.info[UOW_KEY] = self
+        session.info[UOW_KEY] = self._tx  # the ORM events' `SessionOwner`
         return session
 
     async def begin(self) -> None:
@@ -243,22 +237,38 @@ class SqlUnitOfWork(UnitOfWork):
             self._held.track(item)
         return Page(tuple(items), next_cursor)
 
-    async def stream(
+    def stream(
         self, cls: type[E], query: Any = None, *, batch_size: int = 1_000
     ) -> AsyncIterator[E]:
         self._ensure_open()
         check_entity_class(cls)
         check_query(query)
         check_batch_size(batch_size)
-        bound = bind(cls, query)
+        return self._stream(bind(cls, query), batch_size)
+
+    async def _stream(self, bound: BoundQuery, batch_size: int) -> AsyncIterator[Any]:
+        """The server-side cursor is a snapshot: rows this unit of work deleted since it
+        opened are skipped, as the memory adapter, which reads as it goes, never yields them.
+        Streamed entities are held weakly (bounded memory); one that recorded an event by
+        the time the next is asked for is kept until commit, so its events are published."""
+        self._ensure_open()
         result = await self._tx.read(lambda: self.rows.stream(bound, batch_size))
+        last: Entity | None = None
         try:
             while True:
+                self._ensure_open()
+                if last is not None and last.has_events():
+                    self._held.track(last)
                 item = await self._tx.read(lambda: _next_or_none(result))
                 if item is None:
                     return
+                if self._held.gone(item) or not self._visible(item, False):
+                    continue
+                last = item
                 yield item
         finally:
+            if last is not None and last.has_events():
+                self._held.track(last)
             try:
                 await result.close()
             except Exception:  # closing a cursor on a dead connection
@@ -375,7 +385,8 @@ class SqlUnitOfWork(UnitOfWork):
                 await self.rows.update()
                 mirror(obj, entity)
 
-        await self._tx.write(remove, subject=entity, operation="delete" if hard else "write")
+        with undone_on_failure(entity):
+            await self._tx.write(remove, subject=entity, operation="delete" if hard else "write")
 
     async def restore(self, entity: Entity) -> None:
         self._ensure_open()
@@ -390,29 +401,8 @@ class SqlUnitOfWork(UnitOfWork):
                 await self.rows.update()
                 mirror(obj, entity)
 
-        await self._tx.write(undelete, subject=entity)
-
-    # ------------------------------------------------------------------ the session's hooks
-
-    def sync_bind(self) -> Connection | None:
-        """The connection the session must use (PostgreSQL: the unit of work's own)."""
-        return self.rows.sync_bind()
-
-    def read_criteria(self, cls: type[Any], *, include_deleted: bool) -> ColumnElement[bool] | None:
-        """The global filter of `cls` for this unit of work (None: no filter)."""
-        return criteria(cls, tenant=self.tenant, include_deleted=include_deleted)
-
-    def check_write(self, entity: Entity) -> None:
-        self._changes.check_write(entity)
-
-    def stamp_update(self, entity: Entity) -> None:
-        self._changes.stamp_update(entity)
-
-    def record_change(self, entity: Entity, kind: ChangeKind) -> None:
-        self._changes.record(entity, kind)
-
-    def capture_values(self) -> None:
-        self._tx.capture()
+        with undone_on_failure(entity):
+            await self._tx.write(undelete, subject=entity)
 
     # ------------------------------------------------------------------ internals
 
@@ -433,13 +423,18 @@ class SqlUnitOfWork(UnitOfWork):
         cls = type(entity)
         table_of(cls)
         self._changes.check_write(entity)
-        if self._held.in_session(entity):
-            return entity
+        if (
+            self._held.in_session(entity)
+            or self._held.known(identity_key(cls, entity.id)) is entity
+        ):
+            return entity  # held (no `get`: its read would flush the caller's changes first)
         found = await self.get(cls, entity.id, include_deleted=True)
         if found is None or (instance_state(entity).key is None and found is not entity):
             raise NotFound(cls.__name__, entity.id)
-        if found is not entity and found.version != entity.version:
-            raise ConcurrencyConflict(cls.__name__, entity.id)
+        if found is not entity:
+            if found.version != entity.version:
+                raise ConcurrencyConflict(cls.__name__, entity.id)
+            adopt_changes(found, entity)  # the caller's changes are written with the verb
         return found
 
 

@@ -41,7 +41,7 @@ async def explain(
 ) -> DomainError:
     """The port's error for `failure` of a write of `subject` (with `pending`, `deleting`)."""
     if failure.kind == "stale":
-        return _conflict(failure, [*pending, *deleting], subject)
+        return await _conflict(failure, [*pending, *deleting], subject, session, reset)
     if failure.kind == "foreign_key" and not failure.key_values:
         # SQLite never names the key; PostgreSQL hides it from roles under RLS
         missing = await _missing_reference(pending, session, reset)
@@ -100,13 +100,32 @@ async def _first_violated_key(
         await reset()
 
 
-def _conflict(
-    failure: DbFailure, candidates: list[Entity], subject: Entity | None
+async def _conflict(
+    failure: DbFailure,
+    candidates: list[Entity],
+    subject: Entity | None,
+    session: Session,
+    reset: Reset,
 ) -> ConcurrencyConflict:
+    """Name the row that changed: the ORM's flush says only which table. The candidates
+    hold their committed versions again (the failed flush was undone), so the one whose
+    row has another version now, or none, is it."""
     of_table = [c for c in candidates if table_of(type(c)).name == failure.table]
     choices = of_table or candidates or ([subject] if subject is not None else [])
     if not choices:
         return ConcurrencyConflict("entity", None)
+    if len(of_table) > 1:
+        table = table_of(type(of_table[0]))
+        try:
+            stmt = select(table.c.id, table.c.version).where(
+                table.c.id.in_([c.id for c in of_table])
+            )
+            stored = dict((await session().execute(stmt)).all())
+        finally:
+            await reset()
+        for candidate in of_table:
+            if stored.get(candidate.id) != candidate.version:
+                return ConcurrencyConflict(type(candidate).__name__, candidate.id)
     return ConcurrencyConflict(type(choices[-1]).__name__, choices[-1].id)
 
 

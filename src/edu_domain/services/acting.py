@@ -1,0 +1,109 @@
+"""Who acts in a use case, and the invariant that an organization keeps an administrator.
+
+The actor is read in the use case's own unit of work (their role and status *now*, not as
+a caller remembers them); reads that go through the cache read the actor through it too.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from edu_domain.caching import CacheKey
+from edu_domain.errors import InvalidState, NotFound, PermissionDenied
+from edu_domain.model.organization import Organization
+from edu_domain.model.user import User, UserRole, UserStatus
+from edu_domain.policy import Actor
+from edu_domain.ports import UnitOfWork
+from edu_domain.query import F, Query
+from edu_domain.services.context import Scope
+from edu_domain.services.deps import Deps
+
+#: Accounts that can neither sign in nor act.
+INACTIVE = frozenset({UserStatus.SUSPENDED, UserStatus.DEACTIVATED})
+ACTIVE_ADMINS = Query.where(role=UserRole.ADMIN, status=UserStatus.ACTIVE)
+LAST_ADMIN = "an organization keeps at least one active administrator"
+
+
+def _no_actor() -> PermissionDenied:
+    return PermissionDenied(
+        "this use case needs an acting user, Scope(org_id, user_id), or Scope.system(org_id)"
+    )
+
+
+def member(user: User | None) -> Actor:
+    """The actor a loaded user is, if they may act at all."""
+    if user is None or user.status in INACTIVE:
+        raise PermissionDenied("the acting user is not an active member of this organization")
+    return Actor.member(user.id, user.role)
+
+
+def check_someone_acts(scope: Scope) -> None:
+    """PermissionDenied for an anonymous scope, before anything else is looked at."""
+    if not scope.is_system and scope.actor_id is None:
+        raise _no_actor()
+
+
+async def acting(uow: UnitOfWork, scope: Scope) -> Actor:
+    """The scope's actor, read in `uow`; PermissionDenied for an anonymous scope."""
+    if scope.is_system:
+        return Actor.system()
+    if scope.actor_id is None:
+        raise _no_actor()
+    return member(await uow.get(User, scope.actor_id))
+
+
+async def load_user(deps: Deps, scope: Scope, user_id: UUID) -> User:
+    """A user in a unit of work of its own (what `users.get` caches), or NotFound."""
+    async with deps.uow(tenant=scope.organization_id, actor=scope.actor_id, read_only=True) as uow:
+        return await uow.require(User, user_id)
+
+
+def user_key(scope: Scope, user_id: UUID) -> CacheKey:
+    return CacheKey("user", scope.organization_id, (str(user_id),))
+
+
+async def acting_cached(deps: Deps, scope: Scope) -> Actor:
+    """The scope's actor for a cached read: through the same cache entry as `users.get`."""
+    if scope.is_system:
+        return Actor.system()
+    actor_id = scope.actor_id
+    if actor_id is None:
+        raise _no_actor()
+    try:
+        user: User | None = await deps.reads.fetch(
+            user_key(scope, actor_id), lambda: load_user(deps, scope, actor_id), User
+        )
+    except NotFound:
+        user = None
+    return member(user)
+
+
+# ---------------------------------------------------------------------- the last administrator
+
+
+def is_active_admin(user: User) -> bool:
+    return user.role is UserRole.ADMIN and user.status is UserStatus.ACTIVE
+
+
+async def lock_organization(uow: UnitOfWork, organization_id: UUID) -> None:
+    """Hold the organization's row (PostgreSQL: FOR UPDATE) so that changes which could
+    remove its last administrator run one at a time; the count that follows sees every
+    change committed before."""
+    await uow.get(Organization, organization_id, lock=True)
+
+
+async def keep_an_administrator(
+    uow: UnitOfWork, user: User, *, was_admin: bool, removed: bool = False
+) -> None:
+    """Refuse (InvalidState) a change that leaves no active administrator.
+
+    `user` has been changed (or, `removed`, deleted) in `uow`; `was_admin` is whether they
+    were an active administrator before. The change is flushed first: on SQLite that takes
+    the write lock, so a concurrent change of another administrator waits for this commit.
+    """
+    if not was_admin or (is_active_admin(user) and not removed):
+        return
+    await uow.flush()
+    others = await uow.count(User, ACTIVE_ADMINS.and_where(F("id").ne(user.id)))
+    if others == 0:
+        raise InvalidState(LAST_ADMIN)
