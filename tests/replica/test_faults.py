@@ -186,3 +186,29 @@ async def test_a_replica_lost_in_the_middle_of_a_unit_of_work_fails_it_over_to_t
             assert (route.target, route.reason.value) == ("primary", "failover")
             assert await uow.count(User, include_deleted=True) == 3  # and the rest of the unit
         assert _replicas(factory).reads[("primary", "failover")] == 1
+
+
+async def test_a_dead_pooled_replica_connection_is_replaced_and_a_lost_read_only_commit_is_no_error(
+    cluster: Cluster,
+) -> None:
+    async def kill(uow: Any) -> None:
+        backend = (await uow.rows.driver()).get_server_pid()
+        await superuser(cluster, cluster.standby_port, f"SELECT pg_terminate_backend({backend})")
+
+    async with opened(cluster, DATABASE, pool_size=1, max_overflow=0) as factory:
+        org, users = await _users(factory, 2)
+        async with factory(tenant=org, read_only=True) as uow:
+            assert await uow.count(User) == 2
+            await kill(uow)  # its connection goes back to the pool, dead
+        with read_your_writes():  # a newer token: the next read probes the pooled connection
+            async with factory(tenant=org) as uow:
+                (await uow.require(User, users[0].id)).full_name = "Probed"
+                await uow.commit()
+            async with factory(tenant=org, read_only=True) as uow:
+                assert (await uow.require(User, users[0].id)).full_name == "Probed"
+                route: Any = uow.rows.route  # type: ignore[attr-defined]
+                assert route.target == "replica-1"  # a fresh connection, after the dead one
+                await kill(uow)
+                await uow.commit()  # a read-only transaction lost at COMMIT: nothing lost
+                assert await uow.count(User) == 2  # and the unit of work reads on
+        assert _replicas(factory).reads[("primary", "failover")] == 0
