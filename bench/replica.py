@@ -219,8 +219,9 @@ async def closed_loop(sides: dict[str, Side]) -> dict[str, dict[str, Any]]:
 
 
 async def caught_up(cluster: Cluster, name: str) -> None:
-    primary = await asyncpg.connect(cluster.dsn(cluster.primary_port, name))
-    standby = await asyncpg.connect(cluster.dsn(cluster.standby_port, name))
+    # the WAL position is the cluster's; `name` may not exist on the standby yet
+    primary = await asyncpg.connect(cluster.dsn(cluster.primary_port, "postgres"))
+    standby = await asyncpg.connect(cluster.dsn(cluster.standby_port, "postgres"))
     try:
         lsn = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
         for _ in range(1200):

@@ -38,9 +38,11 @@ async def migrate(cluster: Cluster, database: str) -> None:
 
 
 async def replayed(cluster: Cluster, database: str) -> None:
-    """Wait (bounded) until the standby has replayed everything the primary has written."""
-    primary = await asyncpg.connect(cluster.dsn(cluster.primary_port, database))
-    standby = await asyncpg.connect(cluster.dsn(cluster.standby_port, database))
+    """Wait (bounded) until the standby has replayed everything the primary has written
+    (`database` included: WAL positions are the cluster's, so both are asked in `postgres`,
+    which the standby has from the start, while `database` may not be replayed yet)."""
+    primary = await asyncpg.connect(cluster.dsn(cluster.primary_port, "postgres"))
+    standby = await asyncpg.connect(cluster.dsn(cluster.standby_port, "postgres"))
     try:
         lsn = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
         for _ in range(600):
