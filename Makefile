@@ -77,6 +77,7 @@ contracts: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py
+	$(PY) bench/replica.py
 
 docs: $(STAMP)
 	$(PY) -m pdoc -o docs/api $(DOC_MODULES)

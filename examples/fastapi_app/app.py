@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from fastapi import Depends, FastAPI
 
 from edu_domain.services import EduCore
+from examples.fastapi_app.consistency import ReadYourWritesHeader
 from examples.fastapi_app.docs import install_docs
 from examples.fastapi_app.errors import install_error_handlers, too_large
 from examples.fastapi_app.guards import BodyLimit, HeadAsGet, reject_unknown_query_parameters
@@ -89,6 +90,7 @@ def create_app(
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, too_large=too_large)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(ReadYourWritesHeader)  # outermost: the whole request is one chain
     install_error_handlers(app)
     install_docs(app)
     install_openapi(app)

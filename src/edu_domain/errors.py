@@ -61,6 +61,15 @@ class InvalidState(DomainError):
     """The action does not apply to the entity in its current state."""
 
 
+class ReadOnlyError(InvalidState):
+    """A write in a unit of work opened read-only (`read_only=True`); nothing was written."""
+
+    def __init__(
+        self, message: str = "this unit of work is read-only: nothing was written"
+    ) -> None:
+        super().__init__(message)
+
+
 class AuthenticationFailed(DomainError):
     """Wrong credentials. Deliberately vague: never says which part was wrong."""
 
@@ -105,6 +114,7 @@ __all__ = [
     "InvalidToken",
     "NotFound",
     "PermissionDenied",
+    "ReadOnlyError",
     "RetryableError",
     "TenantViolation",
     "UnavailableError",

@@ -39,6 +39,9 @@ class UnitOfWork(abc.ABC):
 
     tenant: UUID | None
     actor: UUID | None
+    #: opened with `read_only=True`: every write is a `ReadOnlyError` (and, where the adapter
+    #: has read replicas, the reads may be served by one)
+    read_only: bool = False
 
     async def __aenter__(self) -> Self:
         await self.begin()
@@ -224,11 +227,17 @@ def check_totals(
 class UnitOfWorkFactory(Protocol):
     """Opens units of work. Never share one unit of work between tasks or requests."""
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
-        """A unit of work that sees and writes only `tenant`'s rows."""
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> UnitOfWork:
+        """A unit of work that sees and writes only `tenant`'s rows.
+
+        `read_only=True`: it only reads (any write is a `ReadOnlyError`), so an adapter may
+        serve it from a read replica, never older than the caller's own committed writes.
+        """
         ...
 
-    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
         """A unit of work across all tenants, for system work (provisioning, jobs)."""
         ...
 

@@ -52,6 +52,11 @@ def _database(settings: Settings, closables: list[Any]) -> Any:
             connect_timeout=settings.db_connect_timeout,
             command_timeout=settings.db_command_timeout,
             rls_key=settings.rls_key,
+            replica_urls=settings.database_replica_urls,
+            replica_policy=settings.database_replica_policy,
+            replica_max_lag=settings.database_replica_max_lag,
+            replica_wait=settings.database_replica_wait,
+            replica_retry=settings.database_replica_retry,
         )
     )
     closables.append(database.dispose)
@@ -120,6 +125,15 @@ def _read_cache(
     reads = ReadThroughCache(traced, ttls=settings.cache_ttls, outage_fence=fence)
     closables.append(reads.aclose)
     return reads
+
+
+def _service_reads(settings: Settings, reads: ReadCache) -> ReadCache:
+    """The read cache the use cases get: with read replicas, its loads read the primary."""
+    if not settings.database_replica_urls or isinstance(reads, NoReadCache):
+        return reads
+    from edu_infra.consistency import PrimaryLoads
+
+    return PrimaryLoads(reads)
 
 
 def _listeners(reads: ReadCache) -> list[Any]:
@@ -235,7 +249,7 @@ class Container(containers.DeclarativeContainer):
         tokens=tokens,
         hasher=hasher,
         policy=settings.provided.policy,
-        reads=reads,
+        reads=providers.Singleton(_service_reads, settings, reads),
     )
     core = providers.Singleton(_core, deps, telemetry)
 

@@ -54,6 +54,13 @@ class Settings:
     #: The variable `migration_database_url` came from (named in `edu migrate`'s errors).
     migration_url_setting: str = "EDU_DATABASE_URL"
     database_app_role: str
+    database_replica_urls: tuple[str, ...] = field(
+        default=(), repr=lambda urls: repr(tuple(map(redact_url, urls)))
+    )
+    database_replica_policy: str = "round_robin"
+    database_replica_max_lag: float = 5.0
+    database_replica_wait: float = 0.05
+    database_replica_retry: float = 1.0
     rls_key: str | None = field(repr=lambda key: "None" if key is None else "'***'")
     db_pool_size: int
     db_max_overflow: int
@@ -132,6 +139,7 @@ class Settings:
                 else "EDU_DATABASE_URL"
             ),
             database_app_role=env.text("EDU_DATABASE_APP_ROLE"),
+            **_replicas(env, url),
             rls_key=_rls_key(env.optional("EDU_RLS_KEY"), postgres=url.startswith("postgresql")),
             db_pool_size=env.number("EDU_DB_POOL_SIZE", int, 1),
             db_max_overflow=env.number("EDU_DB_MAX_OVERFLOW", int, 0),
@@ -254,6 +262,35 @@ def _check_database_url(url: str, name: str = "EDU_DATABASE_URL") -> None:
         ) from None
     if port is not None and not 0 < port < 65536:
         raise ConfigurationError(f"{name} has port {port}: it must be 1 to 65535")
+
+
+def _replicas(env: _Reader, url: str) -> dict[str, Any]:
+    """EDU_DATABASE_REPLICA_*: hot standbys of a PostgreSQL primary, and how reads use them."""
+    urls = tuple(u.strip() for u in (env.optional("EDU_DATABASE_REPLICA_URLS") or "").split(","))
+    urls = tuple(u for u in urls if u)
+    if urls and not url.startswith("postgresql"):
+        raise ConfigurationError(
+            "EDU_DATABASE_REPLICA_URLS needs a PostgreSQL EDU_DATABASE_URL (replicas are its"
+            " hot standbys)"
+        )
+    for replica in urls:
+        if not replica.startswith("postgresql+asyncpg://"):
+            raise ConfigurationError(
+                "EDU_DATABASE_REPLICA_URLS: every replica must be a postgresql+asyncpg:// URL"
+            )
+        _check_database_url(replica, "EDU_DATABASE_REPLICA_URLS")
+    policy = env.text("EDU_DATABASE_REPLICA_POLICY").lower()
+    if policy not in ("round_robin", "least_busy"):
+        raise ConfigurationError(
+            f"EDU_DATABASE_REPLICA_POLICY must be round_robin or least_busy, not {policy!r}"
+        )
+    return {
+        "database_replica_urls": urls,
+        "database_replica_policy": policy,
+        "database_replica_max_lag": env.number("EDU_DATABASE_REPLICA_MAX_LAG", float, 0),
+        "database_replica_wait": env.number("EDU_DATABASE_REPLICA_WAIT_MS", float, 0) / 1000,
+        "database_replica_retry": env.number("EDU_DATABASE_REPLICA_RETRY", float, 0.001),
+    }
 
 
 def _migration_url(env: _Reader, url: str) -> str:

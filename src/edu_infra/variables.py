@@ -34,6 +34,31 @@ VARIABLES: tuple[Variable, ...] = (
         default=None,
         help="secret (at least 32 characters) that signs the tenant PostgreSQL row-level security trusts; required with PostgreSQL, the same for the application and `edu migrate`, which stores it (see *Roles and row-level security*)",
     ),
+    Variable(
+        name="EDU_DATABASE_REPLICA_URLS",
+        default=None,
+        help="comma-separated URLs of PostgreSQL hot standbys of EDU_DATABASE_URL (same roles, same EDU_RLS_KEY), each with its own pool of the sizes below: read-only units of work and the read use cases read there (see *Read replicas*)",
+    ),
+    Variable(
+        name="EDU_DATABASE_REPLICA_POLICY",
+        default="round_robin",
+        help="how a read picks among usable replicas: `round_robin` or `least_busy` (fewest connections in use)",
+    ),
+    Variable(
+        name="EDU_DATABASE_REPLICA_MAX_LAG",
+        default="5",
+        help="seconds a replica may lag (its own estimate) before reads skip it",
+    ),
+    Variable(
+        name="EDU_DATABASE_REPLICA_WAIT_MS",
+        default="50",
+        help="how long a read given a consistency token waits for a replica to replay it before reading the primary",
+    ),
+    Variable(
+        name="EDU_DATABASE_REPLICA_RETRY",
+        default="1",
+        help="seconds a replica's last check stays good, and a replica found down, lagging or promoted stays skipped before it is tried again",
+    ),
     Variable(name="EDU_DB_POOL_SIZE", default="5", help="connections kept in the pool"),
     Variable(
         name="EDU_DB_MAX_OVERFLOW",

@@ -51,16 +51,27 @@ def _run(command: list[str], **options: object) -> None:
 
 @frozen
 class Cluster:
-    """Where the two servers listen (superuser `postgres`, trust auth)."""
+    """Where the two servers listen (superuser `postgres`, trust auth), and their files."""
 
     primary_port: int
     standby_port: int
+    binaries: Path
+    root: Path
 
     def url(self, port: int, database: str, user: str = "postgres") -> str:
         return f"postgresql+asyncpg://{user}@127.0.0.1:{port}/{database}"
 
     def dsn(self, port: int, database: str, user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{port}/{database}"
+
+    def stop_standby(self) -> None:
+        """A fast shutdown: sessions are ended (reads in flight fail), nothing is lost."""
+        _run([str(self.binaries / "pg_ctl"), "-D", str(self.root / "standby"), "-m", "fast",
+              "-w", "stop"])  # fmt: skip
+
+    def start_standby(self) -> None:
+        _run([str(self.binaries / "pg_ctl"), "-D", str(self.root / "standby"),
+              "-l", str(self.root / "standby.log"), "-w", "start"])  # fmt: skip
 
 
 @contextmanager
@@ -96,7 +107,7 @@ def primary_and_standby() -> Iterator[Cluster]:
         _run([str(binaries / "pg_ctl"), "-D", str(standby), "-l", str(root / "standby.log"),
               "-w", "start"])  # fmt: skip
         started.append(standby)
-        yield Cluster(*ports)
+        yield Cluster(*ports, binaries, root)
     finally:
         for data in reversed(started):
             subprocess.run(

@@ -2,43 +2,49 @@
 work where nothing can be written and no temporary table exists).
 
 A primary and a streaming standby of the tests' own (`cluster.py`); the data is written on
-the primary through edu-core, then read on the standby as the application role.
+the primary through edu-core, then read on the standby as the application role: once by an
+engine on the standby itself, once through the primary's read replicas (read-only units of
+work routed there, issue 17), where every read must have gone to the replica.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from edu_domain.errors import DomainError
+from edu_domain.errors import ReadOnlyError
 from edu_domain.model import Organization, User
+from edu_domain.ports import UnitOfWork
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.migrate import upgrade_async
 from edu_infra.testing.harness import new_org, new_user
-from tests.conftest import services_required
-from tests.replica.cluster import Cluster, primary_and_standby, server_binaries, wait_until
-from tests.sql_harness import RLS_KEY, ensure_role
+from tests.replica.cluster import Cluster
+from tests.replica.support import APP, migrate, replayed, settings
+from tests.sql_harness import RLS_KEY
 
 pytestmark = pytest.mark.postgres
 
 DATABASE = "edu_replica"
-APP = "edu_app_replica"
+
+
+class ReadOnly:
+    """A factory whose units of work are all read-only (routed to the replica)."""
+
+    def __init__(self, inner: SqlUnitOfWorkFactory) -> None:
+        self.inner = inner
+
+    def __call__(self, *, tenant: Any) -> UnitOfWork:
+        return self.inner(tenant=tenant, read_only=True)
+
+    def unscoped(self) -> UnitOfWork:
+        return self.inner.unscoped(read_only=True)
 
 
 async def _seed(cluster: Cluster) -> tuple[Organization, Organization]:
-    admin = await asyncpg.connect(cluster.dsn(cluster.primary_port, "postgres"))
-    try:
-        await ensure_role(admin, APP)
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-    await upgrade_async(cluster.url(cluster.primary_port, DATABASE), app_role=APP, rls_key=RLS_KEY)
+    await migrate(cluster, DATABASE)
     database = Database(
         DatabaseSettings(url=cluster.url(cluster.primary_port, DATABASE, APP), rls_key=RLS_KEY)
     )
@@ -59,40 +65,30 @@ async def _seed(cluster: Cluster) -> tuple[Organization, Organization]:
     return orgs[0], orgs[1]
 
 
-async def _replayed(cluster: Cluster) -> bool:
-    primary = await asyncpg.connect(cluster.dsn(cluster.primary_port, DATABASE))
-    standby = await asyncpg.connect(cluster.dsn(cluster.standby_port, DATABASE))
-    try:
-        lsn = await primary.fetchval("SELECT pg_current_wal_lsn()")
-        return bool(await standby.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", lsn))
-    finally:
-        await primary.close()
-        await standby.close()
-
-
 @pytest.fixture(scope="module")
-def replicated() -> Iterator[tuple[Cluster, Organization, Organization]]:
-    if server_binaries() is None:
-        reason = "PostgreSQL server binaries (initdb, pg_basebackup) are not installed"
-        if services_required():
-            pytest.fail(f"EDU_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
-        pytest.skip(f"SKIPPED LOUDLY: {reason}")
-    with primary_and_standby() as cluster:
-        mine, theirs = asyncio.run(_seed(cluster))
-        wait_until(lambda: asyncio.run(_replayed(cluster)))
-        yield cluster, mine, theirs
+def replicated(cluster: Cluster) -> tuple[Cluster, Organization, Organization]:
+    mine, theirs = asyncio.run(_seed(cluster))
+    asyncio.run(replayed(cluster, DATABASE))
+    return cluster, mine, theirs
 
 
-@pytest.fixture
+@pytest.fixture(params=["standby", "routed"])
 async def standby(
-    replicated: tuple[Cluster, Organization, Organization],
+    replicated: tuple[Cluster, Organization, Organization], request: pytest.FixtureRequest
 ) -> Any:
     cluster, mine, theirs = replicated
-    database = Database(
-        DatabaseSettings(url=cluster.url(cluster.standby_port, DATABASE, APP), rls_key=RLS_KEY)
-    )
+    if request.param == "standby":
+        url = cluster.url(cluster.standby_port, DATABASE, APP)
+        database = Database(DatabaseSettings(url=url, rls_key=RLS_KEY))
+        factory: Any = SqlUnitOfWorkFactory(database)
+    else:
+        database = Database(settings(cluster, DATABASE))
+        factory = ReadOnly(SqlUnitOfWorkFactory(database))
     try:
-        yield SqlUnitOfWorkFactory(database), mine, theirs
+        yield factory, mine, theirs
+        if database.replicas is not None:  # routed: every read went to the replica
+            assert database.replicas.reads
+            assert {target for target, _ in database.replicas.reads} == {"replica-1"}
     finally:
         await database.dispose()
 
@@ -151,6 +147,7 @@ async def test_raw_sql_cannot_cross_tenants_on_the_standby(standby: Any) -> None
 async def test_a_write_on_the_standby_is_a_domain_error(standby: Any) -> None:
     factory, mine, _ = standby
     async with factory(tenant=mine.id) as uow:
-        with pytest.raises(DomainError) as refused:
+        with pytest.raises(ReadOnlyError) as refused:
             await uow.add(new_user(mine))
+        assert await uow.count(User) == 1
     assert "INSERT INTO" not in str(refused.value)

@@ -54,7 +54,7 @@ async def acting(uow: UnitOfWork, scope: Scope) -> Actor:
 
 async def load_user(deps: Deps, scope: Scope, user_id: UUID) -> User:
     """A user in a unit of work of its own (what `users.get` caches), or NotFound."""
-    async with deps.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+    async with deps.uow(tenant=scope.organization_id, actor=scope.actor_id, read_only=True) as uow:
         return await uow.require(User, user_id)
 
 

@@ -133,7 +133,9 @@ class ContentService:
         return await self.create_draft(scope, new)
 
     async def get(self, scope: Scope, content_id: UUID) -> EducationalContent:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.require(EducationalContent, content_id)
 
@@ -141,7 +143,9 @@ class ContentService:
         """Content by slug, read through the cache when one is configured."""
 
         async def load() -> EducationalContent:
-            async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            async with self._d.uow(
+                tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+            ) as uow:
                 content = await uow.first(EducationalContent, Query.where(slug=slug))
             if content is None:
                 raise NotFound("EducationalContent", slug)
@@ -226,7 +230,9 @@ class ContentService:
 
     async def search(self, scope: Scope, search: ContentSearch) -> Page[EducationalContent]:
         query = require_command(search, ContentSearch, "search").to_query()
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.find(EducationalContent, query)
 
@@ -239,12 +245,16 @@ class ContentService:
         )
 
     async def find(self, scope: Scope, query: Query | None = None) -> Page[EducationalContent]:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.find(EducationalContent, query)
 
     async def count(self, scope: Scope, query: Query | None = None) -> int:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.count(EducationalContent, query)
 

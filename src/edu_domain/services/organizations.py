@@ -66,18 +66,18 @@ class OrganizationService:
         return org, UserAccount(user, profile)
 
     async def get(self, organization_id: UUID) -> Organization:
-        async with self._d.uow.unscoped() as uow:
+        async with self._d.uow.unscoped(read_only=True) as uow:
             return await uow.require(Organization, organization_id)
 
     async def get_by_slug(self, slug: str) -> Organization:
-        async with self._d.uow.unscoped() as uow:
+        async with self._d.uow.unscoped(read_only=True) as uow:
             org = await uow.first(Organization, Query.where(slug=slug))
         if org is None:
             raise NotFound("Organization", slug)
         return org
 
     async def list(self, *, skip: int = 0, limit: int = 100) -> Page[Organization]:
-        async with self._d.uow.unscoped() as uow:
+        async with self._d.uow.unscoped(read_only=True) as uow:
             return await uow.find(Organization, Query().order_by("name").page(skip, limit))
 
     async def rename(self, scope: Scope, name: str) -> Organization:

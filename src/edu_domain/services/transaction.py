@@ -119,12 +119,15 @@ class _JoinedFactory:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> UnitOfWork:
+        """Reads of the transaction's use cases run in it too (they see its own writes)."""
         if tenant != self._tx.scope.organization_id:
             raise TenantViolation("a transaction works for one organization only")
         return _JoinedUnitOfWork(self._tx)
 
-    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
         raise InvalidState("system work (an unscoped unit of work) cannot join a transaction")
 
 

@@ -39,7 +39,9 @@ class UserReads:
         return user
 
     async def get_account(self, scope: Scope, user_id: UUID) -> UserAccount:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             user = await uow.require(User, user_id)
             profile = await uow.first(UserProfile, Query.where(user_id=user.id))
@@ -62,7 +64,9 @@ class UserReads:
     async def find(
         self, scope: Scope, query: Query | None = None, *, include_deleted: bool = False
     ) -> Page[User]:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.find(User, query, include_deleted=include_deleted)
 
@@ -70,12 +74,16 @@ class UserReads:
         return await self.find(scope, Query().order_by("created_at").page(skip, limit))
 
     async def count(self, scope: Scope, query: Query | None = None) -> int:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.count(User, query)
 
     async def _first(self, scope: Scope, query: Query) -> User | None:
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             await acting(uow, scope)
             return await uow.first(User, query)
 
@@ -98,7 +106,9 @@ class UserReads:
 
     async def _statistics(self, scope: Scope) -> UserStatistics:
         now = self._d.clock.now()
-        async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+        async with self._d.uow(
+            tenant=scope.organization_id, actor=scope.actor_id, read_only=True
+        ) as uow:
             tally = await uow.tally(
                 User,
                 ("role", "status"),

@@ -17,8 +17,8 @@ from uuid import UUID
 
 import attrs
 
-from edu_domain.errors import InvalidState
-from edu_domain.model.base import Entity
+from edu_domain.errors import InvalidState, ReadOnlyError
+from edu_domain.model.base import Entity, identical
 from edu_domain.ports import (
     AfterCommit,
     Clock,
@@ -77,9 +77,11 @@ class InMemoryUnitOfWork(UnitOfWork):
         actor: UUID | None,
         clock: Clock,
         routing: EventRouting,
+        read_only: bool = False,
     ) -> None:
         self.tenant = tenant
         self.actor = actor
+        self.read_only = read_only
         self._clock = clock
         self._routing = routing
         self._undelivered: list[UUID] = []
@@ -110,11 +112,11 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def flush(self) -> None:
         with self._atomic():
-            self._tx.flush()
+            self._flush()
 
     async def commit(self) -> None:
         with self._atomic():
-            self._tx.flush()
+            self._flush()
             outgoing = self._routing.outgoing(self._tx.pull_events(), self.tenant)
             changes = self._tx.check_and_apply(new_rows(outgoing.durable))
         self._tx.committed()
@@ -210,7 +212,9 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def add_all(self, entities: Iterable[Entity]) -> None:
         with self._atomic():
-            self._tx.stage(check_entities(entities))
+            batch = check_entities(entities)
+            self._writable()
+            self._tx.stage(batch)
             self._tx.flush()
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
@@ -218,6 +222,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         check_entity(entity)
         check_flag("hard", hard)
         with self._atomic(), undone_on_failure(entity):
+            self._writable()
             tracked = self._tx.attach(entity)
             if hard:
                 self._tx.flush()
@@ -232,6 +237,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._check_open()
         check_entity(entity)
         with self._atomic(), undone_on_failure(entity):
+            self._writable()
             tracked = self._tx.attach(entity)
             if tracked.entity.deleted_at is not None:
                 tracked.entity.deleted_at = None
@@ -243,6 +249,19 @@ class InMemoryUnitOfWork(UnitOfWork):
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidState("this unit of work is closed")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError()
+
+    def _flush(self) -> None:
+        """Write pending changes; in a read-only unit of work, any is a ReadOnlyError."""
+        if self.read_only and any(
+            t.flushed is None or not identical(snapshot(t.entity), t.flushed)
+            for t in self._tx.tracked.values()
+        ):
+            raise ReadOnlyError()
+        self._tx.flush()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -287,18 +306,22 @@ class InMemoryUnitOfWorkFactory:
         )
         self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock)
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> InMemoryUnitOfWork:
-        return self._open(check_tenant(tenant), actor)
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> InMemoryUnitOfWork:
+        return self._open(check_tenant(tenant), actor, read_only)
 
-    def unscoped(self, *, actor: UUID | None = None) -> InMemoryUnitOfWork:
-        return self._open(None, actor)
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> InMemoryUnitOfWork:
+        return self._open(None, actor, read_only)
 
-    def _open(self, tenant: UUID | None, actor: UUID | None) -> InMemoryUnitOfWork:
+    def _open(self, tenant: UUID | None, actor: UUID | None, read_only: bool) -> InMemoryUnitOfWork:
         check_actor(actor)
+        check_flag("read_only", read_only)
         return InMemoryUnitOfWork(
             self.store,
             tenant=tenant,
             actor=actor,
             clock=self.clock,
             routing=self.routing,
+            read_only=read_only,
         )

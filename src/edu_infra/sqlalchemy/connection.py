@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +59,8 @@ class TransactionSettings:
 
     schema: str = "public"
     lock_timeout_ms: int | None = None
+    #: `BEGIN READ ONLY`: the server refuses every write, raw SQL's included
+    read_only: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not _IDENTIFIER.fullmatch(self.schema):
@@ -77,8 +80,9 @@ class TransactionSettings:
         for value in (scope, signature, self.lock_timeout):
             if not _LITERAL.fullmatch(value):
                 raise ValueError("refusing to write an unexpected value into SQL")
+        begin = "BEGIN READ ONLY" if self.read_only else "BEGIN"
         return (
-            f"BEGIN; SELECT set_config('search_path', '{self.search_path}', true),"
+            f"{begin}; SELECT set_config('search_path', '{self.search_path}', true),"
             f" set_config('lock_timeout', '{self.lock_timeout}', true),"
             f" \"{self.schema}\".edu_enter('{scope}', '{signature}')"
         )
@@ -127,8 +131,16 @@ def _not_migrated() -> DatabaseError:
     )
 
 
+#: Checks out the connection a unit of work runs on (a read replica's router, `routing.py`).
+Checkout = Callable[[], Awaitable[Connection]]
+
+
 class UowConnection:
-    """Checks out lazily, opens every transaction with the unit of work's proven tenant."""
+    """Checks out lazily, opens every transaction with the unit of work's proven tenant.
+
+    `checkout` replaces the engine's own checkout (read replicas: the router picks the pool
+    and may probe the server first); a retry after a dead connection asks it again.
+    """
 
     def __init__(
         self,
@@ -138,8 +150,10 @@ class UowConnection:
         *,
         ping: bool,
         attempts: int,
+        checkout: Checkout | None = None,
     ) -> None:
         self._engine = engine
+        self._checkout = checkout
         self._tenant = tenant
         self._settings = settings
         self._attempts = max(1, attempts) if ping else 1
@@ -176,7 +190,11 @@ class UowConnection:
             attempt += 1
             fresh = self._conn is None
             if fresh:
-                self._conn = await greenlet_spawn(self._engine.sync_engine.connect)
+                self._conn = await (
+                    greenlet_spawn(self._engine.sync_engine.connect)
+                    if self._checkout is None
+                    else self._checkout()
+                )
             try:
                 return await self._open()
             except Exception as error:
@@ -192,7 +210,11 @@ class UowConnection:
             attempt += 1
             fresh = self._conn is None
             if fresh:
-                self._conn = self._engine.sync_engine.connect()
+                self._conn = (
+                    self._engine.sync_engine.connect()
+                    if self._checkout is None
+                    else await_only(self._checkout())
+                )
             try:
                 await_only(self._open())
             except Exception as error:
@@ -250,9 +272,20 @@ class UowConnection:
             hand_transaction(adapter, None)
             await refused.rollback()
         self.begun = await begin_at_adapter_level(adapter)
+        if settings.read_only:
+            await driver.execute("SET TRANSACTION READ ONLY")
         await driver.execute(
             settings.bound_query, settings.search_path, settings.lock_timeout, scope, signature
         )
+
+    async def between_transactions(self, query: str) -> Any:
+        """One row of `query` (whose last column is `rls.THIS_VXID`) run between this unit of
+        work's transactions on its connection; None when it holds none or is in one."""
+        if self._conn is None or self.in_transaction:
+            return None
+        row = await self._adapter().driver_connection.fetchrow(query)
+        signer_of(self._conn).ran(row[-1])
+        return row
 
     async def commit(self) -> None:
         await self._end(commit=True)

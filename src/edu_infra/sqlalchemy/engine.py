@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -21,11 +21,17 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
+from edu_infra.settings import redact_url
 from edu_infra.sqlalchemy.connection import CLEAN_INFO
+from edu_infra.sqlalchemy.replicas import POLICIES, Replica, ReplicaSet
 from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner, check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
 
 log = logging.getLogger("edu_infra")
+
+
+def _url_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
 
 
 @frozen(kw_only=True)
@@ -39,6 +45,9 @@ class DatabaseSettings:
     (EDU_RLS_KEY) signs the tenant row-level security trusts: required on PostgreSQL. The
     signature is bound to the server process, which a pooler such as PgBouncer hides:
     connect to PostgreSQL directly.
+
+    `replica_urls` are hot standbys of this primary (same roles, same key), each with a pool
+    of these sizes: read-only units of work read there (README, *Read replicas*).
     """
 
     url: str
@@ -56,6 +65,17 @@ class DatabaseSettings:
     #: the schema of edu-core's tables: every transaction pins `search_path` to it
     schema: str = "public"
     rls_key: str | None = field(default=None, repr=lambda key: "None" if key is None else "'***'")
+    replica_urls: tuple[str, ...] = field(
+        default=(), converter=_url_tuple, repr=lambda urls: repr(tuple(map(redact_url, urls)))
+    )
+    #: how a read picks among healthy replicas: `round_robin` or `least_busy`
+    replica_policy: str = "round_robin"
+    #: seconds a replica may lag (its estimate) before reads skip it
+    replica_max_lag: float = 5.0
+    #: seconds a read given a consistency token waits for a replica to replay it (else: primary)
+    replica_wait: float = 0.05
+    #: seconds a replica's last check stays good, and a skipped replica stays skipped
+    replica_retry: float = 1.0
 
 
 class Database:
@@ -65,6 +85,10 @@ class Database:
         self.settings = settings
         self.url: URL = make_url(settings.url)
         self.engine: AsyncEngine = _create_engine(self.url, settings)
+        #: the read replicas (None: every unit of work runs on this database)
+        self.replicas: ReplicaSet | None = (
+            _replicas(self.url, settings) if settings.replica_urls else None
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
@@ -112,7 +136,37 @@ class Database:
         return status
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        try:
+            if self.replicas is not None:
+                await self.replicas.dispose()
+        finally:
+            await self.engine.dispose()
+
+
+def _replicas(primary: URL, settings: DatabaseSettings) -> ReplicaSet:
+    """One engine (and pool) per replica URL, built like the primary's."""
+    if primary.get_backend_name() != "postgresql":
+        raise ValidationError("replica_urls", "read replicas need a PostgreSQL primary")
+    if settings.replica_policy not in POLICIES:
+        raise ValidationError("replica_policy", f"must be one of {', '.join(POLICIES)}")
+    for name in ("replica_max_lag", "replica_wait", "replica_retry"):
+        value = getattr(settings, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValidationError(name, "must be a finite number of seconds, at least 0")
+    replicas = []
+    for index, replica_url in enumerate(settings.replica_urls, start=1):
+        url = make_url(replica_url)
+        if url.get_backend_name() != "postgresql":
+            raise ValidationError("replica_urls", "a read replica must be a PostgreSQL URL")
+        engine = _create_engine(url, evolve(settings, url=replica_url, replica_urls=()))
+        replicas.append(Replica(f"replica-{index}", f"{url.host}:{url.port or 5432}", engine))
+    return ReplicaSet(
+        replicas,
+        policy=settings.replica_policy,
+        max_lag=settings.replica_max_lag,
+        wait=settings.replica_wait,
+        retry=settings.replica_retry,
+    )
 
 
 def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:

@@ -22,6 +22,7 @@ from edu_domain.errors import (
     AlreadyExists,
     DomainError,
     NotFound,
+    ReadOnlyError,
     RetryableError,
     UnavailableError,
     ValidationError,
@@ -30,7 +31,15 @@ from edu_domain.model import Entity, Organization
 from edu_infra.sqlalchemy.tables import TABLES
 
 FailureKind = Literal[
-    "unique", "foreign_key", "restrict", "retryable", "unavailable", "data", "stale", "other"
+    "unique",
+    "foreign_key",
+    "restrict",
+    "retryable",
+    "unavailable",
+    "data",
+    "stale",
+    "read_only",
+    "other",
 ]
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"}
@@ -173,13 +182,15 @@ def _classify_postgres(error: BaseException) -> DbFailure:
     if sqlstate in ("23503", "23001"):
         kind: FailureKind = "restrict" if "still referenced" in detail else "foreign_key"
         return DbFailure(kind, message, constraint, table, cols, vals)
+    if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02"):
+        return _LOST  # the server ends the session (shutdown, crash): the connection is gone
     if sqlstate in _RETRYABLE_SQLSTATES:
         return DbFailure("retryable", message)
+    if sqlstate == "25006":  # a write in a read-only transaction (or on a hot standby)
+        return DbFailure("read_only", message)
     if sqlstate.startswith("22") or sqlstate in ("23502", "23514"):
         column = getattr(error, "column_name", None)
         return DbFailure("data", message, constraint, table, (column,) if column else ())
-    if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02"):
-        return _LOST
     if not sqlstate:
         if isinstance(error, ValueError):  # asyncpg DataError: a value its codec refused
             return DbFailure("data", message)
@@ -239,6 +250,11 @@ def to_domain_error(failure: DbFailure, entity: type[Entity] | None = None) -> D
         return RetryableError(failure.message)
     if failure.kind == "unavailable":
         return UnavailableError(failure.message)
+    if failure.kind == "read_only":
+        return ReadOnlyError(
+            "the database refused a write: the transaction is read-only (a read-only unit of"
+            " work, or a database that is a hot standby)"
+        )
     if failure.kind == "data":
         column = failure.columns[0] if failure.columns else _check_field(failure.constraint)
         return ValidationError(column or "value", "rejected by the database")

@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from edu_domain.errors import DomainError
 from edu_domain.ports import Clock, CommitListener, EventPublisher
-from edu_domain.uow_checks import check_actor, check_tenant
+from edu_domain.uow_checks import check_actor, check_flag, check_tenant
+from edu_infra.consistency import ConsistencyToken
 from edu_infra.outbox import EventRouting, OutboxRelay, RelaySettings
 from edu_infra.outbox.seal import Sealer
 from edu_infra.sqlalchemy.changes import ChangeLog
@@ -24,6 +25,7 @@ from edu_infra.sqlalchemy.orm_rows import OrmRows
 from edu_infra.sqlalchemy.outbox import SqlOutbox
 from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.pg_statements import PgStatements
+from edu_infra.sqlalchemy.routing import ReadRoute, RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock
@@ -85,25 +87,70 @@ class SqlUnitOfWorkFactory:
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog:
         return ChangeLog(tenant=tenant, actor=actor, clock=self.clock)
 
-    def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath:
-        """The row path of one unit of work: the driver path on PostgreSQL, else the ORM."""
+    def row_path(
+        self,
+        identities: Identities,
+        changes: ChangeLog,
+        *,
+        read_only: bool = False,
+        after: ConsistencyToken | None = None,
+    ) -> RowPath:
+        """The row path of one unit of work: the driver path on PostgreSQL, else the ORM;
+        wrapped (`routing.RoutedRows`) when it is read-only or there are read replicas."""
         if self.statements is None:
-            return OrmRows(self.compiler, identities, changes)
-        settings = self.database.settings
+            orm = OrmRows(self.compiler, identities, changes)
+            return RoutedRows(orm, read_only=True) if read_only else orm
+        settings, replicas = self.database.settings, self.database.replicas
+        route = None
+        if read_only and replicas is not None:
+            route = ReadRoute(self.database, replicas, after)
         connection = UowConnection(
             self.database.engine,
             changes.tenant,
-            TransactionSettings(settings.schema, settings.lock_timeout_ms),
+            TransactionSettings(settings.schema, settings.lock_timeout_ms, read_only=read_only),
             ping=settings.pool_pre_ping,
             attempts=settings.pool_size + settings.max_overflow + 1,
+            checkout=None if route is None else route.checkout,
         )
-        return PgRows(self.statements, connection, identities, changes, schema=settings.schema)
+        rows = PgRows(self.statements, connection, identities, changes, schema=settings.schema)
+        if not read_only and replicas is None:
+            return rows
+        return RoutedRows(
+            rows, read_only=read_only, connection=connection, route=route, replicas=replicas
+        )
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant=check_tenant(tenant), actor=check_actor(actor))
+    def __call__(
+        self,
+        *,
+        tenant: UUID,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: ConsistencyToken | str | None = None,
+    ) -> SqlUnitOfWork:
+        """A unit of work for `tenant`. `read_only=True` may read on a replica, never older
+        than `after` (a consistency token) or the call chain's own commits."""
+        return SqlUnitOfWork(
+            self,
+            tenant=check_tenant(tenant),
+            actor=check_actor(actor),
+            read_only=check_flag("read_only", read_only),
+            after=ConsistencyToken.coerce(after),
+        )
 
-    def unscoped(self, *, actor: UUID | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant=None, actor=check_actor(actor))
+    def unscoped(
+        self,
+        *,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: ConsistencyToken | str | None = None,
+    ) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self,
+            tenant=None,
+            actor=check_actor(actor),
+            read_only=check_flag("read_only", read_only),
+            after=ConsistencyToken.coerce(after),
+        )
 
     async def boundary_problems(self) -> list[str]:
         """What would let the application role shadow edu-core's objects (empty: nothing).
@@ -144,7 +191,7 @@ class SqlUnitOfWorkFactory:
             return None
         try:
             async with self.unscoped() as uow:
-                assert isinstance(uow.rows, PgRows)
+                assert isinstance(uow.rows, PgRows | RoutedRows)
                 driver = await uow.rows.driver()
                 return bool(await driver.fetchval("SELECT edu_unscoped()"))
         except Exception as error:  # not migrated, or the database went away: not accepted

@@ -71,6 +71,9 @@ class OrmRows:
     async def close(self) -> None:
         """The session's close released the connection."""
 
+    async def fail_over(self) -> bool:
+        return False
+
     # ------------------------------------------------------------------ reads
 
     async def get(

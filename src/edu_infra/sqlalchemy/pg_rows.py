@@ -93,6 +93,9 @@ class PgRows:
     async def close(self) -> None:
         await self._connection.close()
 
+    async def fail_over(self) -> bool:
+        return False
+
     # ------------------------------------------------------------------ reads
 
     def _args(self, prepared: Prepared, values: dict[str, Any]) -> list[Any]:

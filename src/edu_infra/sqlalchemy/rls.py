@@ -44,10 +44,14 @@ UNSCOPED = "*"
 
 #: What a connection tells about itself once: its backend, the server's start, and the
 #: virtual transaction id of this very query (the next transaction gets the one after it).
-IDENTITY_QUERY = (
-    "SELECT pg_backend_pid(), extract(epoch from pg_postmaster_start_time())::text,"
-    " (SELECT l.virtualxid FROM pg_lock_status() l WHERE l.locktype = 'virtualxid'"
+#: The virtual transaction id of the statement it is part of (a scalar subquery).
+THIS_VXID = (
+    "(SELECT l.virtualxid FROM pg_lock_status() l WHERE l.locktype = 'virtualxid'"
     " AND l.pid = pg_backend_pid() AND l.virtualxid = l.virtualtransaction)"
+)
+IDENTITY_QUERY = (
+    "SELECT pg_backend_pid(), extract(epoch from pg_postmaster_start_time())::text, "  # noqa: S608
+    + THIS_VXID
 )
 _VXID = re.compile(r"(?P<backend>-?[0-9]+)/(?P<local>[0-9]+)")
 _VXID_DETAIL = re.compile(r"vxid=(?P<vxid>-?[0-9]+/[0-9]+)")
@@ -129,6 +133,13 @@ class ConnectionSigner:
         """The transaction was accepted: the next one follows it."""
         self.next_local = _next_local(self.next_local)
 
+    def ran(self, vxid: object) -> None:
+        """A statement ran outside our transactions with `vxid` (a column of `THIS_VXID`):
+        the next transaction follows it, however many transactions the driver used."""
+        backend, local = _parse_vxid(str(vxid))
+        if backend == self.backend:
+            self.next_local = _next_local(local)
+
     def resync(self, refusal: BaseException) -> bool:
         """Learn the real vxid from a refusal, the driver's EDU01 error (the transaction is
         over after its rollback).
@@ -199,6 +210,7 @@ def store_key(connection: Connection, key: str) -> bool:
 __all__ = [
     "IDENTITY_QUERY",
     "REFUSED_SQLSTATE",
+    "THIS_VXID",
     "ConnectionSigner",
     "check_key",
     "install_signer",

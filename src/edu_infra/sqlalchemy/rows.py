@@ -54,6 +54,10 @@ class RowPath(Protocol):
 
     async def close(self) -> None: ...
 
+    async def fail_over(self) -> bool:
+        """The connection was lost: True if reading again elsewhere is safe (a read-only unit
+        of work on a replica moves to the primary), False otherwise."""
+
     async def get(
         self, cls: type[Entity], key: UUID, *, include_deleted: bool, lock: bool
     ) -> Entity | None:

@@ -158,7 +158,7 @@ class UowTransaction:
             if version is not None:
                 obj.__dict__["version"] = version
 
-    async def read(self, op: Callable[[], Awaitable[T]]) -> T:
+    async def read(self, op: Callable[[], Awaitable[T]], *, again: bool = True) -> T:
         if self._held.has_pending():
             # Flush through the write path, so a stale or unique error of pending changes is
             # translated like any write (not as a failed read inside autoflush).
@@ -175,6 +175,9 @@ class UowTransaction:
             failure = classify(error)
             log.debug("database error during a read", exc_info=True)
             await self._fail(disconnect=failure.disconnect)
+            if failure.disconnect and again and await self._rows.fail_over():
+                # a read-only unit of work lost its replica: the same read on the primary
+                return await self.read(op, again=False)
             raise to_domain_error(failure) from None
 
     async def write(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import Executable
 
-from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound
+from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound, ReadOnlyError
 from edu_domain.model import Entity
 from edu_domain.ports import AfterCommit, UnitOfWork, check_totals
 from edu_domain.query import BoundQuery, Filter, Group, Page, Query, Tally, bind, encode_cursor
@@ -40,6 +40,7 @@ from edu_domain.uow_checks import (
     undone_on_failure,
 )
 from edu_domain.visibility import visible
+from edu_infra.consistency import ConsistencyToken
 from edu_infra.outbox.routing import EventRouting
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import adopt_changes, forget_cascaded, mirror
@@ -47,6 +48,7 @@ from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
+from edu_infra.sqlalchemy.routing import RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath, next_or_none, shape_groups
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.transaction import UowTransaction
@@ -59,7 +61,14 @@ class UowConfig(Protocol):
     routing: EventRouting
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog: ...
-    def row_path(self, identities: Identities, changes: ChangeLog) -> RowPath: ...
+    def row_path(
+        self,
+        identities: Identities,
+        changes: ChangeLog,
+        *,
+        read_only: bool,
+        after: ConsistencyToken | None,
+    ) -> RowPath: ...
 
 
 log = logging.getLogger("edu_infra")
@@ -70,19 +79,37 @@ T = TypeVar("T")
 class SqlUnitOfWork(UnitOfWork):
     """`edu_domain.ports.UnitOfWork` on SQLAlchemy (PostgreSQL, SQLite)."""
 
-    def __init__(self, factory: UowConfig, *, tenant: UUID | None, actor: UUID | None) -> None:
+    def __init__(
+        self,
+        factory: UowConfig,
+        *,
+        tenant: UUID | None,
+        actor: UUID | None,
+        read_only: bool = False,
+        after: ConsistencyToken | None = None,
+    ) -> None:
         self.tenant = tenant
         self.actor = actor
+        self.read_only = read_only
         self._factory = factory
         self.lock_timeout_ms = factory.database.settings.lock_timeout_ms
         self._changes = factory.change_log(tenant=tenant, actor=actor)
         self._held = Identities(self._new_session)
         #: the row path (for adapters and tests that need the driver connection)
-        self.rows: RowPath = factory.row_path(self._held, self._changes)
+        self.rows: RowPath = factory.row_path(
+            self._held, self._changes, read_only=read_only, after=after
+        )
         self._callbacks: list[AfterCommit] = []
         self._tx = UowTransaction(self.rows, self._held, self._changes, self._callbacks.clear)
         self._closed = False
         self._undelivered: list[UUID] = []  # committed outbox rows, delivered at close
+
+    @property
+    def consistency_token(self) -> str | None:
+        """With read replicas: the WAL position of this unit of work's last commit that wrote
+        (README, *Read replicas*); None before one."""
+        token = self.rows.token if isinstance(self.rows, RoutedRows) else None
+        return None if token is None else str(token)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -300,6 +327,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity(entity)
 
         async def insert() -> None:
+            self._writable()
             self._changes.check_new(entity, self._held)
             await self.rows.insert(entity)
 
@@ -310,6 +338,7 @@ class SqlUnitOfWork(UnitOfWork):
         batch = check_entities(entities)
 
         async def insert_all() -> None:
+            self._writable()
             self._changes.check_batch(batch, self._held)
             await self.rows.copy(batch)
 
@@ -322,6 +351,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_flag("hard", hard)
 
         async def remove() -> None:
+            self._writable()
             obj = await self._attached(entity)
             if hard:
                 self._held.attach_loaded()
@@ -345,6 +375,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity(entity)
 
         async def undelete() -> None:
+            self._writable()
             obj = await self._attached(entity)
             if obj.deleted_at is not None:
                 obj.deleted_at = None
@@ -360,6 +391,10 @@ class SqlUnitOfWork(UnitOfWork):
     def _ensure_open(self) -> None:
         if self._closed:
             raise InvalidState("this unit of work is closed")
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError()
 
     def _visible(self, obj: Entity, include_deleted: bool) -> bool:
         return visible(type(obj), obj.__dict__, tenant=self.tenant, include_deleted=include_deleted)

@@ -47,6 +47,26 @@ class Telemetry:
                 description=f"cache {name} since start",
             )
 
+    def observe_replicas(self, replicas: Any) -> None:
+        """Where read-only units of work read (`edu.db.reads` by target and route reason) and
+        each replica's lag as last seen (`edu.db.replica.lag`, with its health)."""
+
+        def reads(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            for (target, reason), count in list(replicas.reads.items()):
+                yield metrics.Observation(count, {"edu.db.target": target, "edu.db.route": reason})
+
+        def lag(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            for replica in replicas.replicas:
+                attributes = {"edu.db.replica": replica.name, "edu.db.health": replica.health.value}
+                yield metrics.Observation(replica.lag, attributes)
+
+        self.meter.create_observable_counter(
+            "edu.db.reads", callbacks=[reads], description="read-only units of work by server"
+        )
+        self.meter.create_observable_gauge(
+            "edu.db.replica.lag", callbacks=[lag], unit="s", description="replica lag, as last seen"
+        )
+
     def observe_pool(self, checked_out: Callable[[], int]) -> None:
         def read(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
             yield metrics.Observation(checked_out())

@@ -21,6 +21,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.telemetry.core import Telemetry, mark_error
@@ -38,19 +39,34 @@ def _operation(statement: str) -> str:
     return words[0].upper() if words else "SQL"
 
 
-def _attributes(system: str, statement: str, path: str) -> dict[str, Any]:
+def _attributes(system: str, statement: str, path: str, server: str) -> dict[str, Any]:
     return {
         "db.system": system,
         "db.operation.name": _operation(statement),
         "db.query.text": statement[:_MAX_STATEMENT],
         "edu.sql.path": path,
+        "edu.db.server": server,
     }
 
 
 def instrument_database(database: Database, telemetry: Telemetry) -> Database:
-    """Add statement spans to `database`'s engine and its pool to the metrics."""
-    engine = database.engine.sync_engine
-    system = "postgresql" if database.is_postgres else "sqlite"
+    """Add statement spans to `database`'s engines (its read replicas' too: their spans name
+    the replica, `edu.db.server`), its pool and replica routing to the metrics."""
+    _instrument_engine(database.engine, database.is_postgres, telemetry, "primary")
+    if database.replicas is not None:
+        for replica in database.replicas.replicas:
+            _instrument_engine(replica.engine, True, telemetry, replica.name)
+        telemetry.observe_replicas(database.replicas)
+    pool = database.engine.pool
+    telemetry.observe_pool(lambda: int(getattr(pool, "checkedout", lambda: 0)()))
+    return database
+
+
+def _instrument_engine(
+    async_engine: AsyncEngine, is_postgres: bool, telemetry: Telemetry, server: str
+) -> None:
+    engine = async_engine.sync_engine
+    system = "postgresql" if is_postgres else "sqlite"
     tracer = telemetry.tracer
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -60,7 +76,7 @@ def instrument_database(database: Database, telemetry: Telemetry) -> Database:
         span = tracer.start_span(
             _operation(statement),
             kind=SpanKind.CLIENT,
-            attributes=_attributes(system, statement, "orm"),
+            attributes=_attributes(system, statement, "orm", server),
         )
         setattr(ctx, _SPAN_KEY, (span, _in_orm_statement.set(True)))
 
@@ -72,7 +88,7 @@ def instrument_database(database: Database, telemetry: Telemetry) -> Database:
     def _error(exception_context: Any) -> None:
         _end(exception_context.execution_context, exception_context.original_exception)
 
-    if database.is_postgres:
+    if is_postgres:
 
         def _logged(record: Any) -> None:
             if _in_orm_statement.get():
@@ -81,7 +97,7 @@ def instrument_database(database: Database, telemetry: Telemetry) -> Database:
             span = tracer.start_span(
                 _operation(record.query),
                 kind=SpanKind.CLIENT,
-                attributes=_attributes(system, record.query, "driver"),
+                attributes=_attributes(system, record.query, "driver", server),
                 start_time=ended - int(record.elapsed * 1e9),
             )
             if record.exception is not None:
@@ -91,10 +107,6 @@ def instrument_database(database: Database, telemetry: Telemetry) -> Database:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.driver_connection.add_query_logger(_logged)
-
-    pool = database.engine.pool
-    telemetry.observe_pool(lambda: int(getattr(pool, "checkedout", lambda: 0)()))
-    return database
 
 
 def _end(ctx: Any, error: BaseException | None) -> None:

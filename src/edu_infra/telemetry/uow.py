@@ -29,11 +29,15 @@ class TracedUnitOfWorkFactory:
         self.inner = inner
         self.telemetry = telemetry
 
-    def __call__(self, *, tenant: UUID, actor: UUID | None = None) -> UnitOfWork:
-        return cast(UnitOfWork, _TracedUnitOfWork(self.inner(tenant=tenant, actor=actor), self))
+    def __call__(
+        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+    ) -> UnitOfWork:
+        inner = self.inner(tenant=tenant, actor=actor, read_only=read_only)
+        return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
-    def unscoped(self, *, actor: UUID | None = None) -> UnitOfWork:
-        return cast(UnitOfWork, _TracedUnitOfWork(self.inner.unscoped(actor=actor), self))
+    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
+        inner = self.inner.unscoped(actor=actor, read_only=read_only)
+        return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -55,7 +59,12 @@ class _TracedUnitOfWork:
         tenant = self._inner.tenant
         attributes = {ORGANIZATION: str(tenant)} if tenant is not None else {}
         self._span = self._telemetry.tracer.start_span(
-            "edu.uow", attributes={**attributes, "edu.uow.scoped": tenant is not None}
+            "edu.uow",
+            attributes={
+                **attributes,
+                "edu.uow.scoped": tenant is not None,
+                "edu.uow.read_only": bool(getattr(self._inner, "read_only", False)),
+            },
         )
         self._token = context.attach(trace.set_span_in_context(self._span))
         self._started = time.perf_counter()
@@ -89,6 +98,15 @@ class _TracedUnitOfWork:
             time.perf_counter() - self._started, {"edu.uow.outcome": outcome}
         )
         self._span.set_attribute("edu.uow.outcome", outcome)
+        route = getattr(getattr(self._inner, "rows", None), "route", None)
+        if route is not None and route.target is not None:  # read replicas: where it read
+            self._span.set_attributes(
+                {
+                    "edu.db.target": route.target,
+                    "edu.db.route": str(route.reason),
+                    "edu.db.replica_wait_ms": round(route.waited * 1000, 3),
+                }
+            )
         if error is not None:
             mark_error(self._span, error)
         self._span.end()

@@ -28,6 +28,7 @@ from edu_infra.testing.uow_identity import IdentityContract
 from edu_infra.testing.uow_outbox import OutboxContract
 from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
+from edu_infra.testing.uow_read_only import ReadOnlyContract
 from edu_infra.testing.uow_reads import ReadsContract
 from edu_infra.testing.uow_tally import TallyContract
 from edu_infra.testing.uow_transactions import TransactionsContract
@@ -40,6 +41,7 @@ class UnitOfWorkContract(
     OutboxContract,
     ParityContract,
     QueriesContract,
+    ReadOnlyContract,
     ReadsContract,
     TallyContract,
     TransactionsContract,
@@ -56,6 +58,7 @@ __all__ = [
     "OutboxContract",
     "ParityContract",
     "QueriesContract",
+    "ReadOnlyContract",
     "ReadsContract",
     "TallyContract",
     "TransactionsContract",

@@ -104,6 +104,17 @@ class Harness:
         tenant = org.id if isinstance(org, Organization) else org
         return self.factory(tenant=tenant, actor=actor.id if isinstance(actor, User) else actor)
 
+    def reader(
+        self, org: Organization | UUID | None, actor: User | UUID | None = None
+    ) -> UnitOfWork:
+        """A read-only unit of work (`read_only=True`) for `org`, or unscoped for None: where
+        the adapter has read replicas, it may read on one."""
+        actor_id = actor.id if isinstance(actor, User) else actor
+        if org is None:
+            return self.factory.unscoped(actor=actor_id, read_only=True)
+        tenant = org.id if isinstance(org, Organization) else org
+        return self.factory(tenant=tenant, actor=actor_id, read_only=True)
+
     def reset_recorders(self) -> None:
         self.publisher.events.clear()
         self.listener.clear()

@@ -1,0 +1,392 @@
+"""Where a unit of work's rows go when the database has read replicas.
+
+A read-only unit of work reads on a replica (`ReadRoute`), chosen by the `ReplicaSet`'s
+policy among the usable ones, on the replica's own pool. Before its first statement:
+- with no look at the replica younger than `retry` seconds, or with a consistency token the
+  replica was not yet seen to have replayed, one probe on the connection it will use
+  (`pg_is_in_recovery()`, `pg_last_wal_replay_lsn()`, the lag estimate);
+- a token not yet replayed: the probe repeats (1 to 5 ms apart) until it is, at most
+  `wait` seconds in all; then the primary;
+- a replica down, lagging beyond `max_lag` or promoted: the next one, then the primary.
+Every transaction then opens as on the primary (`connection.py`: BEGIN READ ONLY and the
+signed tenant), so the guard and row-level security are the same. A replica lost in the
+middle of the unit of work fails it over to the primary (`fail_over`).
+
+A read-write unit of work runs on the primary; after a commit that wrote, it reads the
+commit's position (`pg_current_wal_insert_lsn()`, which the application role may call) as
+its consistency token and records it in the call chain (`edu_infra.consistency`).
+
+`RoutedRows` wraps a unit of work's row path for both: it refuses writes of a read-only
+unit of work (`ReadOnlyError`, before any SQL) and records the tokens of commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.util import greenlet_spawn
+
+from edu_domain.errors import ReadOnlyError
+from edu_domain.model import Entity
+from edu_domain.query import BoundQuery, Filter
+from edu_infra import consistency
+from edu_infra.consistency import ConsistencyToken
+from edu_infra.outbox.store import OutboxEntry
+from edu_infra.sqlalchemy.connection import CLEAN_INFO, UowConnection
+from edu_infra.sqlalchemy.engine import Database
+from edu_infra.sqlalchemy.errors import is_driver_error
+from edu_infra.sqlalchemy.pg_rows import PgRows
+from edu_infra.sqlalchemy.replicas import PRIMARY, Health, Probe, Reason, Replica, ReplicaSet
+from edu_infra.sqlalchemy.rls import THIS_VXID, signer_of
+from edu_infra.sqlalchemy.rows import Other, RowPath
+
+log = logging.getLogger("edu_infra")
+
+#: What a replica says about itself (one statement between transactions). The lag is the
+#: standby's own estimate: none while it has replayed all it received, else the age of the
+#: last transaction it replayed (an upper bound: too high after the primary was idle).
+PROBE = (
+    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"  # noqa: S608
+    " CASE WHEN pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"
+    " THEN COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0)"
+    " ELSE 0 END, " + THIS_VXID
+)
+#: The position a commit reached: after it, so the commit record is at or before it.
+COMMIT_POSITION = "SELECT pg_current_wal_insert_lsn()::text, " + THIS_VXID
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.001, 0.005
+_SKIPPED = {
+    Health.DOWN: Reason.DOWN,
+    Health.LAGGING: Reason.LAGGING,
+    Health.PROMOTED: Reason.PROMOTED,
+    Health.UNKNOWN: Reason.UNCHECKED,
+}
+
+
+async def _release(conn: Connection) -> None:
+    """Back to its pool: only our probes ran on it, between transactions."""
+    conn.info[CLEAN_INFO] = True
+    await greenlet_spawn(conn.close)
+
+
+async def _discard(conn: Connection) -> None:
+    try:
+        await greenlet_spawn(conn.invalidate)
+        await greenlet_spawn(conn.close)
+    except Exception:
+        log.debug("discarding a replica connection failed", exc_info=True)
+
+
+def _token(text: object) -> ConsistencyToken | None:
+    return None if text is None else ConsistencyToken.parse(text)
+
+
+class ReadRoute:
+    """Picks the server of one read-only unit of work, at its first statement: the token is
+    the newest of `after` and the call chain's at that moment (`edu_infra.consistency`)."""
+
+    def __init__(
+        self, database: Database, replicas: ReplicaSet, after: ConsistencyToken | None
+    ) -> None:
+        self._database = database
+        self._replicas = replicas
+        self._after = after
+        self.token: ConsistencyToken | None = None
+        self._pinned = False
+        self._current: Replica | None = None
+        self._excluded: set[str] = set()
+        #: where the reads went ("primary" or a replica's name; None: no statement yet) and why
+        self.target: str | None = None
+        self.reason: Reason | None = None
+        #: seconds spent waiting for a replica to replay the token
+        self.waited = 0.0
+
+    async def checkout(self) -> Connection:
+        """The connection for this unit of work (`connection.Checkout`)."""
+        if self._current is not None:  # asked again: the connection handed out died unused
+            await self._replicas.failed(self._current, down=False)
+            self._excluded.add(self._current.name)
+            self._current = None
+        if self.target is None:  # the first statement
+            chain = consistency.current_chain()
+            tokens = [t for t in (self._after, chain.token if chain else None) if t is not None]
+            self.token = max(tokens, default=None)
+            self._pinned = consistency.primary_required()
+        if self._pinned:
+            return await self._primary(self.reason or Reason.PRIMARY_REQUIRED)
+        replicas = self._replicas
+        deadline = replicas.clock() + replicas.wait
+        reason: Reason | None = None
+        for replica in replicas.order(frozenset(self._excluded)):
+            conn, why = await self._try(replica, deadline)
+            if conn is not None:
+                self._current = replica
+                self._decide(replica.name, why)
+                return conn
+            self._excluded.add(replica.name)
+            reason = reason or why
+        skipped = replicas.skipped(frozenset(self._excluded))
+        if reason is None and skipped is not None:
+            reason = _SKIPPED[skipped]
+        return await self._primary(reason or Reason.DOWN)
+
+    async def fail_over(self) -> bool:
+        """The replica was lost mid-unit: read from the primary from now on (True), unless
+        this unit of work is on the primary already (False)."""
+        if self._current is None:
+            return False
+        await self._replicas.failed(self._current, down=False)
+        self._current = None
+        self._pinned = True
+        self.reason = Reason.FAILOVER
+        return True
+
+    def _decide(self, target: str, reason: Reason) -> None:
+        self.target, self.reason = target, reason
+        self._replicas.count(target, reason)
+
+    async def _primary(self, reason: Reason) -> Connection:
+        if self.target != PRIMARY:  # (a retry on a fresh primary connection is no new route)
+            self._decide(PRIMARY, reason)
+        self._pinned = True
+        engine = self._database.engine
+        conn: Connection = await greenlet_spawn(engine.sync_engine.connect)
+        return conn
+
+    async def _try(self, replica: Replica, deadline: float) -> tuple[Connection | None, Reason]:
+        """A connection to `replica` fit for this read, or None and why not."""
+        skipped = replica.health in (Health.DOWN, Health.LAGGING, Health.PROMOTED)
+        replica.probing = skipped  # due for another look: this read looks, others pass it by
+        try:
+            conn, health = await self._connect(replica)
+        finally:
+            replica.probing = False
+        if conn is None or health is not Health.OK:
+            return None, _SKIPPED[health]
+        if self.token is None or (replica.replayed is not None and replica.replayed >= self.token):
+            return conn, Reason.REPLICA
+        if await self._caught_up(replica, conn, deadline):
+            return conn, Reason.WAITED
+        return None, Reason.BEHIND_TOKEN
+
+    async def _connect(self, replica: Replica) -> tuple[Connection | None, Health]:
+        """A connection, probed first if the last look is stale or the token asks for more;
+        None when the replica is down or not fit (the connection is back in its pool)."""
+        replicas = self._replicas
+        needs_probe = replicas.needs_probe(replica, self.token)
+        try:
+            conn: Connection = await greenlet_spawn(replica.engine.sync_engine.connect)
+        except Exception as error:  # the pool has no I/O of its own: this was a new connection
+            if not is_driver_error(error):
+                raise
+            await replicas.failed(replica, down=True)
+            return None, Health.DOWN
+        if not needs_probe:
+            return conn, Health.OK
+        probed = await self._probe(replica, conn)
+        if probed is None:
+            return None, Health.DOWN
+        conn, health = probed
+        if health is not Health.OK:
+            await _release(conn)
+            return None, health
+        return conn, health
+
+    async def _probe(self, replica: Replica, conn: Connection) -> tuple[Connection, Health] | None:
+        """Ask the replica; a pooled connection that died gets one fresh try (its pool is
+        emptied first). None: the replica is down."""
+        for attempt in (1, 2):
+            try:
+                row = await self._ask(conn)
+            except Exception as error:
+                if not is_driver_error(error):
+                    raise
+                await _discard(conn)
+                await self._replicas.failed(replica, down=attempt == 2)
+                if attempt == 2:
+                    return None
+                try:
+                    conn = await greenlet_spawn(replica.engine.sync_engine.connect)
+                except Exception as again:
+                    if not is_driver_error(again):
+                        raise
+                    await self._replicas.failed(replica, down=True)
+                    return None
+                continue
+            probe = Probe(bool(row[0]), _token(row[1]), float(row[2] or 0.0))
+            return conn, self._replicas.observe(replica, probe)
+        return None  # pragma: no cover - the loop returns
+
+    async def _ask(self, conn: Connection) -> Any:
+        driver = conn.connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
+        row = await driver.fetchrow(PROBE)
+        signer_of(conn).ran(row[-1])
+        return row
+
+    async def _caught_up(self, replica: Replica, conn: Connection, deadline: float) -> bool:
+        """Probe until the replica has replayed the token or the deadline passes; a connection
+        that fails meanwhile is discarded (False)."""
+        assert self.token is not None
+        clock, pause = self._replicas.clock, _FIRST_PAUSE
+        started = clock()
+        try:
+            while clock() < deadline:
+                await asyncio.sleep(min(pause, max(0.0, deadline - clock())))
+                pause = min(pause * 2, _LONGEST_PAUSE)
+                row = await self._ask(conn)
+                self._replicas.replayed(replica, _token(row[1]))
+                if replica.replayed is not None and replica.replayed >= self.token:
+                    return True
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            await _discard(conn)
+            await self._replicas.failed(replica, down=False)
+            return False
+        finally:
+            self.waited += clock() - started
+        await _release(conn)
+        return False
+
+
+class RoutedRows:
+    """A row path with replicas in mind: a read-only unit of work's writes are refused before
+    any SQL (`begin` does nothing: its reads begin on their own); a read-write one's commits
+    are recorded as consistency tokens."""
+
+    def __init__(
+        self,
+        inner: RowPath,
+        *,
+        read_only: bool,
+        connection: UowConnection | None = None,
+        route: ReadRoute | None = None,
+        replicas: ReplicaSet | None = None,
+    ) -> None:
+        self._inner = inner
+        self.read_only = read_only
+        self._connection = connection
+        self.route = route
+        self._replicas = replicas
+        self._wrote = False
+        #: the position of this unit of work's last commit that wrote (None: none yet)
+        self.token: ConsistencyToken | None = None
+
+    def _writing(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError()
+        self._wrote = True
+
+    # ------------------------------------------------------------------ transaction
+
+    async def driver(self) -> Any:
+        """The asyncpg connection, in the unit of work's transaction (PostgreSQL only)."""
+        assert isinstance(self._inner, PgRows)
+        return await self._inner.driver()
+
+    def sync_bind(self) -> Connection | None:
+        self._wrote = not self.read_only  # the session may write (a hard delete, a flush)
+        return self._inner.sync_bind()
+
+    def taint(self) -> None:
+        self._wrote = not self.read_only  # raw SQL may write
+        self._inner.taint()
+
+    async def begin(self) -> None:
+        if not self.read_only:
+            await self._inner.begin()
+
+    async def commit(self) -> None:
+        if self.read_only:
+            await self._end_reading()
+            return
+        await self._inner.commit()
+        if self._wrote and self._connection is not None and self._replicas is not None:
+            self._wrote = False
+            await self._record_position(self._connection, self._replicas)
+
+    async def _record_position(self, connection: UowConnection, replicas: ReplicaSet) -> None:
+        """The commit's token; if it cannot be read, this call chain reads the primary."""
+        try:
+            row = await connection.between_transactions(COMMIT_POSITION)
+            token = None if row is None else _token(row[0])
+        except Exception:  # committed already: never fail the commit for its token
+            log.warning("reading the commit's WAL position failed", exc_info=True)
+            token = None
+        consistency.committed(token)
+        if token is not None:
+            self.token = token
+            replicas.committed(token)
+
+    async def _end_reading(self) -> None:
+        """A read-only transaction has nothing to make durable: a connection lost at its
+        COMMIT (a replica going down) loses nothing, so it is discarded, not reported."""
+        try:
+            await self._inner.commit()
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            log.info("a read-only transaction's connection was lost at its end")
+            await self._inner.invalidate()
+
+    async def rollback(self) -> None:
+        self._wrote = False
+        await self._inner.rollback()
+
+    async def invalidate(self) -> None:
+        await self._inner.invalidate()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def fail_over(self) -> bool:
+        return self.route is not None and await self.route.fail_over()
+
+    # ------------------------------------------------------------------ rows
+
+    async def get(
+        self, cls: type[Entity], key: UUID, *, include_deleted: bool, lock: bool
+    ) -> Entity | None:
+        return await self._inner.get(cls, key, include_deleted=include_deleted, lock=lock)
+
+    async def page(self, bound: BoundQuery, *, include_deleted: bool) -> list[Entity]:
+        return await self._inner.page(bound, include_deleted=include_deleted)
+
+    async def count(self, bound: BoundQuery, *, include_deleted: bool) -> int:
+        return await self._inner.count(bound, include_deleted=include_deleted)
+
+    async def groups(
+        self,
+        cls: type[Entity],
+        by: Sequence[str],
+        flt: Filter | None,
+        measures: Sequence[Filter],
+        others: Sequence[Other],
+    ) -> Sequence[Sequence[Any]]:
+        return await self._inner.groups(cls, by, flt, measures, others)
+
+    async def stream(self, bound: BoundQuery, batch_size: int) -> Any:
+        return await self._inner.stream(bound, batch_size)
+
+    async def insert(self, entity: Entity) -> None:
+        self._writing()
+        await self._inner.insert(entity)
+
+    async def copy(self, batch: list[Entity]) -> None:
+        self._writing()
+        await self._inner.copy(batch)
+
+    async def update(self) -> None:
+        self._writing()
+        await self._inner.update()
+
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
+        self._writing()
+        await self._inner.enqueue(entries)
+
+
+__all__ = ["COMMIT_POSITION", "PROBE", "ReadRoute", "RoutedRows"]
