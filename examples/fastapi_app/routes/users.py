@@ -100,8 +100,10 @@ async def list_users(
 )
 async def get_user(user_id: UUID, caller: CallerDep, core: CoreDep, response: Response) -> UserOut:
     user = await core.users.get(caller.scope, user_id)
-    set_etag(response, user)
-    return visible(caller, user)
+    out = visible(caller, user)
+    if out.version is not None:  # no tag for whom the version is hidden
+        set_etag(response, user)
+    return out
 
 
 @router.patch(

@@ -21,7 +21,7 @@ from edu_domain.model.events import (
 )
 from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.session import TokenPurpose
-from edu_domain.model.user import User, UserProfile
+from edu_domain.model.user import User, UserProfile, check_status_change
 from edu_domain.policy import (
     check_create_user,
     check_manage_user,
@@ -56,7 +56,9 @@ from edu_domain.services.user_reads import UserReads
 from edu_domain.services.views import UserAccount
 
 #: Changes that can take away an administrator: they run under the organization's lock.
-_ADMIN_FIELDS = frozenset({"role", "status"})
+#: Changes that can cost an administrator the right to act or to sign in (a new address is
+#: unverified): they take the organization's lock and the last-administrator check.
+_ADMIN_FIELDS = frozenset({"role", "status", "email"})
 
 
 class UserService(UserReads):
@@ -143,6 +145,7 @@ class UserService(UserReads):
         """
         check_changes(changes, USER_UPDATABLE)
         guarded = not _ADMIN_FIELDS.isdisjoint(changes)
+        verified = self._d.policy.require_verified_email
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             if guarded:
                 await lock_organization(uow, scope.organization_id)
@@ -150,15 +153,19 @@ class UserService(UserReads):
             user = await uow.require(User, user_id)
             check_update_user(actor, user, changes)
             check_version(user, expected_version)
-            was_admin = is_active_admin(user)
+            if "status" in changes:
+                check_status_change(user.status, changes["status"])
+            was_admin = is_active_admin(user, verified=verified)
             old_email = user.email
             for name, value in changes.items():
                 setattr(user, name, value)
-            if guarded:
-                await keep_an_administrator(uow, user, was_admin=was_admin)
-            if user.email != old_email:
+            email_changed = user.email != old_email
+            if email_changed:
                 user.email_verified = False
                 user.email_verified_at = None
+            if guarded:
+                await keep_an_administrator(uow, user, was_admin=was_admin, verified=verified)
+            if email_changed:
                 await issue_verification(uow, self._d, user)
             await uow.commit()
         return user
