@@ -42,7 +42,7 @@ async def test_an_event_recorded_in_a_read_only_unit_of_work_is_refused_at_commi
         harness,
         {"memory"},
         "memory read-only uow writes the outbox row and publishes an event SQL refuses"
-        " (memory/uow.py:115 commit has no read-only check for events)",
+        " (memory/uow.py:117 commit has no read-only check for events)",
     )
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann")
