@@ -113,6 +113,7 @@ async def test_a_replica_stopped_and_restarted_under_load_fails_no_request(
                 await asyncio.to_thread(cluster.stop_standby)
                 phase[0] = "down"
                 await reached(("down", "primary"), 100)
+                phase[0] = "restarting"  # it may serve before pg_ctl start returns
                 await asyncio.to_thread(cluster.start_standby)
                 phase[0] = "after"
                 await reached(("after", "replica-1"), 100)
@@ -122,7 +123,7 @@ async def test_a_replica_stopped_and_restarted_under_load_fails_no_request(
         try:
             await asyncio.gather(operator(), *(client(i) for i in range(CLIENTS)))
         finally:
-            if phase[0] == "down":
+            if phase[0] in ("down", "restarting"):
                 cluster.start_standby()
         reasons = Counter({reason: n for (_, reason), n in _replicas(factory).reads.items()})
         print(f"\nstop/restart under load: {requests[0]} requests, {len(failures)} failed,"

@@ -95,11 +95,6 @@ async def _health(env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17 BREAK: `edu health` never looks at EDU_DATABASE_REPLICA_URLS (cli.py:146):"
-    " a replica URL that is no standby (here: the primary itself) is reported healthy by omission",
-)
 async def test_edu_health_reports_a_replica_that_is_not_a_standby(cluster: Cluster) -> None:
     await migrate(cluster, DATABASE)
     not_a_standby = cluster.url(cluster.primary_port, DATABASE, APP)

@@ -20,12 +20,6 @@ from edu_infra.testing import Harness
 from tests.contract.conftest import _open
 
 
-def _break_on(request: pytest.FixtureRequest, harness: Harness, names: set[str], why: str) -> None:
-    """Mark the adapters that break today (strict: the mark must go once they are fixed)."""
-    if harness.name in names:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"review17 BREAK: {why}"))
-
-
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
@@ -35,15 +29,8 @@ async def sql_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 
 async def test_an_event_recorded_in_a_read_only_unit_of_work_is_refused_at_commit(
-    harness: Harness, request: pytest.FixtureRequest
+    harness: Harness,
 ) -> None:
-    _break_on(
-        request,
-        harness,
-        {"memory"},
-        "memory read-only uow writes the outbox row and publishes an event SQL refuses"
-        " (memory/uow.py:117 commit has no read-only check for events)",
-    )
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann")
     async with harness.reader(org) as uow:
@@ -56,15 +43,8 @@ async def test_an_event_recorded_in_a_read_only_unit_of_work_is_refused_at_commi
 
 
 async def test_a_locking_read_in_a_read_only_unit_of_work_is_refused_on_every_adapter(
-    harness: Harness, request: pytest.FixtureRequest
+    harness: Harness,
 ) -> None:
-    _break_on(
-        request,
-        harness,
-        {"memory", "sqlite"},
-        "get(lock=True) read-only: PostgreSQL sends SELECT FOR UPDATE and raises ReadOnlyError,"
-        " memory and SQLite return the row",
-    )
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann")
     async with harness.reader(org) as uow:
@@ -74,15 +54,8 @@ async def test_a_locking_read_in_a_read_only_unit_of_work_is_refused_on_every_ad
 
 
 async def test_raw_sql_through_the_session_of_a_read_only_unit_of_work_writes_nothing(
-    sql_harness: Harness, request: pytest.FixtureRequest
+    sql_harness: Harness,
 ) -> None:
-    _break_on(
-        request,
-        sql_harness,
-        {"sqlite"},
-        "SQLite read-only uow has no read-only transaction (no PRAGMA query_only):"
-        " raw UPDATE via uow.session is committed by commit()",
-    )
     harness = sql_harness
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann", full_name="Ann")
@@ -99,15 +72,8 @@ async def test_raw_sql_through_the_session_of_a_read_only_unit_of_work_writes_no
 
 
 async def test_every_factory_takes_a_consistency_token(
-    harness: Harness, request: pytest.FixtureRequest
+    harness: Harness,
 ) -> None:
-    _break_on(
-        request,
-        harness,
-        {"memory"},
-        "InMemoryUnitOfWorkFactory.__call__ has no `after` (memory/uow.py:309):"
-        " code written for the SQL factory fails on the fake with TypeError",
-    )
     org = await harness.make_org()
     factory: Any = harness.factory
     async with factory(tenant=org.id, read_only=True, after="0/1") as uow:
@@ -116,11 +82,6 @@ async def test_every_factory_takes_a_consistency_token(
         assert await uow.get(User, org.id) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17 BREAK: TracedUnitOfWorkFactory.__call__/unscoped drop `after`"
-    " (telemetry/uow.py:32): with EDU_OTEL_ENABLED the README's after=token is a TypeError",
-)
 async def test_the_traced_factory_takes_a_consistency_token(sql_harness: Harness) -> None:
     org = await sql_harness.make_org()
     traced: Any = TracedUnitOfWorkFactory(sql_harness.factory, Telemetry())

@@ -64,11 +64,6 @@ async def _rename(factory: SqlUnitOfWorkFactory, org: UUID, user: UUID, name: st
             await uow.commit()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17 BREAK: a standby cut off from its primary reports lag 0 (routing.py:55"
-    " PROBE: receive == replay) and serves token-less reads older than max_lag + retry",
-)
 async def test_a_standby_cut_off_from_its_primary_is_not_served_beyond_the_lag_bound(
     cluster: Cluster,
 ) -> None:
@@ -101,12 +96,6 @@ async def test_a_standby_cut_off_from_its_primary_is_not_served_beyond_the_lag_b
             await replayed(cluster, DATABASE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17 BREAK: a far-ahead token pins a replica connection for replica_wait"
-    " (routing.py:_caught_up); others time out on that pool and mark the replica down"
-    " (routing.py:_connect catches the pool TimeoutError as a dead server)",
-)
 async def test_a_forged_token_slows_only_its_own_read_and_never_marks_a_replica_down(
     cluster: Cluster,
 ) -> None:
