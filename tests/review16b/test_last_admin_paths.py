@@ -54,16 +54,6 @@ async def in_one_transaction(
             await step(tx)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "review16b BREAK: users.delete counts unverified administrators as the ones that keep "
-        "the organization (users.py:209 is_active_admin(user) and :218 keep_an_administrator "
-        "without verified=policy.require_verified_email, which update passes): with the "
-        "default policy the last verified administrator can be deleted, soft or hard, and "
-        "nobody can sign in as an administrator again"
-    ),
-)
 async def test_the_last_verified_admin_is_not_deleted_while_only_unverified_ones_remain(
     harness: Harness,
 ) -> None:

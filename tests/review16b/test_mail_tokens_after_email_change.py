@@ -29,15 +29,6 @@ def mailed(
     return tokens[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "review16b BREAK: a verification link mailed to the old address verifies the new one "
-        "(users.py:162-169 issues a new token on an email change but leaves the older ones "
-        "usable; mail_tokens.py consume_mail_token does not bind a token to the address): "
-        "whoever reads the old mailbox marks an address they do not control verified"
-    ),
-)
 async def test_an_old_addresses_verification_link_does_not_verify_a_new_address(
     harness: Harness,
 ) -> None:
@@ -55,15 +46,6 @@ async def test_an_old_addresses_verification_link_does_not_verify_a_new_address(
         assert not (await uow.require(User, account.user.id)).email_verified
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "review16b BREAK: a password-reset link mailed to the old address still resets the "
-        "password after the address was changed (users.py:162-169 leaves pending "
-        "PASSWORD_RESET tokens usable; auth.py:232 reset_password consumes them): an attacker "
-        "who reads the old mailbox, the reason an address is usually changed, takes the account"
-    ),
-)
 async def test_an_address_change_voids_reset_links_mailed_to_the_old_address(
     harness: Harness,
 ) -> None:

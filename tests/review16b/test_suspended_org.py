@@ -103,16 +103,6 @@ async def test_a_transaction_in_a_suspended_organization_commits_nothing_for_mem
 
 
 @HARNESSES
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "review16b BREAK (low; the reviewer's reading of 'members of a suspended organization "
-        "do not act'): the token flows that need no session still write there: "
-        "auth.py:227 reset_password sets a new password, verification.py:23 verify_email "
-        "turns pending into active, auth.py:198 request_password_reset mails a link; none "
-        "reads the organization's status (authenticate does, at sessions.py:45)"
-    ),
-)
 async def test_token_flows_change_nothing_in_a_suspended_organization(harness: Harness) -> None:
     s = await school(harness)
     admin, bart = await s.member("boss", A), await s.member("bart", S)

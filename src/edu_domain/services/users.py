@@ -49,7 +49,7 @@ from edu_domain.services.commands import (
 )
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
-from edu_domain.services.mail_tokens import issue_mail_token
+from edu_domain.services.mail_tokens import issue_mail_token, void_mail_tokens
 from edu_domain.services.passwords import check_password, hash_password
 from edu_domain.services.queries import active_sessions
 from edu_domain.services.user_reads import UserReads
@@ -163,6 +163,7 @@ class UserService(UserReads):
             if email_changed:
                 user.email_verified = False
                 user.email_verified_at = None
+                await void_mail_tokens(uow, user.id, self._d.clock.now())
             if guarded:
                 await keep_an_administrator(uow, user, was_admin=was_admin, verified=verified)
             if email_changed:
@@ -206,7 +207,8 @@ class UserService(UserReads):
             check_manage_user(actor, user, "delete")
             if actor.is_user(user.id):
                 raise InvalidState("an account cannot delete itself")
-            was_admin = is_active_admin(user) and not user.is_deleted
+            verified = self._d.policy.require_verified_email
+            was_admin = is_active_admin(user, verified=verified) and not user.is_deleted
             if not hard:
                 now = self._d.clock.now()
                 for session in await active_sessions(uow, user.id, now):
@@ -215,7 +217,9 @@ class UserService(UserReads):
                 UserDeleted(organization_id=user.organization_id, user_id=user.id, hard=hard)
             )
             await uow.delete(user, hard=hard)
-            await keep_an_administrator(uow, user, was_admin=was_admin, removed=True)
+            await keep_an_administrator(
+                uow, user, was_admin=was_admin, removed=True, verified=verified
+            )
             await uow.commit()
         return True
 
