@@ -149,6 +149,8 @@ class SessionService:
             user = await uow.get(User, session.user_id)
             if user is None or user.status in INACTIVE:
                 raise InvalidToken(_SESSION)
+            if self._d.policy.require_verified_email and not user.email_verified:
+                raise InvalidToken(_SESSION)  # a changed address: sign-in needs it verified
             org = await uow.get(Organization, organization_id)
             if org is None or org.status is not OrganizationStatus.ACTIVE:
                 raise InvalidToken(_SESSION)  # a suspended organization's sessions lapse
