@@ -30,7 +30,7 @@ from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.connection import UowConnection
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.orm_rows import open_stream
-from edu_infra.sqlalchemy.pg_copy import copy_insert
+from edu_infra.sqlalchemy.pg_copy import copy_insert, copy_rows
 from edu_infra.sqlalchemy.pg_statements import ID, TENANT, PgStatements, Prepared
 from edu_infra.sqlalchemy.row_writes import outbox_insert
 from edu_infra.sqlalchemy.rows import Other, bind_values, compiled
@@ -202,6 +202,14 @@ class PgRows:
                 self._identities.track(entity)
                 values = entity.__dict__
                 self._changes.record_row(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
+
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        """COPY, as `copy` does, with nothing to track afterwards."""
+        if self._identities.has_pending():  # earlier changes first
+            await self.update()
+        async with self._turn:
+            driver = await self.driver()
+            await copy_rows(driver, self._statements.dialect, cls, rows, schema=self._schema)
 
     async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
         """One executemany on the driver (a prepared INSERT, one round trip)."""

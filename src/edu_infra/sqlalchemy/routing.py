@@ -380,6 +380,10 @@ class RoutedRows:
         self._writing()
         await self._inner.copy(batch)
 
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        self._writing()
+        await self._inner.insert_rows(cls, rows)
+
     async def update(self) -> None:
         self._writing()
         await self._inner.update()

@@ -85,6 +85,9 @@ class RowPath(Protocol):
     async def copy(self, batch: list[Entity]) -> None:
         """Checked, stamped new entities: written now in as few round trips as the path can."""
 
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        """Checked, stamped plain rows of `cls` (an import): written now, never tracked."""
+
     async def update(self) -> None:
         """Write every pending change (a flush)."""
 
