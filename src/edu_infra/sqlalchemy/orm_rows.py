@@ -8,7 +8,7 @@ Streams use the ORM on PostgreSQL too: `yield_per` over a server-side cursor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -172,6 +172,9 @@ class OrmRows:
                 if missing is not None:
                     raise missing from None
             raise
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        """SQLite plans without gathered statistics: nothing to refresh."""
 
     async def update(self) -> None:
         self._identities.attach_loaded()

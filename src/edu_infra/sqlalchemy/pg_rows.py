@@ -13,7 +13,7 @@ ORM would. Bulk inserts go by COPY (`bulk.copy_insert`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +35,7 @@ from edu_infra.sqlalchemy.pg_statements import ID, TENANT, PgStatements, Prepare
 from edu_infra.sqlalchemy.row_writes import outbox_insert
 from edu_infra.sqlalchemy.rows import Other, bind_values, compiled
 from edu_infra.sqlalchemy.sa_internals import mark_committed
+from edu_infra.sqlalchemy.statistics import analyze_stale, warn
 
 
 class PgRows:
@@ -210,6 +211,20 @@ class PgRows:
         async with self._turn:
             driver = await self.driver()
             await copy_rows(driver, self._statements.dialect, cls, rows, schema=self._schema)
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        """In a transaction of its own, after the commit; a failure is only logged."""
+        async with self._turn:
+            try:
+                driver = await self._connection.begin()
+                await analyze_stale(driver, self._schema, inserted)
+                await self._connection.commit()
+            except Exception as error:
+                warn(error)
+                try:
+                    await self._connection.rollback()
+                except Exception:
+                    await self._connection.invalidate()
 
     async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
         """One executemany on the driver (a prepared INSERT, one round trip)."""

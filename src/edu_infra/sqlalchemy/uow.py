@@ -52,6 +52,7 @@ from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.routing import RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath, next_or_none
 from edu_infra.sqlalchemy.session import UowSession
+from edu_infra.sqlalchemy.statistics import bulk_inserts
 from edu_infra.sqlalchemy.transaction import UowTransaction
 
 
@@ -178,6 +179,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._held.committed()
         routing = self._factory.routing
         self._undelivered += await routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        bulk = bulk_inserts(changes)
+        if bulk:  # large bulk inserts leave the planner's statistics stale
+            await self.rows.refresh_statistics(bulk)
 
     async def execute(self, statement: Executable) -> list[Any]:
         """One of edu-core's own Core statements (the outbox's) in this transaction, and its
