@@ -179,8 +179,9 @@ class PgRows:
         self._changes.record(entity, ChangeKind.INSERT)
 
     async def copy(self, batch: list[Entity]) -> None:
-        """COPY per class; the entities are then tracked like any added one (a change the
-        caller makes later is written at commit); their events are taken now."""
+        """COPY per class; the entities are then held weakly, as loaded ones are: the caller's
+        references keep them (and a change the caller makes later is written at commit),
+        while a bulk load the caller drops costs no memory. Their events are taken now."""
         if self._identities.has_pending():  # earlier changes first
             await self.update()
         async with self._turn:
@@ -199,8 +200,7 @@ class PgRows:
             loader = self._statements.loader(cls)
             tenant_field = cls.__tenant_field__
             for entity in of_class:
-                self._identities.inserted_now(entity, loader.identity(entity.id))
-                self._identities.track(entity)
+                self._identities.bulk_inserted(entity, loader.identity(entity.id))
                 values = entity.__dict__
                 self._changes.record_row(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
 
