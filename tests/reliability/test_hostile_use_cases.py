@@ -142,6 +142,23 @@ def new_user(d: Draw) -> Any:
     )
 
 
+def import_row(d: Draw) -> Any:
+    """A plain row for `users.import_users`: mostly well formed, with hostile values or keys."""
+    if not d(st.integers(0, 4)):
+        return d(anything)
+    n = d(st.integers(0, 10**6))
+    row = {
+        "email": d(maybe(f"i{n}@alpha.org")),
+        "username": d(maybe(f"imp{n}")),
+        "hashed_password": d(maybe("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA")),
+        "role": d(maybe("student")),
+        "status": d(maybe("active")),
+    }
+    if d(st.booleans()):
+        row[d(st.sampled_from([*NASTY_TEXT, "organization_id", "version", "id"]))] = d(anything)
+    return row
+
+
 def new_content(d: Draw, w: World) -> Any:
     if not d(st.integers(0, 4)):
         return d(anything)
@@ -191,6 +208,9 @@ CALLS: dict[str, Call] = {
     "users.register": lambda c, w, d, s: c.users.register(s, new_user(d)),
     "users.create_many": lambda c, w, d, s: c.users.create_many(
         s, [new_user(d) for _ in range(d(st.integers(0, 3)))] if d(st.booleans()) else d(anything)
+    ),
+    "users.import_users": lambda c, w, d, s: c.users.import_users(
+        s, [import_row(d) for _ in range(d(st.integers(0, 3)))] if d(st.booleans()) else d(anything)
     ),
     "users.get": lambda c, w, d, s: c.users.get(s, ids(d, w)),
     "users.get_account": lambda c, w, d, s: c.users.get_account(s, ids(d, w)),
