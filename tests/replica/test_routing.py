@@ -16,7 +16,7 @@ from edu_domain.model import User
 from edu_infra.consistency import ConsistencyToken, current_chain, primary_reads, read_your_writes
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.replicas import ReplicaSet
-from edu_infra.sqlalchemy.routing import RoutedRows
+from edu_infra.sqlalchemy.routed_rows import RoutedRows
 from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster
 from tests.replica.support import APP, opened, superuser

@@ -25,7 +25,8 @@ from edu_infra.sqlalchemy.orm_rows import OrmRows
 from edu_infra.sqlalchemy.outbox import SqlOutbox
 from edu_infra.sqlalchemy.pg_rows import PgRows
 from edu_infra.sqlalchemy.pg_statements import PgStatements
-from edu_infra.sqlalchemy.routing import ReadRoute, RoutedRows
+from edu_infra.sqlalchemy.routed_rows import RoutedRows
+from edu_infra.sqlalchemy.routing import ReadRoute
 from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.uow import SqlUnitOfWork
 from edu_infra.system import SystemClock

@@ -50,7 +50,7 @@ from edu_infra.sqlalchemy.identity import Identities, identity_key
 from edu_infra.sqlalchemy.imports import import_rows
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
-from edu_infra.sqlalchemy.routing import RoutedRows
+from edu_infra.sqlalchemy.routed_rows import RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath, next_or_none
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.statistics import bulk_inserts
