@@ -1,6 +1,6 @@
 """P7: peak RSS of one edu-core job, in its own interpreter (run by bench/run.py).
 
-    python bench/memory.py bulk_100k|stream_100k APP_URL ORG_ID COUNT
+    python bench/memory.py bulk_100k|import_100k|stream_100k APP_URL ORG_ID COUNT
 
 Prints one JSON line: peak RSS (VmHWM) in MB, the baseline after imports and setup,
 rows, seconds.
@@ -60,6 +60,25 @@ async def bulk(factory: SqlUnitOfWorkFactory, org: uuid.UUID, count: int) -> int
     return count
 
 
+async def import_rows(factory: SqlUnitOfWorkFactory, org: uuid.UUID, count: int) -> int:
+    """`count` plain rows from one generator through `uow.import_rows`, one commit (P4)."""
+    hashed = "fast$v2$1$" + "0" * 64
+    rows = (
+        {
+            "organization_id": org,
+            "email": f"imp{i}@memory.example",
+            "username": f"imp{i}",
+            "hashed_password": hashed,
+            "full_name": f"Imported User {i}",
+        }
+        for i in range(count)
+    )
+    async with factory(tenant=org) as uow:
+        done: int = await uow.import_rows(User, rows)  # type: ignore[attr-defined]
+        await uow.commit()
+    return done
+
+
 async def stream(factory: SqlUnitOfWorkFactory, org: uuid.UUID) -> int:
     seen = 0
     async with factory(tenant=org) as uow:
@@ -77,7 +96,12 @@ async def main(kind: str, url: str, org_id: str, count: int) -> dict[str, Any]:
             await uow.count(User)
         baseline = peak_mb()
         started = time.perf_counter()
-        rows = await (bulk(factory, org, count) if kind == "bulk_100k" else stream(factory, org))
+        jobs = {
+            "bulk_100k": lambda: bulk(factory, org, count),
+            "import_100k": lambda: import_rows(factory, org, count),
+            "stream_100k": lambda: stream(factory, org),
+        }
+        rows = await jobs[kind]()
         return {
             "peak_mb": round(peak_mb(), 1),
             "baseline_mb": round(baseline, 1),
