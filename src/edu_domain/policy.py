@@ -9,6 +9,7 @@ invariants still hold). The table, as the README shows it:
 | read users, profiles and content of the organization | every member |
 | see another user's email, `email_verified_at`, `last_login_at` | teaching assistants, teachers, staff, administrators (everyone: their own) |
 | create a user of role R; give a user role R | a manager of R |
+| bulk import users of role R (`users.import_users`) | administrators (who manage every role) |
 | change a user's email, username, role, status; mark verified; delete; restore | a manager of the user's role |
 | change a user's `full_name` or profile; see, revoke their sessions; resend verification | the user, or a manager of their role |
 | change a password; open a session (`record_login`) | the user themself |
@@ -50,6 +51,8 @@ _S, _P, _TA, _T, _ST, _A = (
 RANK: Mapping[UserRole, int] = {_S: 1, _P: 1, _TA: 2, _T: 3, _ST: 4, _A: 5}
 #: Roles that manage other users at all (which ones: `manages`).
 USER_MANAGERS = frozenset({_ST, _A})
+#: Roles that may bulk import users (`check_import_users`).
+USER_IMPORTERS = frozenset({_A})
 CONTENT_AUTHORS = frozenset({_S, _TA, _T, _ST, _A})
 #: Roles that may publish: their own drafts, or anyone's when they also manage content.
 PUBLISHERS = PUBLISHING_ROLES
@@ -126,6 +129,16 @@ def check_create_user(actor: Actor, role: object) -> None:
     wanted = as_role(role)
     if wanted is not None and not manages(actor, wanted):
         raise _deny(f"{_who(actor)} may not create a {wanted.value}")
+
+
+def check_import_users(actor: Actor, role: object) -> None:
+    """A bulk import (one check per row): administrators only, and still only roles they
+    manage, so nobody imports a role above their own."""
+    if not actor.has(USER_IMPORTERS):
+        raise _deny(f"{_who(actor)} may not import users")
+    wanted = as_role(role)
+    if wanted is not None and not manages(actor, wanted):
+        raise _deny(f"{_who(actor)} may not import a {wanted.value}")
 
 
 def check_manage_user(actor: Actor, target: User, what: str) -> None:
@@ -216,6 +229,7 @@ __all__ = [
     "RANK",
     "SELF_EDITABLE",
     "STATISTICS_READERS",
+    "USER_IMPORTERS",
     "USER_MANAGERS",
     "Actor",
     "as_role",
@@ -223,6 +237,7 @@ __all__ = [
     "check_create_content",
     "check_create_user",
     "check_hard_delete_content",
+    "check_import_users",
     "check_manage_user",
     "check_manages_users",
     "check_own_or_managed",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 from uuid import UUID
 
 import attrs
@@ -133,6 +133,18 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def add_all(self, entities: Iterable[Entity]) -> None:
         """Insert many at once by the fastest path the adapter has; all or nothing."""
+
+    @abc.abstractmethod
+    async def import_rows(self, cls: type[Entity], rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert plain rows (field name -> value) of `cls` by the fastest path; the count.
+
+        Each row is checked by the entity's own rules (`edu_domain.imports`) without building
+        an entity; id and defaults are filled as the constructor fills them, audit fields
+        stamped as by `add`, the organization is the unit of work's (a row naming another is
+        a TenantViolation). Rows are read lazily and not tracked, so memory stays flat; later
+        reads see them. All or nothing: any bad row, unknown field or unique violation (in
+        the batch or against stored rows) is a domain error and the transaction rolls back.
+        """
 
     @abc.abstractmethod
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:

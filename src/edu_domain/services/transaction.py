@@ -249,6 +249,10 @@ class _JoinedUnitOfWork(UnitOfWork):
     async def add_all(self, entities: Iterable[Entity]) -> None:
         await self._run(lambda uow: uow.add_all(entities))
 
+    async def import_rows(self, cls: type[Entity], rows: Iterable[Mapping[str, Any]]) -> int:
+        count: int = await self._run(lambda uow: uow.import_rows(cls, rows))
+        return count
+
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         await self._run(lambda uow: uow.delete(entity, hard=hard))
 

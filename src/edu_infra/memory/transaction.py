@@ -9,7 +9,7 @@ synchronous step, so no other task can interleave.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeVar, cast
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from edu_domain.errors import (
     TenantViolation,
     ValidationError,
 )
+from edu_domain.imports import chunks, rules_for
 from edu_domain.model.base import DomainEvent, Entity, identical, validate_contents
 from edu_domain.ports import Change, ChangeKind, Clock
 from edu_domain.uow_checks import check_entity
@@ -160,6 +161,30 @@ class Transaction:
             entity.created_by = entity.updated_by = self.actor
             entity.version = 1
             self.tracked[key] = Tracked(entity, None, None)
+
+    def import_rows(self, cls: type[Entity], rows: Iterable[object]) -> int:
+        """Check, stamp and write plain rows (`UnitOfWork.import_rows`): no entity is built
+        or tracked; constraints are checked once all are written, as a statement would."""
+        rules = rules_for(cls)
+        keys: list[Key] = []
+        for chunk in chunks(rows):
+            checked = [rules.check(row, self.tenant) for row in chunk]
+            now = self.clock.now()
+            view = self.view()
+            for values in checked:
+                key: Key = (cls, values["id"])
+                if key in self.tracked or view.row(key) is not None:
+                    raise AlreadyExists(cls.__name__, "id")
+                values["created_at"] = values["updated_at"] = now
+                values["created_by"] = values["updated_by"] = self.actor
+                values["version"] = 1
+                self.writes[key] = values
+                keys.append(key)
+        if keys:
+            view = self.view()
+            check_unique(view, keys)
+            check_references(view, keys)
+        return len(keys)
 
     def flush(self) -> None:
         """Write every new or changed tracked entity, stamping and versioning the changed."""

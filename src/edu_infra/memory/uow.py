@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import attrs
 
 from edu_domain.errors import InvalidState, ReadOnlyError
+from edu_domain.imports import check_rows
 from edu_domain.model.base import Entity, identical
 from edu_domain.ports import (
     AfterCommit,
@@ -216,6 +217,14 @@ class InMemoryUnitOfWork(UnitOfWork):
             self._writable()
             self._tx.stage(batch)
             self._tx.flush()
+
+    async def import_rows(self, cls: type[Entity], rows: Iterable[Mapping[str, Any]]) -> int:
+        with self._atomic():
+            checked = check_entity_class(cls)
+            source = check_rows(rows)
+            self._writable()
+            self._flush()
+            return self._tx.import_rows(checked, source)
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         self._check_open()

@@ -5,6 +5,7 @@ for commit listeners."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.orm import make_transient
@@ -88,8 +89,11 @@ class ChangeLog:
     def stamp_insert(self, entity: Entity) -> None:
         # a new entity is transient: its __dict__ is what the INSERT or COPY reads, and
         # there is no history to keep (the values are the clock's and the actor's)
+        self.stamp_row(entity.__dict__)
+
+    def stamp_row(self, values: dict[str, Any]) -> None:
+        """Stamp a new row's values (an entity's `__dict__`, or an imported row's)."""
         now = self.clock.now()
-        values = entity.__dict__
         values["created_at"] = values["updated_at"] = now
         values["created_by"] = values["updated_by"] = self.actor
 

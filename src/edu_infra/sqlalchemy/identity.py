@@ -2,7 +2,8 @@
 
 An entity of a unit of work is in exactly one of two places:
 - `loaded`: rows the driver path read or inserted, detached with their identity key and
-  held weakly (a bulk import keeps only what the caller keeps), until the session is needed;
+  held weakly (a bulk insert keeps only what the caller keeps; a changed one is pinned until
+  commit), until the session is needed;
 - the session's own identity map (the ORM path, and any write that needs the session):
   `attach_loaded` moves the first into the second, without SQL.
 `tracked` keeps alive what reads handed out, so their events and changes are seen at commit;
@@ -20,7 +21,7 @@ from sqlalchemy.orm import class_mapper, object_session
 from sqlalchemy.orm.base import instance_state
 
 from edu_domain.model import DomainEvent, Entity
-from edu_infra.sqlalchemy.sa_internals import identity_class, mark_committed
+from edu_infra.sqlalchemy.sa_internals import Pins, identity_class, mark_committed
 
 
 class EntityBuilder(Protocol):
@@ -59,6 +60,8 @@ class Identities:
         self.session_obj: AsyncSession | None = None
         self.loaded: weakref.WeakValueDictionary[Any, Entity] = weakref.WeakValueDictionary()
         self.tracked: dict[int, Entity] = {}
+        #: bulk-inserted entities, pinned from their first change (`bulk_inserted`)
+        self.pins = Pins()
         self.inserted: weakref.WeakSet[Entity] = weakref.WeakSet()
         self.hard_deleted: list[Entity] = []
         #: events of bulk-inserted entities, taken at insert (they are not tracked)
@@ -106,6 +109,16 @@ class Identities:
         mark_persistent(entity, identity)
         self.inserted.add(entity)
         self._hold(entity, identity)
+
+    def bulk_inserted(self, entity: Entity, identity: Any) -> None:
+        """A row a bulk insert wrote: held weakly (a bulk load the caller drops costs no
+        memory), and strongly from its first change until commit, so that a change made
+        after `add_all` is written even if the caller lets go of the entity."""
+        self.inserted_now(entity, identity)
+        if self.session_obj is None:
+            self.pins.watch(instance_state(entity))
+        else:  # the session would let go of it at its next flush
+            self.track(entity)
 
     def _hold(self, obj: Entity, identity: Any) -> None:
         if self.session_obj is not None:  # one object per row: the session has others
@@ -180,6 +193,7 @@ class Identities:
         return events
 
     def committed(self) -> None:
+        self.pins.clear()
         self.hard_deleted = []
         self.inserted = weakref.WeakSet()
 
@@ -193,6 +207,7 @@ class Identities:
         self.tracked = {}
         self.copied_events = []
         self.hard_deleted = []
+        self.pins.clear()
         inserted, self.inserted = list(self.inserted), weakref.WeakSet()
         return inserted
 

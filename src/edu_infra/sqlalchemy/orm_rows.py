@@ -8,26 +8,29 @@ Streams use the ORM on PostgreSQL too: `yield_per` over a server-side cursor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 import attrs
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from edu_domain.model import ENTITY_TYPES, Entity
 from edu_domain.query import BoundQuery, Filter
 from edu_infra.outbox.store import OutboxEntry
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.compiler import QueryCompiler
+from edu_infra.sqlalchemy.errors import classify
 from edu_infra.sqlalchemy.guard import criteria
 from edu_infra.sqlalchemy.identity import Identities, identity_key
+from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import INCLUDE_DELETED
 from edu_infra.sqlalchemy.row_writes import outbox_values
 from edu_infra.sqlalchemy.rows import Other, compiled
 from edu_infra.sqlalchemy.tables import outbox_events
+from edu_infra.sqlalchemy.write_errors import missing_row_reference
 
 
 async def open_stream(
@@ -155,6 +158,23 @@ class OrmRows:
                 await session.flush()
         for entity in batch:
             self._identities.track(entity)
+
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        """One executemany INSERT on the session's connection (earlier changes flushed first);
+        the session never sees the rows as objects."""
+        session = self._identities.session
+        await session.flush()
+        try:
+            await session.execute(insert(table_of(cls)), rows)
+        except IntegrityError as error:
+            if classify(error).kind == "foreign_key":
+                missing = await missing_row_reference(session, cls, rows)
+                if missing is not None:
+                    raise missing from None
+            raise
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        """SQLite plans without gathered statistics: nothing to refresh."""
 
     async def update(self) -> None:
         self._identities.attach_loaded()

@@ -14,14 +14,15 @@ SELECT), exactly as if a query had loaded them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
 from edu_domain.model import Entity
 from edu_infra.sqlalchemy.mapping import table_of
-from edu_infra.sqlalchemy.row_writes import column_writer, row_values
+from edu_infra.sqlalchemy.row_writes import column_writer, record_of, row_values
 
 #: The UNLOGGED stage of each table (migration 0003): COPY lands there, then moves.
 STAGE_PREFIX = "edu_stage_"
@@ -35,9 +36,32 @@ async def copy_insert(
     if not entities:
         return
     table = table_of(type(entities[0]))
-    columns = [c.name for c in table.columns]
     processors = [(c.name, column_writer(c.type, dialect)) for c in table.columns]
     records = [row_values(processors, entity) for entity in entities]
+    await copy_records(driver, table, records, schema=schema)
+
+
+async def copy_rows(
+    driver: Any,
+    dialect: Dialect,
+    cls: type[Entity],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    schema: str,
+) -> None:
+    """`copy_insert` for plain rows (`UnitOfWork.import_rows`: checked, stamped values of
+    every field, no entity)."""
+    table = table_of(cls)
+    writers = [(c.name, column_writer(c.type, dialect)) for c in table.columns]
+    await copy_records(driver, table, [record_of(writers, row) for row in rows], schema=schema)
+
+
+async def copy_records(
+    driver: Any, table: Table, records: Sequence[tuple[Any, ...]], *, schema: str
+) -> None:
+    """COPY `records` (one value per column of `table`, in order) into the table's stage,
+    then move them under the table's policies and constraints."""
+    columns = [c.name for c in table.columns]
     await driver.copy_records_to_table(
         STAGE_PREFIX + table.name, records=records, columns=columns, schema_name=schema
     )
@@ -45,4 +69,4 @@ async def copy_insert(
     await driver.fetchval(f'SELECT "{schema}".edu_stage_move($1)', table.name)
 
 
-__all__ = ["STAGE_PREFIX", "copy_insert"]
+__all__ = ["STAGE_PREFIX", "copy_insert", "copy_records", "copy_rows"]

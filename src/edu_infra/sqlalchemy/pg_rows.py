@@ -13,7 +13,7 @@ ORM would. Bulk inserts go by COPY (`bulk.copy_insert`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -30,11 +30,12 @@ from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.connection import UowConnection
 from edu_infra.sqlalchemy.identity import Identities
 from edu_infra.sqlalchemy.orm_rows import open_stream
-from edu_infra.sqlalchemy.pg_copy import copy_insert
+from edu_infra.sqlalchemy.pg_copy import copy_insert, copy_rows
 from edu_infra.sqlalchemy.pg_statements import ID, TENANT, PgStatements, Prepared
 from edu_infra.sqlalchemy.row_writes import outbox_insert
 from edu_infra.sqlalchemy.rows import Other, bind_values, compiled
 from edu_infra.sqlalchemy.sa_internals import mark_committed
+from edu_infra.sqlalchemy.statistics import analyze_stale, warn
 
 
 class PgRows:
@@ -178,8 +179,9 @@ class PgRows:
         self._changes.record(entity, ChangeKind.INSERT)
 
     async def copy(self, batch: list[Entity]) -> None:
-        """COPY per class; the entities are then tracked like any added one (a change the
-        caller makes later is written at commit); their events are taken now."""
+        """COPY per class; the entities are then held weakly, as loaded ones are: the caller's
+        references keep them (and a change the caller makes later is written at commit),
+        while a bulk load the caller drops costs no memory. Their events are taken now."""
         if self._identities.has_pending():  # earlier changes first
             await self.update()
         async with self._turn:
@@ -198,10 +200,31 @@ class PgRows:
             loader = self._statements.loader(cls)
             tenant_field = cls.__tenant_field__
             for entity in of_class:
-                self._identities.inserted_now(entity, loader.identity(entity.id))
-                self._identities.track(entity)
+                self._identities.bulk_inserted(entity, loader.identity(entity.id))
                 values = entity.__dict__
                 self._changes.record_row(cls, entity.id, values[tenant_field], ChangeKind.INSERT)
+
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        """COPY, as `copy` does, with nothing to track afterwards."""
+        if self._identities.has_pending():  # earlier changes first
+            await self.update()
+        async with self._turn:
+            driver = await self.driver()
+            await copy_rows(driver, self._statements.dialect, cls, rows, schema=self._schema)
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        """In a transaction of its own, after the commit; a failure is only logged."""
+        async with self._turn:
+            try:
+                driver = await self._connection.begin()
+                await analyze_stale(driver, self._schema, inserted)
+                await self._connection.commit()
+            except Exception as error:
+                warn(error)
+                try:
+                    await self._connection.rollback()
+                except Exception:
+                    await self._connection.invalidate()
 
     async def enqueue(self, entries: Sequence[OutboxEntry]) -> None:
         """One executemany on the driver (a prepared INSERT, one round trip)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -379,6 +379,14 @@ class RoutedRows:
     async def copy(self, batch: list[Entity]) -> None:
         self._writing()
         await self._inner.copy(batch)
+
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        self._writing()
+        await self._inner.insert_rows(cls, rows)
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        if not self.read_only:
+            await self._inner.refresh_statistics(inserted)
 
     async def update(self) -> None:
         self._writing()

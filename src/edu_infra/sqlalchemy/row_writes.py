@@ -9,7 +9,7 @@ A commit's outbox rows are one executemany of `OutboxInsert` (both paths share
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from enum import Enum
 from typing import Any
@@ -160,6 +160,15 @@ def row_values(writers: Sequence[tuple[str, Writer]], entity: Entity) -> tuple[A
     )
 
 
+def record_of(writers: Sequence[tuple[str, Writer]], values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One row from plain values (every column present: a checked import row)."""
+    return tuple(
+        (value if write is None or value is None else write(value))
+        for name, write in writers
+        for value in (values[name],)
+    )
+
+
 def column_writer(type_: Any, dialect: Dialect) -> Writer:
     """How a column's value is written for asyncpg (None: as it is; None passes as NULL)."""
     impl = type_.dialect_impl(dialect)
@@ -190,5 +199,6 @@ __all__ = [
     "column_writer",
     "outbox_insert",
     "outbox_values",
+    "record_of",
     "row_values",
 ]

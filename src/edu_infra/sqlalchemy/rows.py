@@ -13,7 +13,7 @@ The unit of work checks arguments, wraps each call in its error handling (`_read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -84,6 +84,13 @@ class RowPath(Protocol):
 
     async def copy(self, batch: list[Entity]) -> None:
         """Checked, stamped new entities: written now in as few round trips as the path can."""
+
+    async def insert_rows(self, cls: type[Entity], rows: list[dict[str, Any]]) -> None:
+        """Checked, stamped plain rows of `cls` (an import): written now, never tracked."""
+
+    async def refresh_statistics(self, inserted: Mapping[str, int]) -> None:
+        """After a commit that inserted many rows (table -> count): ANALYZE where the inserts
+        left the planner's statistics stale (`statistics.py`; PostgreSQL only). Never raises."""
 
     async def update(self) -> None:
         """Write every pending change (a flush)."""

@@ -9,6 +9,7 @@ them. The dependency is pinned below the next minor version (`pyproject.toml`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import uuid4
@@ -54,6 +55,43 @@ def mark_committed(state: InstanceState[Any], values: Mapping[str, Any]) -> None
     state._commit_all(values)  # type: ignore[arg-type]
 
 
+class _Pinned:
+    """Objects pinned by `Pins`: SQLAlchemy calls `add(state)` on an instance's first change."""
+
+    def __init__(self) -> None:
+        self.objects: dict[int, Any] = {}
+
+    def add(self, state: InstanceState[Any]) -> None:
+        obj = state.obj()
+        if obj is not None:
+            self.objects[id(obj)] = obj
+
+    def discard(self, state: InstanceState[Any]) -> None:
+        """Committed again: stays pinned until `Pins.clear` (the unit of work's commit)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.objects)
+
+
+class Pins:
+    """Keeps detached instances weakly until they change, then strongly (what a session's
+    identity map does for its own): SQLAlchemy reports an instance's first change to the
+    map in its state's `_instance_dict`, and this stands in for that map."""
+
+    def __init__(self) -> None:
+        self._modified = _Pinned()
+        self._ref = weakref.ref(self)
+
+    def watch(self, state: InstanceState[Any]) -> None:
+        state._instance_dict = self._ref  # type: ignore[assignment]
+
+    def _fast_discard(self, state: InstanceState[Any]) -> None:
+        """Called when an unchanged watched instance is garbage collected: nothing to do."""
+
+    def clear(self) -> None:
+        self._modified.objects.clear()
+
+
 # ------------------------------------------------------------------ self-check
 
 
@@ -64,6 +102,7 @@ def check(mapper: Mapper[Any]) -> None:
         for owner, name in (
             (AsyncAdapt_asyncpg_connection, "_start_transaction"),
             (InstanceState, "_commit_all"),
+            (InstanceState, "_instance_dict"),
             (mapper.class_manager, "_state_constructor"),
             (mapper, "_identity_class"),
         )
@@ -81,6 +120,7 @@ def check(mapper: Mapper[Any]) -> None:
 
 
 __all__ = [
+    "Pins",
     "begin_at_adapter_level",
     "check",
     "hand_transaction",

@@ -22,6 +22,7 @@ from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import Executable
 
 from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound, ReadOnlyError
+from edu_domain.imports import check_rows
 from edu_domain.model import Entity
 from edu_domain.ports import AfterCommit, UnitOfWork, check_totals
 from edu_domain.query import BoundQuery, Filter, Group, Page, Query, Tally, bind, encode_cursor
@@ -32,9 +33,7 @@ from edu_domain.uow_checks import (
     check_entity,
     check_entity_class,
     check_flag,
-    check_group_fields,
     check_id,
-    check_measures,
     check_query,
     check_read,
     undone_on_failure,
@@ -45,12 +44,15 @@ from edu_infra.outbox.routing import EventRouting
 from edu_infra.sqlalchemy.changes import ChangeLog
 from edu_infra.sqlalchemy.deletes import adopt_changes, forget_cascaded, mirror
 from edu_infra.sqlalchemy.engine import Database
+from edu_infra.sqlalchemy.grouping import grouped
 from edu_infra.sqlalchemy.identity import Identities, identity_key
+from edu_infra.sqlalchemy.imports import import_rows
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.routing import RoutedRows
-from edu_infra.sqlalchemy.rows import RowPath, next_or_none, shape_groups
+from edu_infra.sqlalchemy.rows import RowPath, next_or_none
 from edu_infra.sqlalchemy.session import UowSession
+from edu_infra.sqlalchemy.statistics import bulk_inserts
 from edu_infra.sqlalchemy.transaction import UowTransaction
 
 
@@ -177,6 +179,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._held.committed()
         routing = self._factory.routing
         self._undelivered += await routing.after_commit(callbacks, outgoing, changes, self.tenant)
+        bulk = bulk_inserts(changes)
+        if bulk:  # large bulk inserts leave the planner's statistics stale
+            await self.rows.refresh_statistics(bulk)
 
     async def execute(self, statement: Executable) -> list[Any]:
         """One of edu-core's own Core statements (the outbox's) in this transaction, and its
@@ -278,7 +283,8 @@ class SqlUnitOfWork(UnitOfWork):
         *,
         measures: Mapping[str, Filter] | None = None,
     ) -> list[Group]:
-        groups, _ = await self._grouped(cls, by, query, measures, [])
+        self._ensure_open()
+        groups, _ = await grouped(self._tx, self.rows, cls, by, query, measures, [])
         return groups
 
     async def tally(
@@ -291,34 +297,11 @@ class SqlUnitOfWork(UnitOfWork):
         totals: Mapping[str, tuple[type[Entity], Query | None]] | None = None,
     ) -> Tally:
         checked = check_totals(totals)
-        groups, counted = await self._grouped(cls, by, query, measures, checked)
+        self._ensure_open()
+        groups, counted = await grouped(self._tx, self.rows, cls, by, query, measures, checked)
         if counted is None:  # no row of `cls` at all: the totals were not read
             counted = {name: await self.count(other, q) for name, other, q in checked}
         return Tally(tuple(groups), counted)
-
-    async def _grouped(
-        self,
-        cls: type[E],
-        by: Sequence[str],
-        query: Any,
-        measures: Mapping[str, Filter] | None,
-        totals: list[tuple[str, type[Entity], Query | None]],
-    ) -> tuple[list[Group], dict[str, int] | None]:
-        """Groups (one statement), and the totals when the statement could carry them."""
-        self._ensure_open()
-        names = check_group_fields(check_entity_class(cls), by)
-        bound = bind(cls, check_query(query))
-        measure_items = list(check_measures(cls, measures).items())
-        filters = [flt for _, flt in measure_items]
-        others = [(other, bind(other, q).filter) for _, other, q in totals]
-        for other, _ in others:
-            table_of(other)
-        rows = await self._tx.read(
-            lambda: self.rows.groups(cls, names, bound.filter, filters, others)
-        )
-        return shape_groups(
-            rows, len(names), [n for n, _ in measure_items], [n for n, *_ in totals]
-        )
 
     # ------------------------------------------------------------------ writes
 
@@ -344,6 +327,18 @@ class SqlUnitOfWork(UnitOfWork):
 
         if batch:
             await self._tx.write(insert_all, subject=batch[0], also=batch)
+
+    async def import_rows(self, cls: type[Entity], rows: Iterable[Mapping[str, Any]]) -> int:
+        self._ensure_open()
+        checked, source = check_entity_class(cls), check_rows(rows)
+        written: list[int] = []
+
+        async def run() -> None:
+            self._writable()
+            written.append(await import_rows(self.rows, self._changes, checked, source))
+
+        await self._tx.write(run)
+        return written[0]
 
     async def delete(self, entity: Entity, *, hard: bool = False) -> None:
         self._ensure_open()

@@ -10,6 +10,7 @@ after the failed transaction was rolled back and resets the unit of work afterwa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, tuple_
@@ -147,6 +148,23 @@ async def _missing_reference(
         await reset()
 
 
+async def missing_row_reference(
+    session: AsyncSession, cls: type[Entity], rows: list[dict[str, Any]]
+) -> NotFound | None:
+    """The first missing target of imported `rows` (SQLite names no failed foreign key; its
+    transaction survives a failed statement, so the import asks at once)."""
+    own = [("organization_id", Organization)] if cls.__tenant_field__ == "organization_id" else []
+    for field, target in [*own, *((r.field, r.target) for r in cls.__references__)]:
+        table = table_of(target)
+        for row in rows:
+            stmt = select(func.count()).select_from(table).where(table.c.id == row[field])
+            if "organization_id" in table.c:
+                stmt = stmt.where(table.c.organization_id == row[cls.__tenant_field__])
+            if not await session.scalar(stmt):
+                return NotFound(target.__name__, row[field])
+    return None
+
+
 def _references_of(obj: Entity) -> list[tuple[type[Entity], UUID]]:
     refs: list[tuple[type[Entity], UUID]] = []
     if type(obj).__tenant_field__ == "organization_id":
@@ -163,4 +181,4 @@ def _restricting_reference(target: type[Entity]) -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["explain"]
+__all__ = ["explain", "missing_row_reference"]

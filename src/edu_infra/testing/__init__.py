@@ -25,6 +25,7 @@ from edu_infra.testing.harness import (
 from edu_infra.testing.uow_arguments import ArgumentsContract
 from edu_infra.testing.uow_deletes import DeletesContract
 from edu_infra.testing.uow_identity import IdentityContract
+from edu_infra.testing.uow_imports import ImportsContract
 from edu_infra.testing.uow_outbox import OutboxContract
 from edu_infra.testing.uow_parity import ParityContract
 from edu_infra.testing.uow_queries import QueriesContract
@@ -38,6 +39,7 @@ from edu_infra.testing.uow_writes import WritesContract
 class UnitOfWorkContract(
     ArgumentsContract,
     IdentityContract,
+    ImportsContract,
     OutboxContract,
     ParityContract,
     QueriesContract,
@@ -55,6 +57,7 @@ __all__ = [
     "DeletesContract",
     "Harness",
     "IdentityContract",
+    "ImportsContract",
     "OutboxContract",
     "ParityContract",
     "QueriesContract",
