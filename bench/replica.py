@@ -88,7 +88,7 @@ class Side:
             )
         )
         self.org = db.orgs[0]
-        self.scope = Scope(self.org)
+        self.scope = Scope.system(self.org)
         self.members = [uid for uid, _ in db.users[self.org]]
         self.register_org = db.orgs[1]
         self.page = (
@@ -130,7 +130,7 @@ class Side:
         self._serial += 1
         name = f"r{self._serial}.{id(self) % 10_000}.{rng.randrange(10**9)}"
         await self.core.users.register(
-            Scope(self.register_org),
+            Scope.system(self.register_org),
             NewUser(email=f"{name}@example.org", username=name, password="x" * 12),
             send_verification=False,
         )
