@@ -240,16 +240,25 @@ class UnitOfWorkFactory(Protocol):
     """Opens units of work. Never share one unit of work between tasks or requests."""
 
     def __call__(
-        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+        self,
+        *,
+        tenant: UUID,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: Any = None,
     ) -> UnitOfWork:
         """A unit of work that sees and writes only `tenant`'s rows.
 
         `read_only=True`: it only reads (any write is a `ReadOnlyError`), so an adapter may
-        serve it from a read replica, never older than the caller's own committed writes.
+        serve it from a read replica, never older than the caller's own committed writes,
+        nor than `after`: a consistency token (`edu_infra.consistency`; an adapter without
+        replicas checks its form and has nothing older to avoid).
         """
         ...
 
-    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
+    def unscoped(
+        self, *, actor: UUID | None = None, read_only: bool = False, after: Any = None
+    ) -> UnitOfWork:
         """A unit of work across all tenants, for system work (provisioning, jobs)."""
         ...
 

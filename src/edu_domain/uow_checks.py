@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from edu_domain.errors import ValidationError
+from edu_domain.errors import ReadOnlyError, ValidationError
 from edu_domain.model import ENTITY_TYPES
 from edu_domain.model.base import Entity
 from edu_domain.query import ORDERABLE, Filter, Query, bind_filter, field_info
@@ -67,6 +67,14 @@ def check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(name, "must be True or False")
     return value
+
+
+def check_lock(lock: object, *, read_only: bool) -> bool:
+    """`get(lock=True)` takes a row lock for a write to come: refused in a read-only unit of
+    work on every adapter, before any SQL (a hot standby would refuse it only there)."""
+    if check_flag("lock", lock) and read_only:
+        raise ReadOnlyError()
+    return bool(lock)
 
 
 def check_callback(callback: object) -> None:

@@ -147,6 +147,7 @@ async def _health(args: argparse.Namespace) -> int:
     from edu_infra.container import shutdown
     from edu_infra.diagnose import check_database
     from edu_infra.sqlalchemy.factory import SqlUnitOfWorkFactory
+    from edu_infra.sqlalchemy.replica_health import replica_lines
 
     container = _container()
     try:
@@ -168,6 +169,8 @@ async def _health(args: argparse.Namespace) -> int:
                 for problem in problems:
                     print(f"tenant boundary: UNSAFE ({problem})")
                 ok &= not problems
+                for line in await replica_lines(factory.database):
+                    print(line)  # never unready for it: reads fall back to the primary
         cache_ok = await container.cache().health_check()
         print(f"cache: {'ok' if cache_ok else 'UNAVAILABLE (requests fall back to the database)'}")
     finally:

@@ -577,6 +577,24 @@ async def test_events_of_streamed_entities_survive_the_callers_last_reference(
     assert len(harness.publisher.of_type(EmailVerified)) == 3
 
 
+async def test_events_of_bulk_added_entities_survive_the_callers_last_reference(
+    harness: Harness,
+) -> None:
+    """An event recorded after `add_all` on an entity no field of which changes, then the
+    caller's last reference dropped: still published at commit (the PostgreSQL path holds
+    bulk-added entities weakly until they change or record an event)."""
+    org = await harness.make_org()
+    async with harness.uow(org) as uow:
+        users = [new_user(org) for _ in range(3)]
+        await uow.add_all(users)
+        for user in users:
+            user.record(EmailVerified(organization_id=org.id, user_id=user.id))
+        del users, user
+        gc.collect()
+        await uow.commit()
+    assert len(harness.publisher.of_type(EmailVerified)) == 3
+
+
 # ---------------------------------------------------------------- streams and writes
 
 

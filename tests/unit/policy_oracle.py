@@ -118,6 +118,8 @@ def expect(m: Model, actor: str, action: str, arg: Any) -> str:
             return "denied"
         if "role" in changes and not manages(role, changes["role"]):
             return "denied"
+        if changes.get("status") == "pending" != target.status:
+            return "rejected"  # 'pending' only until a new account is verified
         after_role = changes.get("role", target.role)
         after_status = changes.get("status", target.status)
         was_admin = target.role == A and target.status == "active"

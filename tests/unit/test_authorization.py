@@ -108,9 +108,11 @@ async def test_the_last_active_administrator_stays(world: World) -> None:
     boss = await member(world, "boss", UserRole.ADMIN)
     assert boss.actor_id is not None
     before = world.state()
-    for changes in ({"role": "teacher"}, {"status": "suspended"}, {"status": "pending"}):
+    for changes in ({"role": "teacher"}, {"status": "suspended"}, {"email": "b2@x.org"}):
         with pytest.raises(InvalidState, match="at least one active administrator"):
             await world.core.users.update(boss, boss.actor_id, changes)
+    with pytest.raises(ValidationError, match="pending is the state of a new account"):
+        await world.core.users.update(boss, boss.actor_id, {"status": "pending"})
     with pytest.raises(InvalidState):
         await world.core.users.delete(world.scope, boss.actor_id)  # the system neither
     with pytest.raises(InvalidState):

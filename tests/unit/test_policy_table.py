@@ -19,7 +19,7 @@ from attrs import define, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edu_domain import InvalidState, NotFound, PermissionDenied
+from edu_domain import InvalidState, NotFound, PermissionDenied, ValidationError
 from edu_domain.model import EducationalContent, User, UserRole, UserStatus
 from edu_domain.services import EduCore, NewContent, NewUser, Scope
 from tests.unit.conftest import PASSWORD, World, make_world
@@ -122,6 +122,8 @@ def outcome_of(result: Any, error: BaseException | None, action: str) -> str:
         return "invalid"
     if isinstance(error, NotFound):
         return "missing"
+    if isinstance(error, ValidationError):
+        return "rejected"
     if error is not None:
         raise error
     if action in ("delete", "delete_content", "hard_delete") and result is False:
@@ -267,7 +269,7 @@ def test_every_outcome_is_the_one_the_policy_table_documents(
             result, error = None, None
             try:
                 result = runner.run(perform(run, actor, action, arg))
-            except (PermissionDenied, InvalidState, NotFound) as refused:
+            except (PermissionDenied, InvalidState, NotFound, ValidationError) as refused:
                 error = refused
             seen = outcome_of(result, error, action)
             assert seen == predicted, (actor, action, arg, error)

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Header, Query, Response
 from edu_domain import InvalidState, NotFound, ValidationError
 from edu_domain import Query as Q
 from edu_domain.model import UserRole, UserStatus
+from edu_domain.policy import sees_contact_details
 from edu_domain.services import NewUser
 from examples.fastapi_app.dependencies import CallerDep, CoreDep
 from examples.fastapi_app.http_utils import expected_version, set_etag
 from examples.fastapi_app.pages import MAX_PAGE, MAX_SKIP, cursor_errors_as_400, paged
-from examples.fastapi_app.policy import visible
+from examples.fastapi_app.policy import actor, visible
 from examples.fastapi_app.schemas.common import BODY, SIGNED_IN, created, errors, tagged
 from examples.fastapi_app.schemas.fields import Cursor
 from examples.fastapi_app.schemas.users import (
@@ -100,8 +101,10 @@ async def list_users(
 )
 async def get_user(user_id: UUID, caller: CallerDep, core: CoreDep, response: Response) -> UserOut:
     user = await core.users.get(caller.scope, user_id)
-    set_etag(response, user)
-    return visible(caller, user)
+    out = visible(caller, user)
+    if out.version is not None:  # no tag for whom the version is hidden
+        set_etag(response, user)
+    return out
 
 
 @router.patch(
@@ -121,6 +124,8 @@ async def update_user(
     (administrators; staff for the roles below theirs), who grants only roles they manage (403).
     Demoting or suspending the organization's last active administrator is a 409."""
     changes = body.model_dump(exclude_unset=True)
+    if not sees_contact_details(actor(caller), user_id):
+        if_match = None  # its version is hidden from them (it moves at sign-in): no 412 oracle
     expected = await expected_version(if_match, lambda: core.users.get(caller.scope, user_id))
     user = await core.users.update(caller.scope, user_id, changes, expected_version=expected)
     set_etag(response, user)

@@ -81,10 +81,15 @@ class ProfileUpdate(RequestModel):
     locale: Locale = omittable()
 
 
+#: Null for a caller who may not see the contact details: sign-ins (and failed ones) change
+#: the user's row, so its `updated_at` and `version` (the ETag) would show them too.
+CHANGE_MARKERS = ("updated_at", "version")
+
+
 class UserOut(ResponseModel):
     """A user. `email`, `email_verified_at` and `last_login_at` (`policy.CONTACT_FIELDS`) are
     null when the caller may not see them: students and parents see those of their own account
-    only."""
+    only; `updated_at` and `version` are null then too (a sign-in moves them)."""
 
     id: UUID
     organization_id: UUID
@@ -99,10 +104,10 @@ class UserOut(ResponseModel):
     created_at: datetime | None
     updated_at: datetime | None
     deleted_at: datetime | None
-    version: int
+    version: int | None
 
     def without_contact_details(self) -> UserOut:
-        return self.model_copy(update=dict.fromkeys(CONTACT_FIELDS))
+        return self.model_copy(update=dict.fromkeys((*CONTACT_FIELDS, *CHANGE_MARKERS)))
 
     @classmethod
     def of(cls, user: User) -> UserOut:

@@ -20,6 +20,9 @@ from edu_domain.errors import ValidationError
 from edu_domain.model.ids import uuid7
 
 _EVENTS = "_edu_pending_events"
+#: Set by a unit of work that holds the entity only weakly (after a bulk insert): called
+#: when an event is recorded, so that the unit of work keeps the entity until its commit.
+KEEPER = "_edu_keeper"
 
 
 def rule(
@@ -135,6 +138,9 @@ class Entity:
     def record(self, event: DomainEvent) -> None:
         """Queue an event; the unit of work publishes it after a successful commit."""
         self.__dict__.setdefault(_EVENTS, []).append(event)
+        keep = self.__dict__.get(KEEPER)
+        if keep is not None:
+            keep(self)
 
     def pull_events(self) -> list[DomainEvent]:
         """Take the queued events (the unit of work calls this at commit)."""

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from attrs import define, field
 
+from edu_domain.errors import ValidationError
 from edu_domain.model import rules
 from edu_domain.model.base import (
     Reference,
@@ -50,6 +51,15 @@ class UserStatus(StrEnum):
 
 def _to_userstatus(value: object) -> object:
     return to_enum(UserStatus)(value)
+
+
+def check_status_change(current: UserStatus, wanted: object) -> None:
+    """PENDING is a new account's state until its address is verified: nobody sets it
+    again (an account sent back to it would act without counting as active)."""
+    if _to_userstatus(wanted) is UserStatus.PENDING and current is not UserStatus.PENDING:
+        raise ValidationError(
+            "status", "pending is the state of a new account until it is verified"
+        )
 
 
 @define(slots=False, eq=False, kw_only=True)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from edu_domain.caching import CacheKey
 from edu_domain.errors import InvalidState, NotFound, PermissionDenied
-from edu_domain.model.organization import Organization
+from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.user import User, UserRole, UserStatus
 from edu_domain.policy import Actor
 from edu_domain.ports import UnitOfWork
@@ -43,12 +43,20 @@ def check_someone_acts(scope: Scope) -> None:
         raise _no_actor()
 
 
+def check_open(org: Organization | None) -> None:
+    """Members of a suspended organization do not act (its open sessions included): the
+    system actor still does, to repair or reactivate it."""
+    if org is None or org.status is not OrganizationStatus.ACTIVE:
+        raise PermissionDenied("the organization is not active")
+
+
 async def acting(uow: UnitOfWork, scope: Scope) -> Actor:
     """The scope's actor, read in `uow`; PermissionDenied for an anonymous scope."""
     if scope.is_system:
         return Actor.system()
     if scope.actor_id is None:
         raise _no_actor()
+    check_open(await uow.get(Organization, scope.organization_id))
     return member(await uow.get(User, scope.actor_id))
 
 
@@ -62,6 +70,11 @@ def user_key(scope: Scope, user_id: UUID) -> CacheKey:
     return CacheKey("user", scope.organization_id, (str(user_id),))
 
 
+async def _load_org(deps: Deps, scope: Scope) -> Organization:
+    async with deps.uow(tenant=scope.organization_id, read_only=True) as uow:
+        return await uow.require(Organization, scope.organization_id)
+
+
 async def acting_cached(deps: Deps, scope: Scope) -> Actor:
     """The scope's actor for a cached read: through the same cache entry as `users.get`."""
     if scope.is_system:
@@ -69,6 +82,15 @@ async def acting_cached(deps: Deps, scope: Scope) -> Actor:
     actor_id = scope.actor_id
     if actor_id is None:
         raise _no_actor()
+    try:  # the "org" namespace: dropped when the organization changes
+        org: Organization | None = await deps.reads.fetch(
+            CacheKey("org", scope.organization_id, ()),
+            lambda: _load_org(deps, scope),
+            Organization,
+        )
+    except NotFound:
+        org = None
+    check_open(org)
     try:
         user: User | None = await deps.reads.fetch(
             user_key(scope, actor_id), lambda: load_user(deps, scope, actor_id), User
@@ -81,8 +103,14 @@ async def acting_cached(deps: Deps, scope: Scope) -> Actor:
 # ---------------------------------------------------------------------- the last administrator
 
 
-def is_active_admin(user: User) -> bool:
-    return user.role is UserRole.ADMIN and user.status is UserStatus.ACTIVE
+def is_active_admin(user: User, *, verified: bool = False) -> bool:
+    """An administrator who can act: active, and verified when sign-in needs it (`verified`):
+    an unverified one cannot sign in, so does not keep the organization reachable."""
+    return (
+        user.role is UserRole.ADMIN
+        and user.status is UserStatus.ACTIVE
+        and (user.email_verified or not verified)
+    )
 
 
 async def lock_organization(uow: UnitOfWork, organization_id: UUID) -> None:
@@ -93,17 +121,20 @@ async def lock_organization(uow: UnitOfWork, organization_id: UUID) -> None:
 
 
 async def keep_an_administrator(
-    uow: UnitOfWork, user: User, *, was_admin: bool, removed: bool = False
+    uow: UnitOfWork, user: User, *, was_admin: bool, removed: bool = False, verified: bool = False
 ) -> None:
     """Refuse (InvalidState) a change that leaves no active administrator.
 
     `user` has been changed (or, `removed`, deleted) in `uow`; `was_admin` is whether they
-    were an active administrator before. The change is flushed first: on SQLite that takes
-    the write lock, so a concurrent change of another administrator waits for this commit.
+    were an active administrator before (`is_active_admin` with the same `verified`: when
+    sign-in needs a verified address, only verified administrators count). The change is
+    flushed first: on SQLite that takes the write lock, so a concurrent change of another
+    administrator waits for this commit.
     """
-    if not was_admin or (is_active_admin(user) and not removed):
+    if not was_admin or (is_active_admin(user, verified=verified) and not removed):
         return
     await uow.flush()
-    others = await uow.count(User, ACTIVE_ADMINS.and_where(F("id").ne(user.id)))
+    admins = ACTIVE_ADMINS.and_where(email_verified=True) if verified else ACTIVE_ADMINS
+    others = await uow.count(User, admins.and_where(F("id").ne(user.id)))
     if others == 0:
         raise InvalidState(LAST_ADMIN)

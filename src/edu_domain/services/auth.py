@@ -22,8 +22,9 @@ from edu_domain.model.events import (
     PasswordResetRequested,
     UserLockedOut,
 )
+from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.rules import check_clean, normalize_email, normalize_username
-from edu_domain.model.session import TokenPurpose, UserToken
+from edu_domain.model.session import TokenPurpose
 from edu_domain.model.user import User, UserStatus
 from edu_domain.policy import check_self
 from edu_domain.ports import UnitOfWork
@@ -31,7 +32,7 @@ from edu_domain.query import Query
 from edu_domain.services.acting import acting
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
-from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token
+from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token, void_mail_tokens
 from edu_domain.services.passwords import check_password, hash_password, verify_password
 from edu_domain.services.retry import retrying
 from edu_domain.services.sessions import SessionService, revoke_all
@@ -207,6 +208,9 @@ class AuthService(SessionService):
         except ValidationError:
             return
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
+            org = await uow.get(Organization, scope.organization_id)
+            if org is None or org.status is not OrganizationStatus.ACTIVE:
+                return  # a suspended organization's members do not act: no link
             user = await uow.first(User, Query.where(email=normalize_email(email)))
             if user is None or user.status is UserStatus.DEACTIVATED:
                 return
@@ -238,9 +242,7 @@ class AuthService(SessionService):
     async def _set_password(self, uow: UnitOfWork, user: User, new_password: str) -> int:
         now = self._d.clock.now()
         user.change_password_hash(await hash_password(self._d.hasher, new_password), now)
-        pending = Query.where(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at=None)
-        for token in (await uow.find(UserToken, pending)).items:
-            token.use(now)
+        await void_mail_tokens(uow, user.id, now, TokenPurpose.PASSWORD_RESET)
         user.record(PasswordChanged(organization_id=user.organization_id, user_id=user.id))
         return await revoke_all(uow, user, now)
 

@@ -8,11 +8,15 @@ and says only "invalid token" whatever was wrong.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from edu_domain.errors import InvalidToken
+from edu_domain.model.organization import Organization
 from edu_domain.model.session import TokenPurpose, UserToken
 from edu_domain.model.user import User
 from edu_domain.ports import UnitOfWork
+from edu_domain.query import Query
+from edu_domain.services.acting import check_open
 from edu_domain.services.deps import Deps
 from edu_domain.services.tokens import (
     hash_secret,
@@ -62,5 +66,17 @@ async def consume_mail_token(
     user = await uow.get(User, stored.user_id)
     if user is None:
         raise InvalidToken(label)
+    check_open(await uow.get(Organization, user.organization_id))
     stored.use(now)
     return user
+
+
+async def void_mail_tokens(
+    uow: UnitOfWork, user_id: UUID, now: datetime, *purposes: TokenPurpose
+) -> None:
+    """Mark the user's unused tokens of `purposes` (default: all) used: a new password ends
+    the reset links, a new address every link mailed to the old one."""
+    for purpose in purposes or tuple(TokenPurpose):
+        unused = Query.where(user_id=user_id, purpose=purpose, used_at=None)
+        for token in (await uow.find(UserToken, unused)).items:
+            token.use(now)

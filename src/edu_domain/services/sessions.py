@@ -19,7 +19,7 @@ from edu_domain.model.user import User
 from edu_domain.policy import check_manage_user, check_own_or_managed, check_self, check_statistics
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import Query
-from edu_domain.services.acting import INACTIVE, acting
+from edu_domain.services.acting import INACTIVE, acting, check_open
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.queries import active_sessions, active_sessions_query
@@ -44,9 +44,7 @@ class SessionService:
     @staticmethod
     async def _check_organization_active(uow: UnitOfWork, user: User) -> None:
         """Read before any change to the user, so nothing is flushed by this read."""
-        org = await uow.get(Organization, user.organization_id)
-        if org is None or org.status is not OrganizationStatus.ACTIVE:
-            raise PermissionDenied("the organization is not active")
+        check_open(await uow.get(Organization, user.organization_id))
 
     def _check_may_sign_in(self, user: User) -> None:
         if user.status in INACTIVE:
@@ -151,6 +149,11 @@ class SessionService:
             user = await uow.get(User, session.user_id)
             if user is None or user.status in INACTIVE:
                 raise InvalidToken(_SESSION)
+            if self._d.policy.require_verified_email and not user.email_verified:
+                raise InvalidToken(_SESSION)  # a changed address: sign-in needs it verified
+            org = await uow.get(Organization, organization_id)
+            if org is None or org.status is not OrganizationStatus.ACTIVE:
+                raise InvalidToken(_SESSION)  # a suspended organization's sessions lapse
             return Principal(organization_id, user.id, session.id, user.role)
 
     async def get_active_sessions(self, scope: Scope, user_id: UUID) -> list[LoginSession]:

@@ -120,14 +120,22 @@ class _JoinedFactory:
         self._tx = tx
 
     def __call__(
-        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+        self,
+        *,
+        tenant: UUID,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: Any = None,
     ) -> UnitOfWork:
-        """Reads of the transaction's use cases run in it too (they see its own writes)."""
+        """Reads of the transaction's use cases run in it too (they see its own writes, and
+        it runs where writes go, so no token can ask for anything newer)."""
         if tenant != self._tx.scope.organization_id:
             raise TenantViolation("a transaction works for one organization only")
         return _JoinedUnitOfWork(self._tx)
 
-    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
+    def unscoped(
+        self, *, actor: UUID | None = None, read_only: bool = False, after: Any = None
+    ) -> UnitOfWork:
         raise InvalidState("system work (an unscoped unit of work) cannot join a transaction")
 
 

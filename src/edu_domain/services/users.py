@@ -22,7 +22,7 @@ from edu_domain.model.events import (
 )
 from edu_domain.model.organization import Organization, OrganizationStatus
 from edu_domain.model.session import TokenPurpose
-from edu_domain.model.user import User, UserProfile, UserRole
+from edu_domain.model.user import User, UserProfile, UserRole, check_status_change
 from edu_domain.policy import (
     Actor,
     check_create_user,
@@ -52,14 +52,16 @@ from edu_domain.services.commands import (
 )
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
-from edu_domain.services.mail_tokens import issue_mail_token
+from edu_domain.services.mail_tokens import issue_mail_token, void_mail_tokens
 from edu_domain.services.passwords import check_password, hash_password
 from edu_domain.services.queries import active_sessions
 from edu_domain.services.user_reads import UserReads
 from edu_domain.services.views import UserAccount
 
 #: Changes that can take away an administrator: they run under the organization's lock.
-_ADMIN_FIELDS = frozenset({"role", "status"})
+#: Changes that can cost an administrator the right to act or to sign in (a new address is
+#: unverified): they take the organization's lock and the last-administrator check.
+_ADMIN_FIELDS = frozenset({"role", "status", "email"})
 
 
 class UserService(UserReads):
@@ -167,6 +169,7 @@ class UserService(UserReads):
         """
         check_changes(changes, USER_UPDATABLE)
         guarded = not _ADMIN_FIELDS.isdisjoint(changes)
+        verified = self._d.policy.require_verified_email
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             if guarded:
                 await lock_organization(uow, scope.organization_id)
@@ -174,15 +177,20 @@ class UserService(UserReads):
             user = await uow.require(User, user_id)
             check_update_user(actor, user, changes)
             check_version(user, expected_version)
-            was_admin = is_active_admin(user)
+            if "status" in changes:
+                check_status_change(user.status, changes["status"])
+            was_admin = is_active_admin(user, verified=verified)
             old_email = user.email
             for name, value in changes.items():
                 setattr(user, name, value)
-            if guarded:
-                await keep_an_administrator(uow, user, was_admin=was_admin)
-            if user.email != old_email:
+            email_changed = user.email != old_email
+            if email_changed:
                 user.email_verified = False
                 user.email_verified_at = None
+                await void_mail_tokens(uow, user.id, self._d.clock.now())
+            if guarded:
+                await keep_an_administrator(uow, user, was_admin=was_admin, verified=verified)
+            if email_changed:
                 await issue_verification(uow, self._d, user)
             await uow.commit()
         return user
@@ -223,7 +231,8 @@ class UserService(UserReads):
             check_manage_user(actor, user, "delete")
             if actor.is_user(user.id):
                 raise InvalidState("an account cannot delete itself")
-            was_admin = is_active_admin(user) and not user.is_deleted
+            verified = self._d.policy.require_verified_email
+            was_admin = is_active_admin(user, verified=verified) and not user.is_deleted
             if not hard:
                 now = self._d.clock.now()
                 for session in await active_sessions(uow, user.id, now):
@@ -232,7 +241,9 @@ class UserService(UserReads):
                 UserDeleted(organization_id=user.organization_id, user_id=user.id, hard=hard)
             )
             await uow.delete(user, hard=hard)
-            await keep_an_administrator(uow, user, was_admin=was_admin, removed=True)
+            await keep_an_administrator(
+                uow, user, was_admin=was_admin, removed=True, verified=verified
+            )
             await uow.commit()
         return True
 

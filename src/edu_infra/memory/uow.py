@@ -46,12 +46,14 @@ from edu_domain.uow_checks import (
     check_flag,
     check_group_fields,
     check_id,
+    check_lock,
     check_measures,
     check_query,
     check_read,
     check_tenant,
     undone_on_failure,
 )
+from edu_infra.consistency import ConsistencyToken
 from edu_infra.memory.evaluate import (
     group_counts,
     matches,
@@ -118,7 +120,10 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def commit(self) -> None:
         with self._atomic():
             self._flush()
-            outgoing = self._routing.outgoing(self._tx.pull_events(), self.tenant)
+            events = self._tx.pull_events()
+            if events and self.read_only:  # events are outbox rows: a write
+                raise ReadOnlyError()
+            outgoing = self._routing.outgoing(events, self.tenant)
             changes = self._tx.check_and_apply(new_rows(outgoing.durable))
         self._tx.committed()
         callbacks, self._callbacks = self._callbacks, []
@@ -135,7 +140,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         check_entity_class(cls)
         check_id(id)
         check_flag("include_deleted", include_deleted)
-        check_flag("lock", lock)
+        check_lock(lock, read_only=self.read_only)
         await self.flush()
         tx = self._tx
         tracked = tx.tracked.get((cls, id))
@@ -316,16 +321,36 @@ class InMemoryUnitOfWorkFactory:
         self.routing = EventRouting(publisher, self.relay, self.listeners, self.clock)
 
     def __call__(
-        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+        self,
+        *,
+        tenant: UUID,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: ConsistencyToken | str | None = None,
     ) -> InMemoryUnitOfWork:
-        return self._open(check_tenant(tenant), actor, read_only)
+        """`after` (a consistency token) is checked as on PostgreSQL; one store has nothing
+        older to avoid."""
+        return self._open(check_tenant(tenant), actor, read_only, after)
 
-    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> InMemoryUnitOfWork:
-        return self._open(None, actor, read_only)
+    def unscoped(
+        self,
+        *,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: ConsistencyToken | str | None = None,
+    ) -> InMemoryUnitOfWork:
+        return self._open(None, actor, read_only, after)
 
-    def _open(self, tenant: UUID | None, actor: UUID | None, read_only: bool) -> InMemoryUnitOfWork:
+    def _open(
+        self,
+        tenant: UUID | None,
+        actor: UUID | None,
+        read_only: bool,
+        after: ConsistencyToken | str | None,
+    ) -> InMemoryUnitOfWork:
         check_actor(actor)
         check_flag("read_only", read_only)
+        ConsistencyToken.coerce(after)
         return InMemoryUnitOfWork(
             self.store,
             tenant=tenant,

@@ -166,6 +166,7 @@ def _replicas(primary: URL, settings: DatabaseSettings) -> ReplicaSet:
         max_lag=settings.replica_max_lag,
         wait=settings.replica_wait,
         retry=settings.replica_retry,
+        max_waiting=max(1, (settings.pool_size + settings.max_overflow) // 2),
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import class_mapper, object_session
 from sqlalchemy.orm.base import instance_state
 
 from edu_domain.model import DomainEvent, Entity
+from edu_domain.model.base import KEEPER
 from edu_infra.sqlalchemy.sa_internals import Pins, identity_class, mark_committed
 
 
@@ -117,6 +118,7 @@ class Identities:
         self.inserted_now(entity, identity)
         if self.session_obj is None:
             self.pins.watch(instance_state(entity))
+            entity.__dict__[KEEPER] = self.pins.pin  # an event recorded later pins it too
         else:  # the session would let go of it at its next flush
             self.track(entity)
 

@@ -9,7 +9,10 @@ kept here:
 
 - `ok`: in recovery (a standby), lag within `max_lag`;
 - `down`: a connection could not be made or died (its pool is emptied);
-- `lagging`: the replica's own estimate of its lag exceeds `max_lag`;
+- `lagging`: the replica's own estimate of its lag exceeds `max_lag`; or it has not
+  replayed a commit this process saw more than `max_lag` ago; or it has had no WAL
+  receiver (cut off from the primary: it then says it replayed all it received) for more
+  than `max_lag`;
 - `promoted`: no longer in recovery (it may have diverged from the primary).
 
 A skipped replica is tried again `retry` seconds after it was last looked at, so it comes
@@ -46,6 +49,8 @@ class Health(StrEnum):
     DOWN = "down"
     LAGGING = "lagging"
     PROMOTED = "promoted"
+    #: not a state a replica keeps: its pool had no connection free in `pool_timeout`
+    BUSY = "busy"
 
 
 class Reason(StrEnum):
@@ -57,6 +62,7 @@ class Reason(StrEnum):
     DOWN = "down"  # primary: every replica tried was down
     LAGGING = "lagging"  # primary: every replica tried lags beyond the bound
     PROMOTED = "promoted"  # primary: every replica tried is no standby any more
+    BUSY = "busy"  # primary: no connection came free in the replica's pool in time
     UNCHECKED = "unchecked"  # primary: another read is checking the replica (after a failure)
     PRIMARY_REQUIRED = "primary_required"  # primary: asked for (a cache fill, an unknown write)
     FAILOVER = "failover"  # primary: the replica was lost in the middle of the unit of work
@@ -69,6 +75,8 @@ class Probe:
     in_recovery: bool
     replayed: ConsistencyToken | None
     lag: float
+    #: a WAL receiver is running (False: the standby is cut off from its primary)
+    streaming: bool = True
 
 
 @define
@@ -88,6 +96,10 @@ class Replica:
     probing: bool = False
     #: monotonic time its pool was last emptied
     emptied: float = -math.inf
+    #: monotonic time a probe first saw it without a WAL receiver (None: streaming)
+    cut_since: float | None = None
+    #: reads holding one of its connections while they wait for it to replay their token
+    waiting: int = 0
 
     def in_use(self) -> int:
         pool = self.engine.pool
@@ -105,6 +117,7 @@ class ReplicaSet:
         max_lag: float,
         wait: float,
         retry: float,
+        max_waiting: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if policy not in POLICIES:
@@ -119,6 +132,11 @@ class ReplicaSet:
         self.reads: Counter[tuple[str, str]] = Counter()
         #: the newest commit position this process has seen (every commit's token)
         self.latest: ConsistencyToken | None = None
+        #: monotonic time `latest` was recorded
+        self.latest_at = -math.inf
+        #: reads that may wait on one replica at once (a far-ahead, perhaps forged, token
+        #: holds a connection for `wait`: the rest of its pool stays for other reads)
+        self.max_waiting = max_waiting
         self._turn = itertools.count()
 
     # ------------------------------------------------------------------ choosing
@@ -157,18 +175,31 @@ class ReplicaSet:
 
     def observe(self, replica: Replica, probe: Probe) -> Health:
         before = replica.health
-        replica.checked = self.clock()
+        replica.checked = now = self.clock()
         replica.replayed = probe.replayed
-        replica.lag = probe.lag
+        replica.lag = max(probe.lag, self._unseen_for(replica, probe, now))
         if not probe.in_recovery:
             replica.health = Health.PROMOTED
-        elif probe.lag > self.max_lag:
+        elif replica.lag > self.max_lag:
             replica.health = Health.LAGGING
         else:
             replica.health = Health.OK
         if replica.health is not before:
             log.info("read replica %s is %s", replica.name, replica.health.value)
         return replica.health
+
+    def _unseen_for(self, replica: Replica, probe: Probe, now: float) -> float:
+        """A lower bound of the lag the standby's estimate misses: the age of a commit this
+        process saw that it has not replayed, or how long it has had no WAL receiver."""
+        if probe.streaming:
+            replica.cut_since = None
+        elif replica.cut_since is None:
+            replica.cut_since = now
+        cut = 0.0 if replica.cut_since is None else now - replica.cut_since
+        behind = self.latest is not None and (
+            probe.replayed is None or probe.replayed < self.latest
+        )
+        return max(cut, now - self.latest_at if behind else 0.0)
 
     def replayed(self, replica: Replica, position: ConsistencyToken | None) -> None:
         """A newer replay position seen while waiting for a token."""
@@ -194,7 +225,7 @@ class ReplicaSet:
 
     def committed(self, token: ConsistencyToken) -> None:
         if self.latest is None or token > self.latest:
-            self.latest = token
+            self.latest, self.latest_at = token, self.clock()
 
     def count(self, target: str, reason: Reason) -> None:
         self.reads[(target, reason.value)] += 1

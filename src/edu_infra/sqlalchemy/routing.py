@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.util import greenlet_spawn
 
@@ -49,12 +50,14 @@ log = logging.getLogger("edu_infra")
 
 #: What a replica says about itself (one statement between transactions). The lag is the
 #: standby's own estimate: none while it has replayed all it received, else the age of the
-#: last transaction it replayed (an upper bound: too high after the primary was idle).
+#: last transaction it replayed (an upper bound: too high after the primary was idle). A
+#: standby cut off from its primary has replayed all it received, so whether a WAL receiver
+#: runs is asked too (`pg_stat_wal_receiver` shows every role whether one runs).
 PROBE = (
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"  # noqa: S608
     " CASE WHEN pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"
     " THEN COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0)"
-    " ELSE 0 END, " + THIS_VXID
+    " ELSE 0 END, EXISTS (SELECT FROM pg_stat_wal_receiver), " + THIS_VXID
 )
 #: The position a commit reached: after it, so the commit record is at or before it.
 COMMIT_POSITION = "SELECT pg_current_wal_insert_lsn()::text, " + THIS_VXID
@@ -64,6 +67,7 @@ _SKIPPED = {
     Health.LAGGING: Reason.LAGGING,
     Health.PROMOTED: Reason.PROMOTED,
     Health.UNKNOWN: Reason.UNCHECKED,
+    Health.BUSY: Reason.BUSY,
 }
 
 
@@ -169,9 +173,23 @@ class ReadRoute:
             return None, _SKIPPED[health]
         if self.token is None or (replica.replayed is not None and replica.replayed >= self.token):
             return conn, Reason.REPLICA
-        if await self._caught_up(replica, conn, deadline):
-            return conn, Reason.WAITED
+        if replica.waiting >= self._replicas.max_waiting:  # enough reads wait there already
+            await _release(conn)
+            return None, Reason.BEHIND_TOKEN
+        replica.waiting += 1
+        try:
+            if await self._caught_up(replica, conn, deadline):
+                return conn, Reason.WAITED
+        finally:
+            replica.waiting -= 1
         return None, Reason.BEHIND_TOKEN
+
+    async def probe(self, replica: Replica) -> Health:
+        """Look at `replica` once (a health check), its connection back in its pool."""
+        conn, health = await self._connect(replica)
+        if conn is not None:
+            await _release(conn)
+        return health
 
     async def _connect(self, replica: Replica) -> tuple[Connection | None, Health]:
         """A connection, probed first if the last look is stale or the token asks for more;
@@ -180,6 +198,8 @@ class ReadRoute:
         needs_probe = replicas.needs_probe(replica, self.token)
         try:
             conn: Connection = await greenlet_spawn(replica.engine.sync_engine.connect)
+        except sa_exc.TimeoutError:  # its pool is exhausted: busy, not down
+            return None, Health.BUSY
         except Exception as error:  # the pool has no I/O of its own: this was a new connection
             if not is_driver_error(error):
                 raise
@@ -217,7 +237,7 @@ class ReadRoute:
                     await self._replicas.failed(replica, down=True)
                     return None
                 continue
-            probe = Probe(bool(row[0]), _token(row[1]), float(row[2] or 0.0))
+            probe = Probe(bool(row[0]), _token(row[1]), float(row[2] or 0.0), bool(row[3]))
             return conn, self._replicas.observe(replica, probe)
         return None  # pragma: no cover - the loop returns
 

@@ -88,6 +88,10 @@ class Pins:
     def _fast_discard(self, state: InstanceState[Any]) -> None:
         """Called when an unchanged watched instance is garbage collected: nothing to do."""
 
+    def pin(self, obj: Any) -> None:
+        """Hold `obj` strongly until `clear` (an event was recorded on it)."""
+        self._modified.objects[id(obj)] = obj
+
     def clear(self) -> None:
         self._modified.objects.clear()
 

@@ -45,11 +45,14 @@ class UowTransaction:
         held: Identities,
         changes: ChangeLog,
         on_reset: Callable[[], None],
+        *,
+        read_only: bool = False,
     ) -> None:
         self._rows = rows
         self._held = held
         self._changes = changes
         self._on_reset = on_reset
+        self._read_only = read_only
         self._captured: list[tuple[Entity, dict[str, Any]]] = []
 
     # ------------------------------------------------------------------ the session's owner
@@ -85,8 +88,14 @@ class UowTransaction:
     # ------------------------------------------------------------------ the transaction
 
     async def commit(self) -> None:
-        if self._held.session_obj is not None:
-            await self._held.session_obj.commit()
+        session = self._held.session_obj
+        if session is not None and self._read_only:
+            # Nothing to make durable; SQLite has no read-only transaction, so what raw SQL
+            # wrote through `uow.session` is undone here. Handed-out objects keep their values.
+            session.expunge_all()
+            await session.rollback()
+        elif session is not None:
+            await session.commit()
         await self._rows.commit()
 
     async def enqueue(

@@ -34,6 +34,7 @@ from edu_domain.uow_checks import (
     check_entity_class,
     check_flag,
     check_id,
+    check_lock,
     check_query,
     check_read,
     undone_on_failure,
@@ -102,7 +103,9 @@ class SqlUnitOfWork(UnitOfWork):
             self._held, self._changes, read_only=read_only, after=after
         )
         self._callbacks: list[AfterCommit] = []
-        self._tx = UowTransaction(self.rows, self._held, self._changes, self._callbacks.clear)
+        self._tx = UowTransaction(
+            self.rows, self._held, self._changes, self._callbacks.clear, read_only=read_only
+        )
         self._closed = False
         self._undelivered: list[UUID] = []  # committed outbox rows, delivered at close
 
@@ -206,7 +209,7 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity_class(cls)
         key = check_id(id)
         check_flag("include_deleted", include_deleted)
-        check_flag("lock", lock)
+        check_lock(lock, read_only=self.read_only)
         obj = await self._tx.read(
             lambda: self.rows.get(cls, key, include_deleted=include_deleted, lock=lock)
         )

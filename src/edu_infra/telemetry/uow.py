@@ -30,13 +30,20 @@ class TracedUnitOfWorkFactory:
         self.telemetry = telemetry
 
     def __call__(
-        self, *, tenant: UUID, actor: UUID | None = None, read_only: bool = False
+        self,
+        *,
+        tenant: UUID,
+        actor: UUID | None = None,
+        read_only: bool = False,
+        after: Any = None,
     ) -> UnitOfWork:
-        inner = self.inner(tenant=tenant, actor=actor, read_only=read_only)
+        inner = self.inner(tenant=tenant, actor=actor, read_only=read_only, after=after)
         return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
-    def unscoped(self, *, actor: UUID | None = None, read_only: bool = False) -> UnitOfWork:
-        inner = self.inner.unscoped(actor=actor, read_only=read_only)
+    def unscoped(
+        self, *, actor: UUID | None = None, read_only: bool = False, after: Any = None
+    ) -> UnitOfWork:
+        inner = self.inner.unscoped(actor=actor, read_only=read_only, after=after)
         return cast(UnitOfWork, _TracedUnitOfWork(inner, self))
 
     def __getattr__(self, name: str) -> Any:
