@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 #: pytest-xdist workers of `make test` (each has its own Redis database and PostgreSQL role)
 TEST_WORKERS ?= 2
 
-.PHONY: demo test fuzz mutate check lint typecheck contracts bench serve migrate clean venv docs build
+.PHONY: demo test fuzz mutate check lint typecheck contracts bench bench-scale serve migrate clean venv docs build
 
 # The API reference: the public packages (pdoc also documents each one's submodules unless
 # its __init__ has __all__, so those submodules are named here).
@@ -74,10 +74,18 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+# bench/run.py: every operation against the `limit` contender and the peers, the tail-latency
+# loop and the memory jobs (bench/README.md); then the read-replica run. About 5 minutes.
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py
 	$(PY) bench/replica.py
+
+# Scale curves: get / page / count / statistics at 1k-100k users per organization and with
+# 10 vs 1,000 organizations, right after an import and after ANALYZE (bench/results/scale.json).
+bench-scale: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/scale.py
 
 docs: $(STAMP)
 	$(PY) -m pdoc -o docs/api $(DOC_MODULES)

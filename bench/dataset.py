@@ -61,6 +61,8 @@ class BenchDatabase:
     app_url: str
     orgs: list[uuid.UUID] = field(default_factory=list)
     memory_org: uuid.UUID = field(default_factory=uuid.uuid4)
+    #: empty too: the P4 import job's (the stream job reads back the memory org's rows only)
+    import_org: uuid.UUID = field(default_factory=uuid.uuid4)
     users: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = field(default_factory=dict)
 
     @property
@@ -148,7 +150,8 @@ def user_row(org: uuid.UUID, uid: uuid.UUID, i: int, tag: str, created: datetime
 
 
 async def load(db: BenchDatabase) -> dict[str, int]:
-    """10 organizations, 5,000 users each with a profile, content and login sessions (COPY)."""
+    """10 organizations, 5,000 users each with a profile, content and login sessions (COPY),
+    and two empty ones for the memory jobs."""
     conn = await asyncpg.connect(db.owner_dsn)
     counts: dict[str, int] = {}
     try:
@@ -156,7 +159,7 @@ async def load(db: BenchDatabase) -> dict[str, int]:
         db.orgs = orgs
         org_rows = [
             {"id": o, "name": f"Org {k}", "slug": f"org-{k}", "status": "active", **_audit(EPOCH)}
-            for k, o in enumerate([*orgs, db.memory_org])
+            for k, o in enumerate([*orgs, db.memory_org, db.import_org])
         ]
         await _copy(conn, organizations, _records(organizations, iter(org_rows)), counts)
         user_records, profile_records, content_records, session_records = [], [], [], []

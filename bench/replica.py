@@ -41,6 +41,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import asyncpg  # noqa: E402
 import dataset  # noqa: E402
+from closed_loop import Call, NewClient, closed_loop  # noqa: E402
 
 from edu_domain.model import User, UserStatus  # noqa: E402
 from edu_domain.query import Query  # noqa: E402
@@ -87,7 +88,7 @@ class Side:
             )
         )
         self.org = db.orgs[0]
-        self.scope = Scope(self.org)
+        self.scope = Scope.system(self.org)
         self.members = [uid for uid, _ in db.users[self.org]]
         self.register_org = db.orgs[1]
         self.page = (
@@ -129,7 +130,7 @@ class Side:
         self._serial += 1
         name = f"r{self._serial}.{id(self) % 10_000}.{rng.randrange(10**9)}"
         await self.core.users.register(
-            Scope(self.register_org),
+            Scope.system(self.register_org),
             NewUser(email=f"{name}@example.org", username=name, password="x" * 12),
             send_verification=False,
         )
@@ -163,58 +164,35 @@ async def interleaved(
     return {name: round(statistics.median(values), 1) for name, values in rates.items()}
 
 
-async def segment(side: Side, seconds: float, seed: int) -> tuple[list[float], int]:
-    """One closed-loop segment: latencies (ms) of the operations done, and errors."""
-    deadline = time.perf_counter() + seconds
-    latencies: list[float] = []
-    errors = 0
-    names = [name for name, _ in MIX]
-    weights = [weight for _, weight in MIX]
+def requests(side: Side) -> NewClient:
+    """A client of `side` that sends its last consistency token back with its next request
+    (as a web client returning the `Edu-Consistency` header does)."""
 
-    async def client(index: int) -> None:
-        nonlocal errors
-        rng = random.Random(seed * 1000 + index)
+    def new_client() -> Call:
         token = None
-        while (began := time.perf_counter()) < deadline:
-            name = rng.choices(names, weights)[0]
-            try:
-                with read_your_writes(token) as chain:  # one request, the token sent back
-                    await getattr(side, name)(rng)
-                token = chain.token
-            except Exception as error:
-                errors += 1
-                log(f"  {name} failed: {type(error).__name__}: {error}")
-                continue
-            latencies.append((time.perf_counter() - began) * 1000)
 
-    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
-    return latencies, errors
+        async def call(name: str, rng: random.Random) -> None:
+            nonlocal token
+            with read_your_writes(token) as chain:  # one request, the token sent back
+                await getattr(side, name)(rng)
+            token = chain.token
+
+        return call
+
+    return new_client
 
 
-async def closed_loop(sides: dict[str, Side]) -> dict[str, dict[str, Any]]:
-    for side in sides.values():
-        await segment(side, 0.5, seed=99)
-    done = dict.fromkeys(sides, 0)
-    pooled: dict[str, list[float]] = {name: [] for name in sides}
-    errors = dict.fromkeys(sides, 0)
+async def mixed(sides: dict[str, Side]) -> dict[str, dict[str, Any]]:
     before = {name: side.reads() for name, side in sides.items()}
-    for number in range(SEGMENTS):
-        for name, side in sides.items():
-            latencies, failed = await segment(side, SECONDS / SEGMENTS, seed=number)
-            done[name] += len(latencies)
-            pooled[name].extend(latencies)
-            errors[name] += failed
-    out: dict[str, dict[str, Any]] = {}
-    for name, latencies in pooled.items():
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-        out[name] = {
-            "ops_per_second": round(done[name] / SECONDS, 1),
-            "p50_ms": round(cuts[49], 2),
-            "p99_ms": round(cuts[98], 2),
-            "max_ms": round(max(latencies), 2),
-            "errors": errors[name],
-            "reads": dict(sides[name].reads() - before[name]),
-        }
+    out = await closed_loop(
+        {name: requests(side) for name, side in sides.items()},
+        MIX,
+        clients=CLIENTS,
+        seconds=SECONDS,
+        segments=SEGMENTS,
+    )
+    for name, side in sides.items():
+        out[name]["reads"] = dict(side.reads() - before[name])
     return out
 
 
@@ -252,10 +230,10 @@ async def run(cluster: Cluster) -> dict[str, Any]:
                 }
             )
             log(f"  {op:<14} {reads[op]}")
-        mixed = await closed_loop({"primary only": primary, "1 replica": replicated})
-        for name, row in mixed.items():
+        loop = await mixed({"primary only": primary, "1 replica": replicated})
+        for name, row in loop.items():
             log(f"  mixed, {name}: {row}")
-        return {"reads_ops_per_second": reads, "mixed": mixed}
+        return {"reads_ops_per_second": reads, "mixed": loop}
     finally:
         await primary.database.dispose()
         await replicated.database.dispose()

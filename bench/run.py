@@ -1,11 +1,12 @@
-"""edu-core against raw asyncpg, plain SQLAlchemy and advanced-alchemy, side by side.
+"""edu-core against its `limit`, raw asyncpg, plain SQLAlchemy and advanced-alchemy.
 
     make bench                     # or: .venv/bin/python bench/run.py [--only get_by_id,count]
 
 One process, one run: creates a dedicated PostgreSQL database, migrates it as owner, loads
 50,000 users over 10 organizations by COPY, times every operation for every contender
-(median ops/s of several repeats after a warm-up), measures peak memory of a 100,000-user
-bulk create and streamed read in subprocesses, prints a table, writes
+(repeats pairing the contenders back to back, until the ratios settle: `harness.py`), runs
+the tail-latency closed loop (`tail.py`), measures peak memory of a 100,000-row import,
+bulk create and streamed read in subprocesses, prints the tables, writes
 bench/results/latest.json and drops the database. See bench/README.md.
 """
 
@@ -29,10 +30,15 @@ sys.path.insert(0, str(HERE))
 import asyncpg  # noqa: E402
 import dataset  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
-from harness import Plan, measure, measure_side_by_side  # noqa: E402
+import report  # noqa: E402
+import tail  # noqa: E402
+from harness import Plan, Row, measure, measure_paired  # noqa: E402
 from workload import BULK_SIZE, CONCURRENCY, CONTENDERS, Workload  # noqa: E402
 
 RESULTS = HERE / "results" / "latest.json"
+#: the import row: edu-core's verb, its seed-style add_all, and the asyncpg contenders (the
+#: ORM peers take 2 s a repeat here; their add_all figures are in the README's history)
+BULK = ("edu", "add_all", "limit", "raw_tx", "raw")
 
 #: (operation, plan, contenders that run it)
 OPERATIONS: list[tuple[str, Plan, tuple[str, ...]]] = [
@@ -44,34 +50,21 @@ OPERATIONS: list[tuple[str, Plan, tuple[str, ...]]] = [
     ("statistics", Plan(), CONTENDERS),
     ("register", Plan(), CONTENDERS),
     ("update", Plan(), CONTENDERS),
-    ("soft_delete", Plan(calls=40, warmup_calls=10), CONTENDERS),
+    # 5,000 users to delete per contender
+    ("soft_delete", Plan(calls=30, warmup_calls=10, max_repeats=100), CONTENDERS),
     (
-        "bulk_10k",
-        Plan(calls=1, warmup_calls=0, repeats=3, per_call=BULK_SIZE),
-        CONTENDERS,
+        "import_10k",
+        Plan(calls=1, warmup_calls=0, per_call=BULK_SIZE, min_repeats=3, max_repeats=6, cap=20),
+        BULK,
     ),
     ("concurrent_20", Plan(per_call=CONCURRENCY), CONTENDERS),
     ("cache_hit", Plan(), ("edu", "raw")),
-    ("cache_miss", Plan(calls=100, warmup_calls=10), ("edu", "raw")),
+    # 2,500 never cached users per contender
+    ("cache_miss", Plan(calls=60, warmup_calls=10, max_repeats=30), ("edu", "raw")),
 ]
 
-METHOD = {"bulk_10k": "bulk", "concurrent_20": "concurrent"}
-
-#: target: (operation, versus, minimum ratio)
-TARGETS: list[tuple[str, str, str, float]] = [
-    ("P1", "get_by_id", "sqlalchemy", 2.0),
-    ("P1", "get_by_id", "raw_tx", 0.8),
-    ("P2", "register", "raw_tx", 0.8),
-    ("P3", "find_page", "raw_tx", 0.85),
-    ("P3", "keyset_page", "raw_tx", 0.85),
-    ("P3", "count", "raw_tx", 0.85),
-    ("P3", "statistics", "raw_tx", 0.85),
-    ("P4", "bulk_10k", "raw_tx", 1.2),
-    ("P5", "cache_hit", "raw", 0.9),
-    ("P6", "concurrent_20", "raw_tx", 0.5),
-]
-
-MEMORY_LIMIT_MB = 200.0
+#: the method each contender runs for an operation, where it is not the operation's name
+METHOD = {"import_10k": "bulk", "concurrent_20": "concurrent"}
 MEMORY_USERS = 100_000
 
 
@@ -81,6 +74,7 @@ def log(message: str) -> None:
 
 async def build(w: Workload, db: dataset.BenchDatabase, prefix: str) -> dict[str, Any]:
     from edu_side import Edu
+    from limit_side import Limit
     from orm_side import AdvancedAlchemy, PlainSqlAlchemy
     from raw_side import Raw, RawRedis, RawTx
 
@@ -89,6 +83,7 @@ async def build(w: Workload, db: dataset.BenchDatabase, prefix: str) -> dict[str
     raw = Raw(w, db.owner_dsn)
     contenders: dict[str, Any] = {
         "edu": edu,
+        "limit": Limit(w, db.app_dsn),
         "raw_tx": RawTx(w, db.app_dsn),
         "raw": raw,
         "sqlalchemy": PlainSqlAlchemy(w, owner_async),
@@ -102,26 +97,44 @@ async def build(w: Workload, db: dataset.BenchDatabase, prefix: str) -> dict[str
     return {"contenders": contenders, "cache": {"edu": edu, "raw": redis_raw}}
 
 
+def methods_of(built: dict[str, Any], op: str, names: tuple[str, ...]) -> dict[str, Any]:
+    edu = built["contenders"]["edu"]
+    methods: dict[str, Any] = {}
+    for name in names:
+        if op == "import_10k" and name in ("edu", "add_all"):
+            if name == "edu" and edu.can_import:
+                methods[name] = edu.import_rows
+            elif name == "add_all":
+                methods[name] = edu.bulk
+            continue
+        side = built["cache"][name] if op.startswith("cache_") else built["contenders"][name]
+        method = getattr(side, METHOD.get(op, op), None)
+        if method is not None:
+            methods[name] = method
+    return methods
+
+
 async def run_operations(
-    built: dict[str, Any], only: set[str] | None, profile: str | None
-) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
+    built: dict[str, Any], only: set[str] | None, profile: set[str]
+) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
     for op, plan, names in OPERATIONS:
         if only and op not in only:
             continue
-        methods = {}
-        for name in names:
-            side = built["cache"][name] if op.startswith("cache_") else built["contenders"][name]
-            method = getattr(side, METHOD.get(op, op), None)
-            if method is not None:
-                methods[name] = method
-        if profile and op == profile and "edu" in methods:
+        methods = methods_of(built, op, names)
+        if op in profile and "edu" in methods:
             await profiled(methods["edu"], plan)
-        started = time.perf_counter()
-        results[op] = await measure_side_by_side(methods, plan)
-        shown = "  ".join(f"{n}={r:,.0f}" for n, r in results[op].items())
-        log(f"  {op:<14} {shown}  ({time.perf_counter() - started:.1f}s)")
-    return results
+        row = await measure_paired(methods, plan, base="edu", watch=report.watched(op))
+        rows[op] = row
+        shown = "  ".join(f"{n}={row.rate(n):,.0f}" for n in row.rates)
+        ratio = "  ".join(
+            f"/{n} {row.ratios[n].median:.2f} [{row.ratios[n].q1:.2f}-{row.ratios[n].q3:.2f}]"
+            for n in row.watched
+            if n in row.ratios
+        )
+        state = "settled" if row.settled else "capped"
+        log(f"  {op:<14} {shown}  {ratio}  ({row.repeats} repeats, {row.seconds:.1f}s, {state})")
+    return rows
 
 
 async def profiled(method: Any, plan: Plan) -> None:
@@ -130,78 +143,12 @@ async def profiled(method: Any, plan: Plan) -> None:
 
     profiler = Profiler(interval=0.0002, async_mode="enabled")
     profiler.start()
-    await measure(method, Plan(repeats=3, window=plan.window * 4) if plan.calls is None else plan)
+    await measure(
+        method,
+        Plan(min_repeats=3, max_repeats=3, window=1.0) if plan.calls is None else plan,
+    )
     profiler.stop()
     log(profiler.output_text(unicode=True, color=False, show_all=False))
-
-
-def ratios(results: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for op, row in results.items():
-        edu = row.get("edu")
-        if not edu:
-            continue
-        out[op] = {name: edu / rate for name, rate in row.items() if name != "edu" and rate}
-    return out
-
-
-def target_report(
-    results: dict[str, dict[str, float]], memory: dict[str, Any]
-) -> list[dict[str, Any]]:
-    rat = ratios(results)
-    report = []
-    for target, op, versus, minimum in TARGETS:
-        value = rat.get(op, {}).get(versus)
-        report.append(
-            {
-                "target": target,
-                "operation": op,
-                "versus": versus,
-                "minimum": minimum,
-                "ratio": value,
-                "met": value is not None and value >= minimum,
-            }
-        )
-    for op, row in rat.items():
-        value = row.get("advanced_alchemy")
-        if value is not None:
-            report.append(
-                {
-                    "target": "AA",
-                    "operation": op,
-                    "versus": "advanced_alchemy",
-                    "minimum": 1.0,
-                    "ratio": value,
-                    "met": value > 1.0,
-                }
-            )
-    for kind, data in memory.items():
-        report.append(
-            {
-                "target": "P7",
-                "operation": kind,
-                "versus": "peak RSS MB",
-                "minimum": MEMORY_LIMIT_MB,
-                "ratio": data.get("peak_mb"),
-                "met": data.get("peak_mb") is not None and data["peak_mb"] < MEMORY_LIMIT_MB,
-            }
-        )
-    return report
-
-
-def table(results: dict[str, dict[str, float]]) -> str:
-    names = list(CONTENDERS)
-    rat = ratios(results)
-    head = f"| {'operation':<14} | " + " | ".join(f"{n:>16}" for n in names)
-    head += " | " + " | ".join(f"{'edu/' + n:>13}" for n in names[1:]) + " |"
-    lines = [head, "|" + "|".join("-" * (len(c) + 2) for c in head.split("|")[1:-1]) + "|"]
-    for op, row in results.items():
-        cells = [f"{row[n]:>16,.0f}" if n in row else f"{'-':>16}" for n in names]
-        ratio_cells = [
-            f"{rat[op][n]:>12.2f}x" if n in rat.get(op, {}) else f"{'-':>13}" for n in names[1:]
-        ]
-        lines.append(f"| {op:<14} | " + " | ".join(cells) + " | " + " | ".join(ratio_cells) + " |")
-    return "\n".join(lines)
 
 
 def memory_child(kind: str, app_url: str, org: str) -> dict[str, Any]:
@@ -254,11 +201,20 @@ async def cleanup_redis(prefix: str) -> None:
         await client.aclose()
 
 
+def write_results(data: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"wrote {RESULTS.relative_to(HERE.parent)}")
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated operations to run")
-    parser.add_argument("--profile", help="profile edu-core on this operation (pyinstrument)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the P7 subprocesses")
+    parser.add_argument(
+        "--profile", default="", help="profile edu-core on these operations (pyinstrument)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--no-tail", action="store_true", help="skip the tail-latency loop")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
@@ -273,48 +229,61 @@ async def main(argv: list[str] | None = None) -> int:
         log(f"loaded by COPY in {time.perf_counter() - started:.1f}s: {counts}")
         w = Workload(db)
         built = await build(w, db, prefix)
-        results = await run_operations(built, only, args.profile)
+        edu = built["contenders"]["edu"]
+        notes = {} if edu.can_import else {"import_10k": "no UnitOfWork.import_rows here"}
+        profile = set(filter(None, args.profile.split(",")))
+        rows = await run_operations(built, only, profile)
+        tail_result = None
+        if not args.no_tail:
+            log("tail latency: 50 clients, closed loop ...")
+            tail_result = await tail.run(edu, built["contenders"]["limit"])
         for side in built["contenders"].values():
             await side.stop()
         await built["cache"]["raw"].stop()
         built = None
         memory: dict[str, Any] = {}
         if not args.no_memory:
-            for kind in ("bulk_100k", "stream_100k"):
+            jobs = {"import_100k": db.import_org} if edu.can_import else {}
+            jobs.update(bulk_100k=db.memory_org, stream_100k=db.memory_org)
+            for kind, org in jobs.items():
                 log(f"memory: {kind} ...")
-                memory[kind] = memory_child(kind, db.app_url, str(db.memory_org))
+                memory[kind] = memory_child(kind, db.app_url, str(org))
                 log(f"  {kind}: {memory[kind]}")
         info = await machine()
-        report = target_report(results, memory)
+        verdicts = report.target_report(rows, memory, tail_result, notes)
         elapsed = time.perf_counter() - started
-        print(table(results))
+        print(report.tables(rows))
+        if tail_result is not None:
+            print("\nTail latency (bench/tail.py)\n")
+            print(tail.table(tail_result))
         print()
-        for item in report:
-            ratio = item["ratio"]
-            shown = "n/a" if ratio is None else f"{ratio:.2f}"
-            print(
-                f"{item['target']:<3} {item['operation']:<14} vs {item['versus']:<17}"
-                f" {shown:>8} (need {'<' if item['target'] == 'P7' else '>='}"
-                f" {item['minimum']}) {'met' if item['met'] else 'NOT MET'}"
-            )
+        print(report.verdicts(verdicts))
         print(f"\nmachine: {info}\ntotal {elapsed:.0f}s")
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            json.dumps(
-                {
-                    "ops_per_second": results,
-                    "ratios": ratios(results),
-                    "targets": report,
-                    "memory": memory,
-                    "machine": info,
-                    "rows": counts,
-                    "seconds": round(elapsed, 1),
+        write_results(
+            {
+                "columns": report.COLUMNS,
+                "ops_per_second": {
+                    op: {n: round(row.rate(n), 1) for n in row.rates if row.rates[n]}
+                    for op, row in rows.items()
                 },
-                indent=2,
-                default=str,
-            )
+                "ratios": {op: report.ratio_json(row) for op, row in rows.items()},
+                "repeats": {
+                    op: {
+                        "repeats": row.repeats,
+                        "seconds": round(row.seconds, 1),
+                        "settled": row.settled,
+                        "watched": list(row.watched),
+                    }
+                    for op, row in rows.items()
+                },
+                "targets": verdicts,
+                "tail": tail_result,
+                "memory": memory,
+                "machine": info,
+                "rows": counts,
+                "seconds": round(elapsed, 1),
+            }
         )
-        log(f"wrote {RESULTS.relative_to(HERE.parent)}")
     finally:
         if built is not None:
             for side in built["contenders"].values():

@@ -13,7 +13,7 @@ from dataset import BenchDatabase
 PAGE_SKIP, PAGE_LIMIT = 40, 20
 BULK_SIZE = 10_000
 CONCURRENCY, POOL_SIZE = 20, 10
-CONTENDERS = ("edu", "raw_tx", "raw", "sqlalchemy", "advanced_alchemy")
+CONTENDERS = ("edu", "limit", "raw_tx", "raw", "sqlalchemy", "advanced_alchemy")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class Workload:
         self._cycle = itertools.cycle(self.members)
         self.register_org = self.db.orgs[1]
         self.bulk_org = self.db.orgs[2]
-        self.delete_orgs = dict(zip(CONTENDERS, self.db.orgs[5:10], strict=True))
+        deleting = self.db.orgs[3 : 3 + len(CONTENDERS)]  # one organization per contender
+        self.delete_orgs = dict(zip(CONTENDERS, deleting, strict=True))
         self._delete_pools = {
             name: iter(self.db.users[org]) for name, org in self.delete_orgs.items()
         }
