@@ -102,6 +102,30 @@ async def test_a_small_insert_into_a_large_table_does_not_analyze(pg_harness: Ha
 
 
 @pytest.mark.postgres
+async def test_a_new_organizations_import_into_a_large_table_is_analyzed(
+    pg_harness: Harness, pg_owner: Database
+) -> None:
+    """2,000 users are 6% of the table but every row of their organization, which the
+    statistics (gathered before) do not know: analyzed, and get by id takes the key."""
+    big, org = await pg_harness.make_org(), await pg_harness.make_org()
+    async with pg_harness.uow(big) as uow:
+        await uow.import_rows(User, _rows(30 * MIN_ROWS, "big"))
+        await uow.commit()
+    async with pg_owner.engine.begin() as conn:
+        await conn.execute(text("ANALYZE users"))
+    before = await _estimate(pg_harness, org)
+    async with pg_harness.uow(org) as uow:
+        await uow.import_rows(User, _rows(2 * MIN_ROWS, "new"))
+        await uow.commit()
+    assert await _estimate(pg_harness, org) >= before + 2 * MIN_ROWS  # analyzed
+    async with pg_harness.uow(org) as uow:
+        some = await uow.first(User, Query.where(username="new1234"))
+    assert some is not None
+    plan = await _get_plan(pg_harness, org, some.id)
+    assert "ix_users_" not in plan, plan
+
+
+@pytest.mark.postgres
 async def test_edu_analyze_refuses_a_table_that_is_not_ours(pg_harness: Harness) -> None:
     org = await pg_harness.make_org()
     for table in ("pg_catalog.pg_class", "edu_rls_key", "edu_stage_users"):
@@ -138,6 +162,9 @@ def test_the_threshold_takes_enough_rows_and_a_large_share() -> None:
     assert stale(MIN_ROWS, -1) and stale(MIN_ROWS, 0) and stale(5_000, 50_000)
     assert not stale(MIN_ROWS - 1, 0)
     assert not stale(4_999, 50_000)
+    assert stale(4_999, 50_000, tenant_rows=4_999)  # an organization the statistics missed
+    assert not stale(4_999, 50_000, tenant_rows=50_000)  # a known one grew by 10% or less
+    assert not stale(MIN_ROWS - 1, 50_000, tenant_rows=MIN_ROWS - 1)
     inserts = [Change(User, uuid4(), uuid4(), ChangeKind.INSERT) for _ in range(MIN_ROWS)]
     updates = [Change(User, uuid4(), uuid4(), ChangeKind.UPDATE) for _ in range(MIN_ROWS)]
     assert bulk_inserts(inserts) == {"users": MIN_ROWS}

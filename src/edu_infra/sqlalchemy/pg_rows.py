@@ -217,7 +217,7 @@ class PgRows:
         async with self._turn:
             try:
                 driver = await self._connection.begin()
-                await analyze_stale(driver, self._schema, inserted)
+                await analyze_stale(driver, self._schema, inserted, self._changes.tenant)
                 await self._connection.commit()
             except Exception as error:
                 warn(error)
