@@ -191,6 +191,13 @@ def check_create_content(actor: Actor, author_id: UUID | None) -> None:
         raise _deny(f"{_who(actor)} may not create content for another author")
 
 
+def check_author(role: UserRole) -> None:
+    """An author is someone who may create content: a draft written for a parent would
+    give them the author's rights over it."""
+    if role not in CONTENT_AUTHORS:
+        raise _deny(f"a {role.value} may not be the author of content")
+
+
 def check_change_content(actor: Actor, content: EducationalContent, what: str) -> None:
     """Edit, archive or soft-delete: the author, staff and administrators."""
     if not (actor.is_user(content.author_id) or actor.has(CONTENT_MANAGERS)):
@@ -233,6 +240,7 @@ __all__ = [
     "USER_MANAGERS",
     "Actor",
     "as_role",
+    "check_author",
     "check_change_content",
     "check_create_content",
     "check_create_user",

@@ -152,7 +152,10 @@ def expect_content(m: Model, actor: str, role: str | None, action: str, arg: Any
             return "denied"
         if arg != actor and not manager:
             return "denied"
-        return "missing" if m.users[arg].deleted else "ok"
+        if m.users[arg].deleted:
+            return "missing"
+        # 'an author is someone who may create content' (a parent is not)
+        return "ok" if m.users[arg].role in AUTHORS else "denied"
     if action == "hard_delete" and not (system or role == A):
         return "denied"
     if action == "restore_content":

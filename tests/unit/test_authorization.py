@@ -173,6 +173,12 @@ async def test_content_roles_parents_create_nothing_staff_author_for_others(worl
         await world.core.content.create_draft(
             kid, NewContent(title="Theirs", author_id=staff.actor_id)
         )
+    before = world.state()
+    with pytest.raises(PermissionDenied, match="parent may not be the author"):
+        await world.core.content.create_draft(  # it would give her the author's rights
+            staff, NewContent(title="For Marge", author_id=parent.actor_id)
+        )
+    assert world.state() == before
     essay = await world.core.content.create_draft(
         staff, NewContent(title="For Bart", body="Text.", author_id=kid.actor_id)
     )

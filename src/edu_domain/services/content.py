@@ -14,6 +14,7 @@ from edu_domain.model.content import ContentStatus, ContentType, DifficultyLevel
 from edu_domain.model.rules import SLUG_MAX, normalize_tags, slugify
 from edu_domain.model.user import User
 from edu_domain.policy import (
+    check_author,
     check_change_content,
     check_create_content,
     check_hard_delete_content,
@@ -110,7 +111,7 @@ class ContentService:
     ) -> EducationalContent:
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
             check_create_content(await acting(uow, scope), new.author_id)
-            await uow.require(User, author_id)
+            check_author((await uow.require(User, author_id)).role)
             slug = base if explicit else await _free_slug(uow, base, attempt)
             content = EducationalContent(
                 id=self._d.ids.new_id(),
