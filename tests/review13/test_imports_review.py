@@ -143,13 +143,6 @@ async def test_a_tenant_cannot_import_organizations(harness: Harness) -> None:
 # ------------------------------------------------------------ hostile values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13 BREAK: a nested list/object inside tags or skills of a plain row escapes "
-    "as a raw TypeError ('unhashable type'), not a ValidationError: the converters "
-    "normalize_tags / normalize_string_list (edu_domain/model/rules.py) hash every item "
-    "before the validator runs",
-)
 @pytest.mark.parametrize(
     ("cls", "field", "value"),
     [
@@ -175,12 +168,6 @@ async def test_a_nested_structure_in_a_list_field_is_a_validation_error(
     assert await _counts(harness, org) == (1, 0, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13 BREAK: a JSON object given for tags is silently imported as its keys "
-    "({'math': 1} -> ('math',)): normalize_tags accepts any Iterable, so a wrong type in a "
-    "plain row is not refused (edu_domain/model/rules.py normalize_tags)",
-)
 async def test_an_object_given_for_tags_is_a_validation_error(harness: Harness) -> None:
     org = await harness.make_org()
     author = await harness.make_user(org)

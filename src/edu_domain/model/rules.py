@@ -11,7 +11,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -264,14 +264,25 @@ def normalize_tag(tag: str) -> str:
     return "-".join(tag.strip().lower().replace("i\u0307", "i").split())
 
 
+#: What a list of strings may come as (a mapping, a string or a generator is no list).
+_LISTS = (list, tuple, set, frozenset)
+
+
+def _strings(value: object) -> tuple[object, ...] | None:
+    """`value`'s items when it is a list of strings; None when it is no list; the items as
+    they are (for the validator to refuse) when one is not a string (nested lists and
+    objects are unhashable: they must not reach the de-duplication)."""
+    if not isinstance(value, _LISTS):
+        return None
+    return tuple(value)
+
+
 def normalize_tags(value: object) -> object:
     """Trimmed, lower-cased, inner spaces as '-', de-duplicated in first-seen order."""
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        return value
-    seen: dict[object, None] = {}
-    for tag in value:
-        seen.setdefault(normalize_tag(tag) if isinstance(tag, str) else tag, None)
-    return tuple(seen)
+    items = _strings(value)
+    if items is None or not all(isinstance(tag, str) for tag in items):
+        return value if items is None else items
+    return tuple(dict.fromkeys(normalize_tag(tag) for tag in items))  # type: ignore[arg-type]
 
 
 def check_tags(field: str, value: object) -> tuple[str, ...]:
@@ -287,12 +298,11 @@ def check_tags(field: str, value: object) -> tuple[str, ...]:
 
 
 def normalize_string_list(value: object) -> object:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        return value
-    seen: dict[object, None] = {}
-    for item in value:
-        seen.setdefault(item.strip() if isinstance(item, str) else item, None)
-    return tuple(seen)
+    """Trimmed, de-duplicated in first-seen order (`normalize_tags` for what is no list)."""
+    items = _strings(value)
+    if items is None or not all(isinstance(item, str) for item in items):
+        return value if items is None else items
+    return tuple(dict.fromkeys(item.strip() for item in items))  # type: ignore[attr-defined]
 
 
 def check_skills(field: str, value: object) -> tuple[str, ...]:
