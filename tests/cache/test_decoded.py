@@ -16,6 +16,7 @@ from edu_domain.model import EducationalContent, User
 from edu_infra.caching import ReadThroughCache
 from edu_infra.caching.decoded import DecodedValues
 from edu_infra.codec import CodecError, dumps, loads, to_json
+from edu_infra.memory.cache import InMemoryCache
 from edu_infra.sqlalchemy.mapping import start_mappers
 from tests.cache.conftest import CacheHarness
 
@@ -158,3 +159,13 @@ async def test_a_value_another_instance_wrote_is_validated_before_it_is_served(
     served = await reads.fetch(key, load, User)
     assert load.calls == 2, "the invalid value was refused and the loader ran"
     assert served is user
+
+
+def test_remembered_keys_are_the_layout_and_stay_bounded() -> None:
+    reads = ReadThroughCache(InMemoryCache())
+    reads.key_memo = 2
+    keys = [CacheKey("user", T1, (f"a:{i}",)) for i in range(3)]
+    for key in keys:
+        assert reads.read_keys(key) == reads.layout(key)
+        assert reads.read_keys(key) is reads.read_keys(key), "built once"
+    assert len(reads._built) <= 2

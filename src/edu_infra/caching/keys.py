@@ -78,28 +78,31 @@ class StorageKeys:
         return f"{self.tenant_tag(tenant)}:gen:{escape(namespace)}"
 
     def item_generation_key(self, key: CacheKey) -> str:
-        return self.read_keys(key)[0][1]
+        return self.layout(key)[0][1]
 
     def generation_keys(self, key: CacheKey) -> list[str]:
         """The (namespace, item) generation keys of a cached read."""
-        return list(self.read_keys(key)[0])
+        return self.layout(key)[0]
 
     def storage_key(self, key: CacheKey, generations: Sequence[Any | None]) -> str:
         """Where `key`'s value lives under the given (epoch, namespace, item) generations."""
-        return versioned_key(self.read_keys(key)[1], [str(g) for g in generations])
+        return versioned_key(self.layout(key)[1], [str(g) for g in generations])
 
     def storage_base(self, key: CacheKey) -> str:
-        return self.read_keys(key)[1]
+        return self.layout(key)[1]
+
+    def layout(self, key: CacheKey) -> tuple[list[str], str]:
+        """(generation keys, storage base) of `key`: the one place the layout is built."""
+        parts = ":".join(escape(p) for p in key.parts)
+        tag, namespace = self.tenant_tag(key.tenant), escape(key.namespace)
+        generations = [f"{tag}:gen:{namespace}", f"{tag}:igen:{namespace}:{parts}"]
+        return generations, f"{tag}:{namespace}:{parts}" if parts else f"{tag}:{namespace}"
 
     def read_keys(self, key: CacheKey) -> tuple[list[str], str]:
-        """(generation keys, storage base) of `key`; callers must not change the list."""
+        """`layout(key)`, remembered; callers must not change the list."""
         found = self._built.get(key)
         if found is None:
-            parts = ":".join(escape(p) for p in key.parts)
-            tag, namespace = self.tenant_tag(key.tenant), escape(key.namespace)
-            generations = [f"{tag}:gen:{namespace}", f"{tag}:igen:{namespace}:{parts}"]
-            base = f"{tag}:{namespace}:{parts}" if parts else f"{tag}:{namespace}"
             if len(self._built) >= self.key_memo:
                 self._built.clear()
-            found = self._built[key] = (generations, base)
+            found = self._built[key] = self.layout(key)
         return found
