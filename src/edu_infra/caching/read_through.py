@@ -40,19 +40,20 @@ from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from edu_domain.caching import Cache, CacheKey
+from edu_infra.caching.decoded import DecodedValues
 from edu_infra.caching.decorator import cache_result
 from edu_infra.caching.flights import Flights, LeaderCancelled
 from edu_infra.caching.keys import (
     Invalidation,
     Namespace,
-    escape,
+    StorageKeys,
     new_generation,
     usable_generations,
     versioned_key,
 )
 from edu_infra.caching.metrics import RateLimitedLog
 from edu_infra.caching.pending import PendingInvalidations
-from edu_infra.codec import CodecError, from_json, to_json
+from edu_infra.codec import CodecError, to_json
 
 log = logging.getLogger("edu_infra.caching")
 
@@ -83,7 +84,7 @@ _DELIVERY_BATCH = 500  # generation bumps per `set_many` when delivering pending
 _UNCACHEABLE: Any = object()
 
 
-class ReadThroughCache:
+class ReadThroughCache(StorageKeys):
     """`ReadCache` over a `Cache`: generation-keyed entries, single flight, fail-open.
 
     `ttls` maps namespaces to seconds (missing ones use `default_ttl`). Generations live
@@ -116,7 +117,9 @@ class ReadThroughCache:
         close_grace: float = DEFAULT_CLOSE_GRACE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.cache = cache
+        self._decoded = DecodedValues()
         self.ttls: dict[str, float] = {**DEFAULT_TTLS, **(ttls or {})}
         self.default_ttl = default_ttl
         self.generation_ttl = generation_ttl
@@ -143,34 +146,6 @@ class ReadThroughCache:
         self._outage = False
         self._fenced_until = float("-inf")
         self._log = RateLimitedLog(log)
-
-    # -- keys ---------------------------------------------------------------------------
-
-    @staticmethod
-    def tenant_tag(tenant: UUID) -> str:
-        """The Redis Cluster hash tag of a tenant: all its keys hash to one slot."""
-        return "{" + str(tenant) + "}"
-
-    def namespace_generation_key(self, tenant: UUID, namespace: str) -> str:
-        return f"{self.tenant_tag(tenant)}:gen:{escape(namespace)}"
-
-    def item_generation_key(self, key: CacheKey) -> str:
-        parts = ":".join(escape(p) for p in key.parts)
-        return f"{self.tenant_tag(key.tenant)}:igen:{escape(key.namespace)}:{parts}"
-
-    def generation_keys(self, key: CacheKey) -> list[str]:
-        """The (namespace, item) generation keys of a cached read."""
-        namespace = self.namespace_generation_key(key.tenant, key.namespace)
-        return [namespace, self.item_generation_key(key)]
-
-    def storage_key(self, key: CacheKey, generations: Sequence[Any | None]) -> str:
-        """Where `key`'s value lives under the given (epoch, namespace, item) generations."""
-        return versioned_key(self.storage_base(key), [str(g) for g in generations])
-
-    def storage_base(self, key: CacheKey) -> str:
-        parts = ":".join(escape(p) for p in key.parts)
-        base = f"{self.tenant_tag(key.tenant)}:{escape(key.namespace)}"
-        return f"{base}:{parts}" if parts else base
 
     def ttl_of(self, namespace: str) -> float:
         return self.ttls.get(namespace, self.default_ttl)
@@ -201,21 +176,19 @@ class ReadThroughCache:
     ) -> T:
         if self._pending.covers(key):
             return await load()
-        gen_keys = self.generation_keys(key)
-        found = await self.cache.get_versioned(
-            gen_keys, self.storage_base(key), self.generation_ttl
-        )
+        gen_keys, base = self.read_keys(key)
+        found = await self.cache.get_versioned(gen_keys, base, self.generation_ttl)
         if found is None:
             self._outage = True
             return await self._single_flight(f"?{gen_keys[1]}", load, type_, store=None)
         generations, data = found
         if not usable_generations(generations):  # an adapter that named no generation
             return await self._single_flight(f"?{gen_keys[1]}", load, type_, store=None)
-        storage_key = self.storage_key(key, generations)
+        storage_key = versioned_key(base, [str(g) for g in generations])
         trusted = not self._fenced()
         if data is not None and trusted:
             try:
-                return cast(T, from_json(data, type_))
+                return cast(T, self._decoded.decode(data, type_))
             except CodecError as exc:
                 self._log.warning("cached %s does not decode, reloading: %s", storage_key, exc)
                 await self.cache.delete(storage_key)
@@ -259,7 +232,7 @@ class ReadThroughCache:
                 return cast(T, None)
             if data is not _UNCACHEABLE:
                 try:
-                    return cast(T, from_json(data, type_))
+                    return cast(T, self._decoded.decode(data, type_))
                 except CodecError as exc:  # the loader's value does not fit `type_`
                     self._log.warning("loaded value does not decode as %s: %s", type_, exc)
             return await load()
@@ -280,7 +253,7 @@ class ReadThroughCache:
             data = await self.cache.get(store[1])
             if data is not None:
                 with contextlib.suppress(CodecError):
-                    return from_json(data, type_), data
+                    return self._decoded.decode(data, type_), data
         lock_key = None
         if store is not None and self.cross_process_lock and trusted:
             lock_key = store[1] + ":lock"
@@ -312,7 +285,7 @@ class ReadThroughCache:
             data = await self.cache.get(storage_key)
             if data is not None:
                 try:
-                    return from_json(data, type_), data
+                    return self._decoded.decode(data, type_), data
                 except CodecError:
                     return None
         return None
@@ -337,14 +310,13 @@ class ReadThroughCache:
         """
         self._flights.bump()
         mark = self._pending.mark()
-        found = await self.cache.get_versioned(
-            self.generation_keys(key), self.storage_base(key), self.generation_ttl
-        )
+        gen_keys, base = self.read_keys(key)
+        found = await self.cache.get_versioned(gen_keys, base, self.generation_ttl)
         bumped = await self.cache.set(
             self.item_generation_key(key), new_generation(), self.generation_ttl
         )
         if found is not None and found[1] is not None and usable_generations(found[0]):
-            await self.cache.delete(self.storage_key(key, found[0]))
+            await self.cache.delete(versioned_key(base, [str(g) for g in found[0]]))
         self._settle(key, mark, bumped)
         return bumped
 

@@ -6,6 +6,7 @@ the value of the key they select, so that a hit stays one round trip.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from redis.exceptions import NoPermissionError, ResponseError
@@ -56,9 +57,12 @@ def as_text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+_EPOCH = re.compile(f"[0-9a-f]{{{EPOCH_DIGITS}}}")
+
+
 def valid_epoch(epoch: str) -> bool:
     """16 hex digits: what a replication id gives; anything else names no history."""
-    return len(epoch) == EPOCH_DIGITS and all(c in "0123456789abcdef" for c in epoch)
+    return _EPOCH.fullmatch(epoch) is not None
 
 
 def refuses_scripts(exc: ResponseError) -> bool:
