@@ -36,6 +36,9 @@ from edu_domain.errors import ValidationError
 
 T = TypeVar("T")
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+#: PostgreSQL's WAL page size and page header sizes (short; long at a segment's start): no
+#: record ends inside a header.
+_PAGE, _PAGE_HEADERS = 8192, (24, 40)
 
 
 @frozen(order=True)
@@ -57,6 +60,13 @@ class ConsistencyToken:
         if value is None or isinstance(value, ConsistencyToken):
             return value
         return cls.parse(value)
+
+    def at_record_end(self) -> ConsistencyToken:
+        """The same point as an end of WAL records: a position just past a page header
+        (24 bytes, 40 at a segment's start; 8 kB pages) is the page's start, which is
+        where a standby's replay reports the last record before it to end."""
+        offset = self.position % _PAGE
+        return ConsistencyToken(self.position - offset) if offset in _PAGE_HEADERS else self
 
     def __str__(self) -> str:
         return f"{self.position >> 32:X}/{self.position & 0xFFFFFFFF:X}"

@@ -19,12 +19,13 @@ from tests.replica.cluster import Cluster
 from tests.sql_harness import RLS_KEY, ensure_role
 
 APP = "edu_app_replica"
-_migrated: set[str] = set()
+#: (the cluster's primary port, database): several clusters may run in one session
+_migrated: set[tuple[int, str]] = set()
 
 
 async def migrate(cluster: Cluster, database: str) -> None:
     """Create and migrate `database` on the primary once per session; wait for the standby."""
-    if database in _migrated:
+    if (cluster.primary_port, database) in _migrated:
         return
     admin = await asyncpg.connect(cluster.dsn(cluster.primary_port, "postgres"))
     try:
@@ -34,7 +35,7 @@ async def migrate(cluster: Cluster, database: str) -> None:
         await admin.close()
     await upgrade_async(cluster.url(cluster.primary_port, database), app_role=APP, rls_key=RLS_KEY)
     await replayed(cluster, database)
-    _migrated.add(database)
+    _migrated.add((cluster.primary_port, database))
 
 
 async def replayed(cluster: Cluster, database: str) -> None:

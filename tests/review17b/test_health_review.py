@@ -40,12 +40,6 @@ async def test_edu_health_reports_an_unreachable_replica_as_down_and_stays_ready
     assert "Traceback" not in out and "asyncpg" not in out and "SELECT" not in out, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17b BREAK: edu health reports a standby with no WAL receiver (cut off from"
-    " its primary) as 'ok, lag 0.000 s': its one probe sets cut_since = now"
-    " (replicas.py _unseen_for), so the cut-off time is 0 (replica_health.py _probe_now)",
-)
 async def test_edu_health_does_not_call_a_standby_cut_off_from_its_primary_ok(
     cluster: Cluster,
 ) -> None:

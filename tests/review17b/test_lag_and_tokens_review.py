@@ -96,15 +96,6 @@ async def _wal_to_a_page_end(cluster: Cluster) -> None:
         await conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17b BREAK: a commit whose WAL ends at a page boundary gets the token"
-    " pg_current_wal_insert_lsn() = boundary + 24 (the next page's header), which an idle"
-    " primary's standby never reports as replayed (pg_last_wal_replay_lsn() = boundary):"
-    " every read given it waits the whole bound and reads the primary, and after max_lag"
-    " the replica is LAGGING (_unseen_for), until the primary writes again (the bgwriter's"
-    " standby snapshot, up to 15 s) (routed_rows.py COMMIT_POSITION)",
-)
 async def test_a_token_at_a_wal_page_boundary_is_reached_by_a_caught_up_standby(
     cluster: Cluster,
 ) -> None:
@@ -120,10 +111,12 @@ async def test_a_token_at_a_wal_page_boundary_is_reached_by_a_caught_up_standby(
                 await uow.execute(text("SELECT 1"))  # type: ignore[attr-defined]
                 await uow.commit()
                 token = uow.consistency_token
-            if token is not None and _position(token) % PAGE == SHORT_PAGE_HEADER:
+            if token is not None and _position(token) % PAGE == 0:
                 break
-        assert token is not None and _position(token) % PAGE == SHORT_PAGE_HEADER
-        boundary = _position(token) - SHORT_PAGE_HEADER  # where the WAL really ends
+        # the insert position was just past the next page's header (SHORT_PAGE_HEADER bytes);
+        # the token names the page's start, where the WAL really ends
+        assert token is not None and _position(token) % PAGE == 0
+        boundary = _position(token)
         for _ in range(600):  # the standby has replayed all the primary wrote
             replay = await superuser(
                 cluster, cluster.standby_port, "SELECT pg_last_wal_replay_lsn()::text"
@@ -139,13 +132,6 @@ async def test_a_token_at_a_wal_page_boundary_is_reached_by_a_caught_up_standby(
         assert (route.target, route.reason.value) == ("replica-1", "replica"), route.waited
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17b BREAK: after the primary was idle longer than max_lag, the standby's"
-    " own estimate (now - pg_last_xact_replay_timestamp() while receive > replay, routing.py"
-    " PROBE) counts the idle time: a replica milliseconds behind one new commit is skipped"
-    " as LAGGING for a retry interval (flaps on every write burst after a quiet period)",
-)
 async def test_a_replica_just_behind_a_write_after_an_idle_period_is_not_lagging(
     cluster: Cluster,
 ) -> None:
@@ -171,13 +157,6 @@ async def test_a_replica_just_behind_a_write_after_an_idle_period_is_not_lagging
         assert route.target == "replica-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17b BREAK: another instance's commits are unknown to this process and a"
-    " stalled replication link (walsender stopped, TCP open) leaves the WAL receiver in"
-    " place with receive == replay: the estimate is 0, streaming is true, so the replica"
-    " stays ok and serves rows older than max_lag + retry (up to wal_receiver_timeout)",
-)
 async def test_a_stalled_replication_link_is_lagging_for_another_instances_commits(
     cluster: Cluster,
 ) -> None:
@@ -259,14 +238,6 @@ async def test_reads_cancelled_while_waiting_for_a_token_free_their_waiter_slot(
         assert route.target == "replica-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review17b BREAK: a read cancelled (or timed out by the host) while it waits for"
-    " its token leaves its replica connection checked out: _caught_up catches Exception,"
-    " not CancelledError, so neither _release nor _discard runs (routing.py _caught_up);"
-    " the pool counts it in use (even after gc.collect()) and the garbage collector, if it"
-    " ever frees it, terminates it with an SAWarning",
-)
 async def test_a_read_cancelled_while_waiting_returns_its_connection(cluster: Cluster) -> None:
     async with opened(
         cluster,

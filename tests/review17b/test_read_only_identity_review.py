@@ -19,13 +19,6 @@ from edu_domain.model import User
 from edu_infra.testing import Harness
 from tests.contract.conftest import _open
 
-SQLITE_BREAK = "review17b BREAK: "
-
-
-def _xfail_on_sqlite(request: pytest.FixtureRequest, reason: str) -> None:
-    if request.node.callspec.params.get("harness") == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SQLITE_BREAK + reason))
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def sql_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
@@ -34,13 +27,8 @@ async def sql_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 
 async def test_a_read_only_unit_of_work_keeps_one_object_per_id_across_its_commits(
-    harness: Harness, request: pytest.FixtureRequest
+    harness: Harness,
 ) -> None:
-    _xfail_on_sqlite(
-        request,
-        "SQLite's read-only commit expunges every object (transaction.py commit): the same id"
-        " loads a second object after it, unlike PostgreSQL and memory",
-    )
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann", full_name="Ann")
     async with harness.reader(org) as uow:
@@ -54,13 +42,8 @@ async def test_a_read_only_unit_of_work_keeps_one_object_per_id_across_its_commi
 
 
 async def test_a_change_to_a_handed_out_entity_after_a_read_only_commit_is_refused(
-    harness: Harness, request: pytest.FixtureRequest
+    harness: Harness,
 ) -> None:
-    _xfail_on_sqlite(
-        request,
-        "after SQLite's read-only commit (expunge_all + rollback) a change to an entity it"
-        " handed out is silently dropped at the next commit, not a ReadOnlyError",
-    )
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann", full_name="Ann")
     async with harness.reader(org) as uow:
@@ -74,17 +57,8 @@ async def test_a_change_to_a_handed_out_entity_after_a_read_only_commit_is_refus
 
 
 async def test_a_write_through_execute_in_a_read_only_unit_of_work_is_refused(
-    sql_harness: Harness, request: pytest.FixtureRequest
+    sql_harness: Harness,
 ) -> None:
-    if request.node.callspec.params.get("sql_harness") == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=SQLITE_BREAK + "uow.execute(UPDATE ...) in a read-only unit of work on"
-                " SQLite runs and reports success (undone only at its end, visible to its own"
-                " reads meanwhile); PostgreSQL refuses it with ReadOnlyError",
-            )
-        )
     harness = sql_harness
     org = await harness.make_org()
     ann = await harness.make_user(org, username="ann", full_name="Ann")

@@ -21,6 +21,10 @@ _MEANING = {
     Health.BUSY: "BUSY (no pooled connection came free)",
     Health.UNKNOWN: "UNKNOWN",
 }
+_CUT_OFF = (
+    "NO WAL RECEIVER: cut off from its primary (reads skip it once that lasts longer than"
+    " EDU_DATABASE_REPLICA_MAX_LAG)"
+)
 
 
 async def replica_lines(database: Database) -> list[str]:
@@ -32,7 +36,9 @@ async def replica_lines(database: Database) -> list[str]:
     for replica in replicas.replicas:
         health = await _probe_now(database, replica)
         lag = f", lag {replica.lag:.3f} s" if health is Health.OK else ""
-        lines.append(f"read replica {replica.name} ({replica.address}): {_MEANING[health]}{lag}")
+        cut = replica.cut_since is not None and health is Health.OK
+        meaning = _CUT_OFF if cut else _MEANING[health]
+        lines.append(f"read replica {replica.name} ({replica.address}): {meaning}{lag}")
     return lines
 
 

@@ -9,10 +9,10 @@ kept here:
 
 - `ok`: in recovery (a standby), lag within `max_lag`;
 - `down`: a connection could not be made or died (its pool is emptied);
-- `lagging`: the replica's own estimate of its lag exceeds `max_lag`; or it has not
-  replayed a commit this process saw more than `max_lag` ago; or it has had no WAL
-  receiver (cut off from the primary: it then says it replayed all it received) for more
-  than `max_lag`;
+- `lagging`: it has not replayed a position the primary was seen at more than `max_lag`
+  ago (this process's commits, and the primary's flushed position, looked at by a read at
+  most every `retry` seconds: so the writes of other instances count too); or it has had
+  no WAL receiver (cut off from the primary) for more than `max_lag`;
 - `promoted`: no longer in recovery (it may have diverged from the primary).
 
 A skipped replica is tried again `retry` seconds after it was last looked at, so it comes
@@ -21,6 +21,7 @@ back by itself. Every routing decision is counted (`reads`), by target and reaso
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -38,6 +39,9 @@ from edu_infra.consistency import ConsistencyToken
 
 log = logging.getLogger("edu_infra")
 
+#: Positions of the primary kept (`ReplicaSet._seen`): with one per `max_lag / 8`, 8 times
+#: the lag bound of history.
+_SEEN = 64
 #: How a read picks among usable replicas.
 POLICIES = ("round_robin", "least_busy")
 PRIMARY = "primary"
@@ -74,7 +78,6 @@ class Probe:
 
     in_recovery: bool
     replayed: ConsistencyToken | None
-    lag: float
     #: a WAL receiver is running (False: the standby is cut off from its primary)
     streaming: bool = True
 
@@ -130,10 +133,17 @@ class ReplicaSet:
         self.clock = clock
         #: routing decisions: (target, reason) -> count; target is a replica name or "primary"
         self.reads: Counter[tuple[str, str]] = Counter()
-        #: the newest commit position this process has seen (every commit's token)
+        #: the newest position of the primary this process has seen (commits, looks)
         self.latest: ConsistencyToken | None = None
-        #: monotonic time `latest` was recorded
-        self.latest_at = -math.inf
+        #: positions of the primary, each with the monotonic time it was first seen, oldest
+        #: first; a position seen within `_GRAIN` of the last one replaces it (keeping the
+        #: older time: a replica's staleness is over-, never under-estimated)
+        self._seen: collections.deque[tuple[ConsistencyToken, float]] = collections.deque(
+            maxlen=_SEEN
+        )
+        self._grain = max_lag / 8
+        #: monotonic time a read last looked at the primary's position
+        self.primary_checked = -math.inf
         #: reads that may wait on one replica at once (a far-ahead, perhaps forged, token
         #: holds a connection for `wait`: the rest of its pool stays for other reads)
         self.max_waiting = max_waiting
@@ -173,11 +183,15 @@ class ReplicaSet:
 
     # ------------------------------------------------------------------ what was seen
 
+    def primary_due(self) -> bool:
+        """Whether a read should look at the primary's position (at most every `retry`)."""
+        return self.clock() - self.primary_checked >= self.retry
+
     def observe(self, replica: Replica, probe: Probe) -> Health:
         before = replica.health
         replica.checked = now = self.clock()
         replica.replayed = probe.replayed
-        replica.lag = max(probe.lag, self._unseen_for(replica, probe, now))
+        replica.lag = self._unseen_for(replica, probe, now)
         if not probe.in_recovery:
             replica.health = Health.PROMOTED
         elif replica.lag > self.max_lag:
@@ -189,17 +203,19 @@ class ReplicaSet:
         return replica.health
 
     def _unseen_for(self, replica: Replica, probe: Probe, now: float) -> float:
-        """A lower bound of the lag the standby's estimate misses: the age of a commit this
-        process saw that it has not replayed, or how long it has had no WAL receiver."""
+        """The replica's lag: the age of the oldest position of the primary it has not
+        replayed, or how long it has had no WAL receiver (0: neither). Not the standby's
+        own estimate (the age of its last replayed transaction), which counts an idle
+        primary's quiet time as lag."""
         if probe.streaming:
             replica.cut_since = None
         elif replica.cut_since is None:
             replica.cut_since = now
         cut = 0.0 if replica.cut_since is None else now - replica.cut_since
-        behind = self.latest is not None and (
-            probe.replayed is None or probe.replayed < self.latest
-        )
-        return max(cut, now - self.latest_at if behind else 0.0)
+        for position, seen in self._seen:
+            if probe.replayed is None or position > probe.replayed:
+                return max(cut, now - seen)
+        return cut
 
     def replayed(self, replica: Replica, position: ConsistencyToken | None) -> None:
         """A newer replay position seen while waiting for a token."""
@@ -224,8 +240,25 @@ class ReplicaSet:
             log.debug("emptying the pool of replica %s failed", replica.name, exc_info=True)
 
     def committed(self, token: ConsistencyToken) -> None:
-        if self.latest is None or token > self.latest:
-            self.latest, self.latest_at = token, self.clock()
+        """This process's commit reached `token` (now)."""
+        self._saw(token, self.clock())
+
+    def looked(self, position: ConsistencyToken, previous_look: float) -> None:
+        """A look at the primary found it at `position`. WAL beyond what was known may have
+        been written by another instance any time since then: a new position counts as
+        seen at the previous look (or the last commit, if later), so a replica cut off for
+        longer than `max_lag` lags even when this process only reads."""
+        known = max(previous_look, self._seen[-1][1] if self._seen else -math.inf)
+        self._saw(position, known if known > -math.inf else self.clock())
+
+    def _saw(self, position: ConsistencyToken, at: float) -> None:
+        if self.latest is not None and position <= self.latest:
+            return
+        self.latest = position
+        if self._seen and at - self._seen[-1][1] < self._grain:
+            self._seen[-1] = (position, self._seen[-1][1])
+        else:
+            self._seen.append((position, at))
 
     def count(self, target: str, reason: Reason) -> None:
         self.reads[(target, reason.value)] += 1

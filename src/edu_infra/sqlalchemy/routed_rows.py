@@ -97,6 +97,7 @@ class RoutedRows:
         try:
             row = await connection.between_transactions(COMMIT_POSITION)
             token = None if row is None else token_of(row[0])
+            token = None if token is None else token.at_record_end()
         except Exception:  # committed already: never fail the commit for its token
             log.warning("reading the commit's WAL position failed", exc_info=True)
             token = None

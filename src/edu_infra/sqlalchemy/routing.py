@@ -4,7 +4,9 @@ A read-only unit of work reads on a replica (`ReadRoute`), chosen by the `Replic
 policy among the usable ones, on the replica's own pool. Before its first statement:
 - with no look at the replica younger than `retry` seconds, or with a consistency token the
   replica was not yet seen to have replayed, one probe on the connection it will use
-  (`pg_is_in_recovery()`, `pg_last_wal_replay_lsn()`, the lag estimate);
+  (`pg_is_in_recovery()`, `pg_last_wal_replay_lsn()`, whether a WAL receiver runs), and, at
+  most every `retry` seconds for the whole set, a look at the primary's flushed position
+  (the lag is the age of the oldest position of the primary the replica has not replayed);
 - a token not yet replayed: the probe repeats (1 to 5 ms apart) until it is, at most
   `wait` seconds in all; then the primary;
 - a replica down, lagging beyond `max_lag` or promoted: the next one, then the primary.
@@ -36,17 +38,16 @@ from edu_infra.sqlalchemy.rls import THIS_VXID, signer_of
 
 log = logging.getLogger("edu_infra")
 
-#: What a replica says about itself (one statement between transactions). The lag is the
-#: standby's own estimate: none while it has replayed all it received, else the age of the
-#: last transaction it replayed (an upper bound: too high after the primary was idle). A
-#: standby cut off from its primary has replayed all it received, so whether a WAL receiver
-#: runs is asked too (`pg_stat_wal_receiver` shows every role whether one runs).
+#: What a replica says about itself (one statement between transactions): whether it is a
+#: standby, how far it replayed, and whether a WAL receiver runs (`pg_stat_wal_receiver`
+#: shows every role whether one runs; a standby cut off from its primary has replayed all
+#: it received, so its replay position alone looks current).
 PROBE = (
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"  # noqa: S608
-    " CASE WHEN pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"
-    " THEN COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0)"
-    " ELSE 0 END, EXISTS (SELECT FROM pg_stat_wal_receiver), " + THIS_VXID
+    " EXISTS (SELECT FROM pg_stat_wal_receiver), " + THIS_VXID
 )
+#: Where the primary is (what a standby can have: the flushed WAL), for the lag.
+PRIMARY_POSITION = "SELECT pg_current_wal_flush_lsn()::text, " + THIS_VXID
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.001, 0.005
 _SKIPPED = {
     Health.DOWN: Reason.DOWN,
@@ -193,6 +194,8 @@ class ReadRoute:
             return None, Health.DOWN
         if not needs_probe:
             return conn, Health.OK
+        if replicas.primary_due():
+            await self._look_at_primary()
         probed = await self._probe(replica, conn)
         if probed is None:
             return None, Health.DOWN
@@ -208,10 +211,10 @@ class ReadRoute:
         for attempt in (1, 2):
             try:
                 row = await self._ask(conn)
-            except Exception as error:
-                if not is_driver_error(error):
-                    raise
+            except BaseException as error:  # cancelled too: the connection is not left out
                 await _discard(conn)
+                if not (isinstance(error, Exception) and is_driver_error(error)):
+                    raise
                 await self._replicas.failed(replica, down=attempt == 2)
                 if attempt == 2:
                     return None
@@ -223,13 +226,37 @@ class ReadRoute:
                     await self._replicas.failed(replica, down=True)
                     return None
                 continue
-            probe = Probe(bool(row[0]), token_of(row[1]), float(row[2] or 0.0), bool(row[3]))
+            probe = Probe(bool(row[0]), token_of(row[1]), bool(row[2]))
             return conn, self._replicas.observe(replica, probe)
         return None  # pragma: no cover - the loop returns
 
-    async def _ask(self, conn: Connection) -> Any:
+    async def _look_at_primary(self) -> None:
+        """Record the primary's flushed position (one read at most every `retry`): a
+        replica that has not replayed it within `max_lag` lags, whichever instance wrote.
+        A failure costs only this look."""
+        replicas = self._replicas
+        previous, replicas.primary_checked = replicas.primary_checked, replicas.clock()
+        try:
+            conn: Connection = await greenlet_spawn(self._database.engine.sync_engine.connect)
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            return
+        try:
+            row = await self._ask(conn, PRIMARY_POSITION)
+        except BaseException as error:
+            await _discard(conn)
+            if not (isinstance(error, Exception) and is_driver_error(error)):
+                raise
+            return
+        await _release(conn)
+        position = token_of(row[0])
+        if position is not None:
+            replicas.looked(position, previous)
+
+    async def _ask(self, conn: Connection, statement: str = PROBE) -> Any:
         driver = conn.connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
-        row = await driver.fetchrow(PROBE)
+        row = await driver.fetchrow(statement)
         signer_of(conn).ran(row[-1])
         return row
 
@@ -247,10 +274,10 @@ class ReadRoute:
                 self._replicas.replayed(replica, token_of(row[1]))
                 if replica.replayed is not None and replica.replayed >= self.token:
                     return True
-        except Exception as error:
-            if not is_driver_error(error):
-                raise
+        except BaseException as error:  # cancelled too: the connection is not left out
             await _discard(conn)
+            if not (isinstance(error, Exception) and is_driver_error(error)):
+                raise
             await self._replicas.failed(replica, down=False)
             return False
         finally:
@@ -259,4 +286,4 @@ class ReadRoute:
         return False
 
 
-__all__ = ["PROBE", "ReadRoute", "token_of"]
+__all__ = ["PRIMARY_POSITION", "PROBE", "ReadRoute", "token_of"]

@@ -91,9 +91,12 @@ class UowTransaction:
         session = self._held.session_obj
         if session is not None and self._read_only:
             # Nothing to make durable; SQLite has no read-only transaction, so what raw SQL
-            # wrote through `uow.session` is undone here. Handed-out objects keep their values.
+            # wrote through `uow.session` is undone here. Handed-out objects keep their values
+            # and their place (one object per row; a later change of one is still refused).
+            kept = list(session.identity_map.values())
             session.expunge_all()
             await session.rollback()
+            session.add_all(kept)
         elif session is not None:
             await session.commit()
         await self._rows.commit()

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound, ReadOnlyError
 from edu_domain.imports import check_rows
@@ -190,6 +190,8 @@ class SqlUnitOfWork(UnitOfWork):
         """One of edu-core's own Core statements (the outbox's) in this transaction, and its
         rows. Unlike `session`, it leaves the connection poolable: no raw SQL runs."""
         self._ensure_open()
+        if not isinstance(statement, Select):
+            self._writable()  # before any SQL, on every server (SQLite has no read-only BEGIN)
         rows: list[Any] = []
 
         async def run() -> None:
