@@ -184,7 +184,17 @@ def validate_contents(entity: Entity) -> None:
     again (a full `attrs.validate` would double the cost of a bulk insert).
     """
     values = entity.__dict__
-    for attribute in attrs.fields(type(entity)):
+    for attribute in _validated_fields(type(entity)):
         value = values.get(attribute.name)
-        if isinstance(value, (dict, list, set, bytearray)) and attribute.validator is not None:
-            attribute.validator(entity, attribute, value)
+        if isinstance(value, (dict, list, set, bytearray)):
+            attribute.validator(entity, attribute, value)  # type: ignore[misc]
+
+
+_VALIDATED: dict[type[Entity], tuple[attrs.Attribute[Any], ...]] = {}
+
+
+def _validated_fields(cls: type[Entity]) -> tuple[attrs.Attribute[Any], ...]:
+    found = _VALIDATED.get(cls)
+    if found is None:
+        found = _VALIDATED[cls] = tuple(a for a in attrs.fields(cls) if a.validator is not None)
+    return found
