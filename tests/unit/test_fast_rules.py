@@ -1,16 +1,18 @@
-"""The fast text rules (`check_clean` by regex, `check_display_text` with its ASCII path,
-`check_email` by one match) decide exactly what the character-by-character versions they
-replaced decided, with the same message. Those versions are kept here as the oracle."""
+"""The fast rules (`check_clean` by regex, `check_display_text` with its ASCII path,
+`check_email` by one match, `to_enum` by a dict lookup) decide exactly what the versions
+they replaced decided, with the same message. Those versions are kept here as the oracle."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edu_domain import ValidationError
-from edu_domain.model import rules
+from edu_domain.model import UserRole, UserStatus, rules
+from edu_domain.model.base import to_enum
 from edu_domain.model.rules import (
     DOMAIN_LABEL_PATTERN,
     EMAIL_LOCAL_MAX,
@@ -136,3 +138,28 @@ def test_check_display_text_agrees_with_the_character_loop(value: object, max_le
 @example("a.b@c.org\n")
 def test_check_email_agrees_with_the_checks_one_by_one(value: object) -> None:
     assert outcome(rules.check_email, "email", value) == outcome(old_email, "email", value)
+
+
+def old_to_enum(kind: type[Any], value: Any) -> Any:
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        return value
+
+
+ENUM_VALUES = st.one_of(
+    st.sampled_from([*UserRole, *UserStatus, *(m.value for m in UserRole), "STUDENT", ""]),
+    st.text(max_size=12),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+
+
+@given(st.sampled_from([UserRole, UserStatus]), ENUM_VALUES)
+def test_to_enum_converts_as_the_enum_call_did(kind: type[Any], value: Any) -> None:
+    fast = to_enum(kind)(value)
+    old = old_to_enum(kind, value)
+    assert fast is old or (fast == old and type(fast) is type(old))

@@ -202,7 +202,7 @@ def column_writer(type_: Any, dialect: Dialect) -> Writer:
 
 
 def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+    return value._value_ if isinstance(value, Enum) else value  # `.value`, minus its descriptor
 
 
 __all__ = [
