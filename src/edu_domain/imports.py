@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +27,8 @@ AUDIT_FIELDS = frozenset(
     {"created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by", "version"}
 )
 _FACTORY: type[Any] = attrs.Factory  # type: ignore[assignment]  # a class at run time
+_IMMUTABLE = (bool, int, float, str, bytes)
+_UNSET: Any = object()
 #: Rows an adapter checks and writes at a time: memory stays flat however many rows stream in.
 CHUNK = 5_000
 
@@ -57,6 +60,37 @@ class RowRules:
         self.fields = attrs.fields(cls)
         self.importable = frozenset(a.name for a in self.fields if a.name not in AUDIT_FIELDS)
         self.tenant_field = cls.__tenant_field__
+        #: per field: (name, attribute, converter, factory, preset): `preset` is the value a
+        #: row without the field gets when that is always the same (an immutable default,
+        #: converted and validated once here), else `_UNSET`
+        self._steps = tuple(
+            (
+                a.name,
+                a,
+                a.converter,
+                a.default.factory if isinstance(a.default, _FACTORY) else None,
+                self._preset(a),
+            )
+            for a in self.fields
+        )
+
+    def _preset(self, attribute: attrs.Attribute[Any]) -> Any:
+        """The default of `attribute` after its converter and validator, if that is the same
+        for every row: an immutable default, a pure converter and a validator that passes it
+        (validators check a value, never the instance: `check` passes none)."""
+        default = attribute.default
+        if attribute.name == self.tenant_field or not (
+            default is None or type(default) in _IMMUTABLE or isinstance(default, Enum)
+        ):
+            return _UNSET
+        convert: Any = attribute.converter
+        value = convert(default) if convert is not None else default
+        if attribute.validator is not None:
+            try:
+                attribute.validator(None, attribute, value)
+            except ValidationError:
+                return _UNSET  # refused: each row says so, as the constructor would
+        return value
 
     def check(self, row: object, tenant: UUID | None) -> dict[str, Any]:
         """The stored values of `row`: converted, validated, defaults filled as the
@@ -68,24 +102,28 @@ class RowRules:
             if name not in self.importable:
                 raise self._unknown(name)
         values: dict[str, Any] = {}
-        for attribute in self.fields:
-            name = attribute.name
+        validate: list[attrs.Attribute[Any]] = []
+        for name, attribute, converter, factory, preset in self._steps:
             if name in row:
                 value = _copied(row[name])
+            elif preset is not _UNSET:
+                values[name] = preset
+                continue
             elif name == self.tenant_field and tenant is not None and name != "id":
                 value = tenant
+            elif factory is not None:
+                value = factory()
             elif attribute.default is attrs.NOTHING:
                 raise ValidationError(name, "is required")
-            elif isinstance(attribute.default, _FACTORY):
-                value = attribute.default.factory()
             else:
                 value = attribute.default
-            if attribute.converter is not None:
-                value = attribute.converter(value)
+            if converter is not None:
+                value = converter(value)
             values[name] = value
-        for attribute in self.fields:  # as attrs does: validators after every conversion
             if attribute.validator is not None:
-                attribute.validator(None, attribute, values[attribute.name])
+                validate.append(attribute)
+        for attribute in validate:  # as attrs does: validators after every conversion
+            attribute.validator(None, attribute, values[attribute.name])  # type: ignore[misc]
         if tenant is not None and values[self.tenant_field] != tenant:
             raise TenantViolation(
                 f"a {self.cls.__name__} row names another organization than this unit of work's"

@@ -18,13 +18,12 @@ from edu_domain.model.rules import (
     check_display_text,
     check_skills,
     check_text,
-    clean_text_pattern,
-    display_text_pattern,
     is_invisible,
     is_visible,
     normalize_string_list,
     normalize_tag,
 )
+from edu_domain.model.text_patterns import clean_text_pattern, display_text_pattern
 
 ORG = uuid7()
 BIDI_CONTROLS = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from edu_domain import ValidationError
-from edu_domain.model import rules
+from edu_domain.model import rules, text_patterns
 from edu_domain.query import MAX_CURSOR
 
 
@@ -48,8 +48,8 @@ TAG_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_+#.-]*[A-Za-z0-9_+#])?$"
 URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][^\u0000-\u0020\u007f]*)?$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+={0,2}$"
 ORGANIZATION_SLUG_MAX = 63
-LINE = rules.clean_text_pattern()
-LINES = rules.clean_text_pattern(multiline=True)
+LINE = text_patterns.clean_text_pattern()
+LINES = text_patterns.clean_text_pattern(multiline=True)
 
 Email = Annotated[
     str,
@@ -81,7 +81,7 @@ PersonName = Annotated[
     Field(
         min_length=1,
         max_length=rules.NAME_MAX,
-        pattern=rules.display_text_pattern(),
+        pattern=text_patterns.display_text_pattern(),
         examples=["Ada Lovelace"],
     ),
 ]
@@ -90,7 +90,7 @@ OrganizationName = Annotated[
     Field(
         min_length=1,
         max_length=rules.NAME_MAX,
-        pattern=rules.display_text_pattern(),
+        pattern=text_patterns.display_text_pattern(),
         examples=["Springfield Elementary"],
     ),
 ]
@@ -108,7 +108,7 @@ Title = Annotated[
     Field(
         min_length=1,
         max_length=rules.TITLE_MAX,
-        pattern=rules.display_text_pattern(),
+        pattern=text_patterns.display_text_pattern(),
         examples=["Fractions for beginners"],
     ),
 ]
@@ -140,7 +140,7 @@ Skill = Annotated[
     Field(
         min_length=1,
         max_length=rules.SKILL_MAX,
-        pattern=rules.clean_text_pattern(nonblank=True),
+        pattern=text_patterns.clean_text_pattern(nonblank=True),
         examples=["algebra"],
     ),
 ]

@@ -58,17 +58,33 @@ def enum_of(kind: type[Any]) -> Callable[[Any, attrs.Attribute[Any], Any], None]
 
 
 def to_enum(kind: type[Any]) -> Callable[[Any], Any]:
-    """Accept an enum member or its value; anything else is left for the validator."""
+    """Accept an enum member or its value; anything else is left for the validator.
+    One converter per enum (cached); a member's value is found in a dict, as `kind(value)`
+    itself looks it up first, without the enum machinery's call."""
+    found = _TO_ENUM.get(kind)
+    if found is not None:
+        return found
+    by_value = {member.value: member for member in kind}
 
     def convert(value: Any) -> Any:
         if isinstance(value, kind):
             return value
         try:
+            member = by_value.get(value)
+        except TypeError:  # unhashable: the enum's own search decides
+            member = None
+        if member is not None:
+            return member
+        try:
             return kind(value)
         except (ValueError, TypeError):
             return value
 
+    _TO_ENUM[kind] = convert
     return convert
+
+
+_TO_ENUM: dict[type[Any], Callable[[Any], Any]] = {}
 
 
 def check_bool(field: str, value: object) -> None:
@@ -184,7 +200,17 @@ def validate_contents(entity: Entity) -> None:
     again (a full `attrs.validate` would double the cost of a bulk insert).
     """
     values = entity.__dict__
-    for attribute in attrs.fields(type(entity)):
+    for attribute in _validated_fields(type(entity)):
         value = values.get(attribute.name)
-        if isinstance(value, (dict, list, set, bytearray)) and attribute.validator is not None:
-            attribute.validator(entity, attribute, value)
+        if isinstance(value, (dict, list, set, bytearray)):
+            attribute.validator(entity, attribute, value)  # type: ignore[misc]
+
+
+_VALIDATED: dict[type[Entity], tuple[attrs.Attribute[Any], ...]] = {}
+
+
+def _validated_fields(cls: type[Entity]) -> tuple[attrs.Attribute[Any], ...]:
+    found = _VALIDATED.get(cls)
+    if found is None:
+        found = _VALIDATED[cls] = tuple(a for a in attrs.fields(cls) if a.validator is not None)
+    return found

@@ -55,7 +55,11 @@ _SLUG = re.compile(SLUG_PATTERN)
 _TAG = re.compile(r"[^\W_](?:[\w+#.-]*[\w+#])?")
 _LOCALE = re.compile(LOCALE_PATTERN)
 _TIMEZONE = re.compile(TIMEZONE_PATTERN)
-_CONTROL_MULTILINE_OK = {"\t", "\n", "\r"}
+#: A whole valid address (ASCII only, so clean): group 1 is the local part.
+_EMAIL = re.compile(rf"({EMAIL_LOCAL_PATTERN})@(?:{DOMAIN_LABEL_PATTERN}\.)+{DOMAIN_LABEL_PATTERN}")
+#: C0 controls and DEL; multi-line text may also hold tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def check_text(
@@ -83,15 +87,13 @@ def check_clean(field: str, value: str, *, multiline: bool = False) -> None:
     """Reject NUL (PostgreSQL text cannot hold it), lone surrogates and control characters."""
     if "\x00" in value:
         raise ValidationError(field, "must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(field, "must be valid Unicode (no lone surrogates)") from None
-    for ch in value:
-        if ch < " " or ch == "\x7f":
-            if multiline and ch in _CONTROL_MULTILINE_OK:
-                continue
-            raise ValidationError(field, "must not contain control characters")
+    if not value.isascii():  # only a non-ASCII string can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(field, "must be valid Unicode (no lone surrogates)") from None
+    if (_CONTROL_MULTILINE if multiline else _CONTROL).search(value):
+        raise ValidationError(field, "must not contain control characters")
 
 
 #: Categories a reader cannot see: controls (C0, DEL, C1), format characters (Cf: the bidi
@@ -132,71 +134,18 @@ def check_display_text(field: str, value: object, *, max_len: int) -> str:
     character (U+202E makes "gpj.exe" read "exe.jpg"), and not blank: at least one visible
     character, so spaces, marks or variation selectors alone are refused."""
     text = check_text(field, value, max_len=max_len)
-    if any(is_invisible(ch) for ch in text):
-        raise ValidationError(
-            field, "must not contain invisible or bidirectional control characters"
-        )
-    if not any(is_visible(ch) for ch in text):
+    if text.isascii():  # U+0020-U+007E once check_text passed: never invisible, ink but " "
+        visible = text.count(" ") != len(text)
+    else:
+        chars = set(text)  # each distinct character looked up once
+        if any(is_invisible(ch) for ch in chars):
+            raise ValidationError(
+                field, "must not contain invisible or bidirectional control characters"
+            )
+        visible = any(is_visible(ch) for ch in chars)
+    if not visible:
         raise ValidationError(field, "must not be blank (it needs a visible character)")
     return text
-
-
-# ---------------------------------------------------------------------- rules as patterns
-# Regular expressions equal to the text rules above, for schemas that publish them (JSON Schema,
-# pydantic). Only explicit character ranges: Python, Rust and ECMA-262 read them alike.
-
-
-def _ranges(member: Callable[[str], bool]) -> str:
-    """The code points for which `member` holds, as the inside of a character class."""
-    parts: list[str] = []
-    start = -1
-    for code in range(0x110001):
-        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and member(chr(code))
-        if inside and start < 0:
-            start = code
-        elif not inside and start >= 0:
-            end = code - 1
-            parts.append(_escape(start) if start == end else f"{_escape(start)}-{_escape(end)}")
-            start = -1
-    return "".join(parts)
-
-
-def _escape(code: int) -> str:
-    """BMP characters as \\uXXXX; astral ones literally (ECMA's \\u cannot name them)."""
-    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
-
-
-def _is_line_control(ch: str) -> bool:
-    return ch < " " or ch == "\x7f"
-
-
-@lru_cache(maxsize=1)
-def _classes() -> tuple[str, str, str]:
-    """Invisible characters; visible ones; the blanks `str.strip()` removes that are no C0
-    control or DEL."""
-    return (
-        _ranges(is_invisible),
-        _ranges(is_visible),
-        _ranges(lambda ch: ch.isspace() and not _is_line_control(ch)),
-    )
-
-
-def display_text_pattern() -> str:
-    """`check_display_text` (within its length bounds) as a pattern."""
-    invisible, visible, _ = _classes()
-    return f"^[^{invisible}]*[{visible}][^{invisible}]*$"
-
-
-def clean_text_pattern(*, multiline: bool = False, nonblank: bool = False) -> str:
-    """`check_clean` as a pattern; `nonblank`: single-line text with something left after
-    `str.strip()`."""
-    if multiline:
-        return r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
-    banned = r"\u0000-\u001f\u007f"
-    if not nonblank:
-        return f"^[^{banned}]*$"
-    blank = _classes()[2]
-    return f"^[^{banned}]*[^{banned}{blank}][^{banned}]*$"
 
 
 def optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
@@ -214,7 +163,15 @@ def normalize_email(value: object) -> object:
 
 
 def check_email(field: str, value: object) -> str:
-    text = check_text(field, value, max_len=EMAIL_MAX)
+    if isinstance(value, str) and len(value) <= EMAIL_MAX:  # one match for a valid address
+        found = _EMAIL.fullmatch(value)
+        if (
+            found
+            and found.end(1) <= EMAIL_LOCAL_MAX
+            and not value[value.rfind(".") + 1 :].isdigit()
+        ):
+            return value
+    text = check_text(field, value, max_len=EMAIL_MAX)  # invalid: say why
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise ValidationError(field, "must be an email address like name@example.org")

@@ -13,7 +13,7 @@ An entity of a unit of work is in exactly one of two places:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,13 +53,48 @@ def mark_persistent(entity: Entity, identity: Any) -> None:
     mark_committed(state, entity.__dict__)
 
 
+class WeakRows:
+    """identity -> entity, held weakly, as a `WeakValueDictionary` but cheaper to fill: a
+    plain dict of callback-less weak references (no Python-level `__setitem__`, no removal
+    callback per object). Dead entries are skipped when read and dropped once the map has
+    grown to twice its live size, so a bulk load the caller lets go of stays small."""
+
+    __slots__ = ("_limit", "_refs")
+
+    def __init__(self) -> None:
+        self._refs: dict[Any, weakref.ref[Entity]] = {}
+        self._limit = _PURGE_AT
+
+    def get(self, identity: Any) -> Entity | None:
+        ref = self._refs.get(identity)
+        return None if ref is None else ref()
+
+    def __setitem__(self, identity: Any, obj: Entity) -> None:
+        refs = self._refs
+        refs[identity] = weakref.ref(obj)
+        if len(refs) > self._limit:
+            self._refs = {k: r for k, r in refs.items() if r() is not None}
+            self._limit = max(_PURGE_AT, 2 * len(self._refs))
+
+    def values(self) -> list[Entity]:
+        """The live entities."""
+        return [obj for ref in self._refs.values() if (obj := ref()) is not None]
+
+    def __bool__(self) -> bool:
+        """True when an entity may be held (dead ones not yet dropped count)."""
+        return bool(self._refs)
+
+
+_PURGE_AT = 1_024
+
+
 class Identities:
     """Every entity a unit of work holds, the session made on first use, and their events."""
 
     def __init__(self, make_session: Callable[[], AsyncSession]) -> None:
         self._make_session = make_session
         self.session_obj: AsyncSession | None = None
-        self.loaded: weakref.WeakValueDictionary[Any, Entity] = weakref.WeakValueDictionary()
+        self.loaded: WeakRows = WeakRows()
         self.tracked: dict[int, Entity] = {}
         #: bulk-inserted entities, pinned from their first change (`bulk_inserted`)
         self.pins = Pins()
@@ -105,6 +140,23 @@ class Identities:
         self._hold(obj, identity)
         return obj
 
+    def adopt_all(self, loader: EntityBuilder, records: Sequence[Any]) -> list[Entity]:
+        """`adopt` of each row of a read (no refresh), with the per-row lookups hoisted."""
+        if self.session_obj is not None:
+            return [self.adopt(loader, record, refresh=False) for record in records]
+        loaded = self.loaded
+        known = loaded.get if loaded else None
+        identity_of, build, at = loader.identity, loader.build, loader.id_index
+        entities: list[Entity] = []
+        for record in records:
+            identity = identity_of(record[at])
+            obj = known(identity) if known is not None else None
+            if obj is None:
+                obj = build(record, identity)
+                loaded[identity] = obj
+            entities.append(obj)
+        return entities
+
     def inserted_now(self, entity: Entity, identity: Any) -> None:
         """A row the driver just inserted: persistent, this unit of work's only object for it."""
         mark_persistent(entity, identity)
@@ -131,7 +183,7 @@ class Identities:
     def attach_loaded(self) -> None:
         """Hand the entities the driver path loaded to the session (persistent, no SQL)."""
         if self.loaded:
-            loaded, self.loaded = list(self.loaded.values()), weakref.WeakValueDictionary()
+            loaded, self.loaded = self.loaded.values(), WeakRows()
             sync = self.session.sync_session
             for obj in loaded:
                 state = instance_state(obj)
@@ -176,17 +228,16 @@ class Identities:
 
     def held(self) -> list[Entity]:
         """Every entity in play (duplicates removed): what events and captures walk."""
-        candidates: list[object] = [
-            *self.tracked.values(),
-            *self.loaded.values(),
-            *self.hard_deleted,
-        ]
+        return list({id(o): o for o in self._every()}.values())
+
+    def _every(self) -> list[Entity]:
+        """Every entity in play, some perhaps twice."""
+        every: list[object] = [*self.tracked.values(), *self.loaded.values(), *self.hard_deleted]
         if self.session_obj is not None:
             sync = self.session_obj.sync_session
-            candidates.extend(sync.identity_map.values())
-            candidates.extend(sync.new)
-        unique = {id(o): o for o in candidates if isinstance(o, Entity)}
-        return list(unique.values())
+            every.extend(sync.identity_map.values())
+            every.extend(sync.new)
+        return [o for o in every if isinstance(o, Entity)]
 
     def pull_events(self) -> list[DomainEvent]:
         events, self.copied_events = self.copied_events, []
@@ -202,10 +253,10 @@ class Identities:
     def forget(self) -> list[Entity]:
         """Drop everything since the last commit (events too); the driver inserts, returned
         so that they can be made transient once the transaction is rolled back."""
-        for obj in self.held():
+        for obj in self._every():  # duplicates are harmless here: no event the second time
             if obj.has_events():
                 obj.pull_events()
-        self.loaded = weakref.WeakValueDictionary()
+        self.loaded = WeakRows()
         self.tracked = {}
         self.copied_events = []
         self.hard_deleted = []

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect
 
 from edu_domain.model import Entity
 from edu_infra.sqlalchemy.mapping import table_of
-from edu_infra.sqlalchemy.row_writes import column_writer, record_of, row_values
+from edu_infra.sqlalchemy.row_writes import column_writer, records_of, row_values
 
 #: The UNLOGGED stage of each table (migration 0003): COPY lands there, then moves.
 STAGE_PREFIX = "edu_stage_"
@@ -53,7 +53,7 @@ async def copy_rows(
     every field, no entity)."""
     table = table_of(cls)
     writers = [(c.name, column_writer(c.type, dialect)) for c in table.columns]
-    await copy_records(driver, table, [record_of(writers, row) for row in rows], schema=schema)
+    await copy_records(driver, table, records_of(writers, rows), schema=schema)
 
 
 async def copy_records(

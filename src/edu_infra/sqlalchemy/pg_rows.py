@@ -129,9 +129,7 @@ class PgRows:
         )
         args = self._args(prepared, values)
         records = await self._send("fetch", prepared.sql, *args)
-        loader = self._statements.loader(bound.entity)
-        adopt = self._identities.adopt
-        return [adopt(loader, r, refresh=False) for r in records]
+        return self._identities.adopt_all(self._statements.loader(bound.entity), records)
 
     async def count(self, bound: BoundQuery, *, include_deleted: bool) -> int:
         prepared, values = compiled(
