@@ -25,7 +25,7 @@ from edu_domain.errors import ConcurrencyConflict, InvalidState, NotFound, ReadO
 from edu_domain.imports import check_rows
 from edu_domain.model import Entity
 from edu_domain.ports import AfterCommit, UnitOfWork, check_totals
-from edu_domain.query import BoundQuery, Filter, Group, Page, Query, Tally, bind, encode_cursor
+from edu_domain.query import Filter, Group, Page, Query, Tally, bind, encode_cursor
 from edu_domain.uow_checks import (
     check_batch_size,
     check_callback,
@@ -51,9 +51,10 @@ from edu_infra.sqlalchemy.imports import import_rows
 from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.routed_rows import RoutedRows
-from edu_infra.sqlalchemy.rows import RowPath, next_or_none
+from edu_infra.sqlalchemy.rows import RowPath
 from edu_infra.sqlalchemy.session import UowSession
 from edu_infra.sqlalchemy.statistics import bulk_inserts
+from edu_infra.sqlalchemy.streams import streamed
 from edu_infra.sqlalchemy.transaction import UowTransaction
 
 
@@ -244,35 +245,15 @@ class SqlUnitOfWork(UnitOfWork):
         check_entity_class(cls)
         check_query(query)
         check_batch_size(batch_size)
-        return self._stream(bind(cls, query), batch_size)
-
-    async def _stream(self, bound: BoundQuery, batch_size: int) -> AsyncIterator[Any]:
-        """The server-side cursor is a snapshot: rows this unit of work deleted since it
-        opened are skipped, as the memory adapter, which reads as it goes, never yields them.
-        Streamed entities are held weakly (bounded memory); one that recorded an event by
-        the time the next is asked for is kept until commit, so its events are published."""
-        self._ensure_open()
-        result = await self._tx.read(lambda: self.rows.stream(bound, batch_size))
-        last: Entity | None = None
-        try:
-            while True:
-                self._ensure_open()
-                if last is not None and last.has_events():
-                    self._held.track(last)
-                item = await self._tx.read(lambda: next_or_none(result))
-                if item is None:
-                    return
-                if self._held.gone(item) or not self._visible(item, False):
-                    continue
-                last = item
-                yield item
-        finally:
-            if last is not None and last.has_events():
-                self._held.track(last)
-            try:
-                await result.close()
-            except Exception:  # closing a cursor on a dead connection
-                log.debug("closing a stream failed", exc_info=True)
+        return streamed(
+            self._tx,
+            self.rows,
+            self._held,
+            bind(cls, query),
+            batch_size,
+            still_open=self._ensure_open,
+            visible=lambda item: self._visible(item, False),
+        )
 
     async def count(self, cls: type[E], query: Any = None, *, include_deleted: bool = False) -> int:
         self._ensure_open()
