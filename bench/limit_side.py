@@ -13,17 +13,19 @@ asyncpg's query logger), and nothing more:
 
 Same application role (RLS on). Connections come from a FIFO queue of its own: no reset on
 release (asyncpg's pool runs `Connection.reset()`, one more round trip, unless given
-`reset=`), no `max_queries` recycling, and fair like SQLAlchemy's queue pool for the tail
-latency run. Use-case reads that edu-core opens `BEGIN READ ONLY` open it here too.
+`reset=`), no `max_queries` recycling, and first come, first served like edu-core's pool
+(`FairQueuePool`: a released connection goes to the oldest waiter), so that the tail latency
+run compares the same hand-off. Use-case reads that edu-core opens `BEGIN READ ONLY` open it here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from dataset import RLS_KEY
@@ -49,6 +51,7 @@ from edu_infra.memory import FastHasher
 from edu_infra.sqlalchemy.connection import TransactionSettings
 from edu_infra.sqlalchemy.rls import IDENTITY_QUERY, REFUSED_SQLSTATE, ConnectionSigner
 
+T = TypeVar("T")
 KEY = RLS_KEY.encode()
 PASSWORD = "correct horse battery"
 #: the organization check of register and soft delete, as edu-core's (the row, locked for a delete)
@@ -61,6 +64,37 @@ WRITE = TransactionSettings()
 READ = TransactionSettings(read_only=True)
 
 
+class FairQueue(Generic[T]):
+    """Idle connections and waiters, served in arrival order (an `asyncio.Queue` lets the
+    task that released a connection take it back before the woken waiter runs)."""
+
+    def __init__(self) -> None:
+        self.idle: deque[T] = deque()
+        self.waiters: deque[asyncio.Future[T]] = deque()
+
+    async def get(self) -> T:
+        if self.idle and not self.waiters:
+            return self.idle.popleft()
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            return await waiter
+        except BaseException:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())
+            raise
+
+    def put_nowait(self, item: T) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        self.idle.append(item)
+
+
 class Limit:
     """edu-core's round trips on raw asyncpg; see the module docstring."""
 
@@ -70,7 +104,7 @@ class Limit:
         self.w = w
         self.dsn = dsn
         self.pool_size = pool_size
-        self.free: asyncio.Queue[tuple[asyncpg.Connection[Any], ConnectionSigner]] = asyncio.Queue()
+        self.free: FairQueue[tuple[asyncpg.Connection[Any], ConnectionSigner]] = FairQueue()
         self.all: list[asyncpg.Connection[Any]] = []
         self.hasher = FastHasher()
         self.resyncs = 0

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy.orm import make_transient
-from sqlalchemy.orm.base import instance_state
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE, instance_state
 
 from edu_domain.errors import AlreadyExists, TenantViolation, ValidationError
 from edu_domain.model import Entity
@@ -30,12 +30,12 @@ def _moved_tenant(entity: Entity) -> bool:
     state = instance_state(entity)
     if state.key is None or type(entity).__tenant_field__ != "organization_id":
         return False
-    return bool(state.attrs.organization_id.history.deleted)
+    return bool(state.get_history("organization_id", PASSIVE_NO_INITIALIZE).deleted)
 
 
 def _changed_id(entity: Entity) -> bool:
     state = instance_state(entity)
-    return state.key is not None and bool(state.attrs.id.history.deleted)
+    return state.key is not None and bool(state.get_history("id", PASSIVE_NO_INITIALIZE).deleted)
 
 
 class ChangeLog:

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from edu_infra.sqlalchemy.errors import DatabaseError, classify, is_driver_error, sqlstate_of
+from edu_infra.sqlalchemy.pool import checkin, checkout
 from edu_infra.sqlalchemy.rls import REFUSED_SQLSTATE, ConnectionSigner, signer_of
 from edu_infra.sqlalchemy.sa_internals import (
     begin_at_adapter_level,
@@ -191,9 +192,7 @@ class UowConnection:
             fresh = self._conn is None
             if fresh:
                 self._conn = await (
-                    greenlet_spawn(self._engine.sync_engine.connect)
-                    if self._checkout is None
-                    else self._checkout()
+                    checkout(self._engine) if self._checkout is None else self._checkout()
                 )
             try:
                 return await self._open()
@@ -336,7 +335,7 @@ class UowConnection:
         conn, self._conn = self._conn, None
         conn.info[CLEAN_INFO] = True
         try:
-            await greenlet_spawn(conn.close)
+            await checkin(conn, clean=True)
         except Exception:
             log.warning("returning a connection to the pool failed", exc_info=True)
 

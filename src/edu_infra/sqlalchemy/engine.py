@@ -23,6 +23,7 @@ from edu_domain.errors import ValidationError
 from edu_domain.model.rules import INT64_MAX, INT64_MIN
 from edu_infra.settings import redact_url
 from edu_infra.sqlalchemy.connection import CLEAN_INFO
+from edu_infra.sqlalchemy.pool import FairQueuePool
 from edu_infra.sqlalchemy.replicas import POLICIES, Replica, ReplicaSet
 from edu_infra.sqlalchemy.rls import SIGNER_INFO, ConnectionSigner, check_key, install_signer
 from edu_infra.sqlalchemy.sqlite import install_sqlite_functions
@@ -197,6 +198,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             # units of work check a pooled connection with their first statement (BEGIN and
             # the tenant settings) and retry on a fresh one: no round trip of its own
             pool_pre_ping=False,
+            poolclass=FairQueuePool,
             **options,
         )
         install_signer(engine, key)
@@ -216,6 +218,7 @@ def _create_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
             max_overflow=settings.max_overflow,
             pool_timeout=settings.pool_timeout,
             pool_pre_ping=settings.pool_pre_ping,
+            poolclass=FairQueuePool,
             **options,
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)

@@ -84,6 +84,16 @@ class SqlUnitOfWorkFactory:
         self.statements = (
             PgStatements(database.engine.dialect, self.compiler) if database.is_postgres else None
         )
+        settings = database.settings
+        #: what every transaction starts with, by read_only (checked once, shared: frozen)
+        self._transaction_settings = (
+            {
+                flag: TransactionSettings(settings.schema, settings.lock_timeout_ms, read_only=flag)
+                for flag in (False, True)
+            }
+            if database.is_postgres
+            else {}
+        )
 
     def change_log(self, *, tenant: UUID | None, actor: UUID | None) -> ChangeLog:
         return ChangeLog(tenant=tenant, actor=actor, clock=self.clock)
@@ -108,7 +118,7 @@ class SqlUnitOfWorkFactory:
         connection = UowConnection(
             self.database.engine,
             changes.tenant,
-            TransactionSettings(settings.schema, settings.lock_timeout_ms, read_only=read_only),
+            self._transaction_settings[read_only],
             ping=settings.pool_pre_ping,
             attempts=settings.pool_size + settings.max_overflow + 1,
             checkout=None if route is None else route.checkout,

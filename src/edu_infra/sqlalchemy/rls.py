@@ -115,6 +115,11 @@ class ConnectionSigner:
     next_local: int = 0
     #: how often a prediction was wrong (raw SQL, or statements outside a transaction)
     resyncs: int = 0
+    #: HMAC keyed once, copied per signature (`sign` without the key schedule each time)
+    _mac: Any = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._mac = hmac.new(self.key, digestmod=hashlib.sha256)
 
     @classmethod
     def from_identity(cls, row: Any, key: bytes) -> ConnectionSigner:
@@ -126,8 +131,10 @@ class ConnectionSigner:
     def enter(self, tenant: UUID | None) -> tuple[str, str]:
         """`edu_enter`'s arguments for the next transaction: scope and signature."""
         scope = scope_text(tenant)
-        vxid = f"{self.backend}/{self.next_local}"
-        return scope, sign(f"enter:{scope}:{self.server_pid}:{vxid}:{self.started}", self.key)
+        mac = self._mac.copy()
+        message = f"enter:{scope}:{self.server_pid}:{self.backend}/{self.next_local}:{self.started}"
+        mac.update(message.encode())
+        return scope, mac.hexdigest()
 
     def entered(self) -> None:
         """The transaction was accepted: the next one follows it."""

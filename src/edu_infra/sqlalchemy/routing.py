@@ -33,6 +33,7 @@ from edu_infra.consistency import ConsistencyToken
 from edu_infra.sqlalchemy.connection import CLEAN_INFO
 from edu_infra.sqlalchemy.engine import Database
 from edu_infra.sqlalchemy.errors import is_driver_error
+from edu_infra.sqlalchemy.pool import checkout
 from edu_infra.sqlalchemy.replicas import PRIMARY, Health, Probe, Reason, Replica, ReplicaSet
 from edu_infra.sqlalchemy.rls import THIS_VXID, signer_of
 
@@ -145,7 +146,7 @@ class ReadRoute:
             self._decide(PRIMARY, reason)
         self._pinned = True
         engine = self._database.engine
-        conn: Connection = await greenlet_spawn(engine.sync_engine.connect)
+        conn: Connection = await checkout(engine)
         return conn
 
     async def _try(self, replica: Replica, deadline: float) -> tuple[Connection | None, Reason]:
@@ -184,7 +185,7 @@ class ReadRoute:
         replicas = self._replicas
         needs_probe = replicas.needs_probe(replica, self.token)
         try:
-            conn: Connection = await greenlet_spawn(replica.engine.sync_engine.connect)
+            conn: Connection = await checkout(replica.engine)
         except sa_exc.TimeoutError:  # its pool is exhausted: busy, not down
             return None, Health.BUSY
         except Exception as error:  # the pool has no I/O of its own: this was a new connection
@@ -219,7 +220,7 @@ class ReadRoute:
                 if attempt == 2:
                     return None
                 try:
-                    conn = await greenlet_spawn(replica.engine.sync_engine.connect)
+                    conn = await checkout(replica.engine)
                 except Exception as again:
                     if not is_driver_error(again):
                         raise

@@ -9,6 +9,7 @@ them. The dependency is pinned below the next minor version (`pyproject.toml`).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +18,8 @@ from uuid import uuid4
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.state import InstanceState
+from sqlalchemy.pool import Pool
+from sqlalchemy.pool.base import _ConnectionRecord
 
 # ------------------------------------------------------------------ asyncpg adapter
 
@@ -36,6 +39,23 @@ async def begin_at_adapter_level(adapter: Any) -> Any:
     """BEGIN as the adapter would (its isolation level, read-only, deferrable flags)."""
     await adapter._start_transaction()
     return adapter._transaction
+
+
+# ------------------------------------------------------------------ pool
+
+
+def is_live(pool: Pool, record: Any) -> bool:
+    """True when checking out the idle `record` needs no I/O: it has a connection that is
+    not due for recycling nor invalidated (what `_ConnectionRecord.get_connection` checks)."""
+    started: float = record.starttime
+    if record.dbapi_connection is None:
+        return False
+    recycle = pool._recycle
+    return bool(
+        (recycle < 0 or time.time() - started <= recycle)
+        and pool._invalidate_time <= started
+        and record._soft_invalidate_time <= started
+    )
 
 
 # ------------------------------------------------------------------ ORM instance state
@@ -109,11 +129,15 @@ def check(mapper: Mapper[Any]) -> None:
             (InstanceState, "_instance_dict"),
             (mapper.class_manager, "_state_constructor"),
             (mapper, "_identity_class"),
+            (_ConnectionRecord, "_soft_invalidate_time"),
+            (_ConnectionRecord, "starttime"),
         )
         if not hasattr(owner, name)
     ]
     if "_transaction" not in getattr(AsyncAdapt_asyncpg_connection, "__slots__", ("_transaction",)):
         missing.append("AsyncAdapt_asyncpg_connection._transaction")
+    if "_invalidate_time" not in getattr(Pool, "__annotations__", {}):
+        missing.append("Pool._invalidate_time")
     if missing:
         raise RuntimeError(
             "this SQLAlchemy release changed internals edu-core relies on: " + ", ".join(missing)
@@ -129,6 +153,7 @@ __all__ = [
     "check",
     "hand_transaction",
     "identity_class",
+    "is_live",
     "mark_committed",
     "open_transaction",
     "state_constructor",

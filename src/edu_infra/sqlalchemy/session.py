@@ -18,8 +18,9 @@ work in `session.info`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, cast
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, event, inspect
@@ -33,11 +34,14 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.util import LoaderCriteriaOption
 
+from edu_domain.errors import InvalidState
 from edu_domain.model import Entity
 from edu_domain.model.base import validate_contents
 from edu_domain.ports import ChangeKind
 from edu_infra.sqlalchemy.guard import BOUND, TENANT_PARAM, predicates
 from edu_infra.sqlalchemy.options import ENTITY, INCLUDE_DELETED, UOW_KEY
+
+T = TypeVar("T")
 
 
 class SessionOwner(Protocol):
@@ -71,6 +75,21 @@ class UowSession(Session):
             if connection is not None:
                 return connection
         return super().get_bind(mapper, **kw)
+
+
+def weakly(method: Callable[[], T]) -> Callable[[], T]:
+    """`method` without a strong reference to its object: a unit of work's parts calling
+    back into it make no reference cycle, so it is freed when dropped, not by the cyclic GC
+    (whose full collections pause the event loop)."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> T:
+        bound = ref()
+        if bound is None:
+            raise InvalidState("this unit of work is gone")
+        return bound()
+
+    return call
 
 
 def uow_of(session: Session) -> SessionOwner | None:
@@ -180,4 +199,5 @@ __all__ = [
     "SessionOwner",
     "UowSession",
     "uow_of",
+    "weakly",
 ]

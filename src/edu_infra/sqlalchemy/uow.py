@@ -52,7 +52,7 @@ from edu_infra.sqlalchemy.mapping import table_of
 from edu_infra.sqlalchemy.options import UOW_KEY
 from edu_infra.sqlalchemy.routed_rows import RoutedRows
 from edu_infra.sqlalchemy.rows import RowPath
-from edu_infra.sqlalchemy.session import UowSession
+from edu_infra.sqlalchemy.session import UowSession, weakly
 from edu_infra.sqlalchemy.statistics import bulk_inserts
 from edu_infra.sqlalchemy.streams import streamed
 from edu_infra.sqlalchemy.transaction import UowTransaction
@@ -98,7 +98,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._factory = factory
         self.lock_timeout_ms = factory.database.settings.lock_timeout_ms
         self._changes = factory.change_log(tenant=tenant, actor=actor)
-        self._held = Identities(self._new_session)
+        self._held = Identities(weakly(self._new_session))
         #: the row path (for adapters and tests that need the driver connection)
         self.rows: RowPath = factory.row_path(
             self._held, self._changes, read_only=read_only, after=after
