@@ -81,17 +81,11 @@ async def test_a_hit_has_the_state_attrs_post_init_derives() -> None:
 
 
 def a_content(number: int, metadata: dict[str, Any]) -> Any:
-    return loads(
-        dumps(
-            to_json(
-                EducationalContent(
-                    organization_id=T1, author_id=T1, title=f"t{number}",
-                    slug=f"s-{number}", metadata=metadata,
-                ),  # fmt: skip
-                EducationalContent,
-            )
-        )
-    )
+    content = EducationalContent(
+        organization_id=T1, author_id=T1, title=f"t{number}", slug=f"s-{number}",
+        metadata=metadata,
+    )  # fmt: skip
+    return loads(dumps(to_json(content, EducationalContent)))
 
 
 @pytest.mark.xfail(
