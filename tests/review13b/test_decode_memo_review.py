@@ -48,12 +48,6 @@ class Indexed:
         self.position = {name: i for i, name in enumerate(self.names)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13b BREAK: decoded._copy assigns a mutable field's copy with setattr,"
-    " which a frozen attrs class refuses (FrozenInstanceError on every cache hit;"
-    " decoded.py:_copy)",
-)
 async def test_a_frozen_value_with_a_list_is_served_from_the_cache() -> None:
     reads = ReadThroughCache(InMemoryCache())
     value = Snapshot("a", [1, 2])
@@ -64,12 +58,6 @@ async def test_a_frozen_value_with_a_list_is_served_from_the_cache() -> None:
     assert hit == value and load.calls == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13b BREAK: a copy is built without __init__ and copies only attrs fields,"
-    " so state an attrs class sets in __attrs_post_init__ is missing from every cache hit"
-    " (decoded.py:_copy); a fresh from_json has it",
-)
 async def test_a_hit_has_the_state_attrs_post_init_derives() -> None:
     reads = ReadThroughCache(InMemoryCache())
     load = Loader(Indexed(("x", "y")))
@@ -88,13 +76,6 @@ def a_content(number: int, metadata: dict[str, Any]) -> Any:
     return loads(dumps(to_json(content, EducationalContent)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13b BREAK: the memo is bounded by count only (1024 templates,"
-    " decoded.py:DecodedValues.max_items): a 64 KB metadata of empty objects is ~1.6 MB"
-    " of Python objects (~4 MB kept per value with its key text), so 1024 distinct hostile"
-    " contents pin ~4 GB per process",
-)
 def test_the_memo_keeps_little_memory_for_large_hostile_values() -> None:
     hostile = {"x": [{} for _ in range(20_000)]}  # under METADATA_MAX_BYTES as JSON
     rows = [a_content(n, hostile) for n in range(24)]

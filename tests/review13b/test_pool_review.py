@@ -43,12 +43,6 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13b BREAK: the only waiter cancelled after being handed a returned"
-    " connection calls _hand_on with nobody left to take it and drops the record"
-    " (pool.py FairQueuePool._wait); the pool loses the connection for good",
-)
 async def test_the_last_waiter_cancelled_as_it_is_handed_the_connection_returns_it(
     one_conn: Database,
 ) -> None:
@@ -66,13 +60,6 @@ async def test_the_last_waiter_cancelled_as_it_is_handed_the_connection_returns_
     assert pool.checkedin() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review13b BREAK: a unit of work cancelled by its caller's timeout just as the"
-    " connection it waited for is handed to it loses that connection (pool.py"
-    " FairQueuePool._wait drops the record when no other waiter is queued): with a pool"
-    " of one, every later unit of work waits pool_timeout and fails",
-)
 async def test_a_unit_of_work_cancelled_as_it_is_served_leaves_the_pool_usable(
     one_conn: Database,
 ) -> None:

@@ -5,8 +5,8 @@ builds a validated entity each time (converters, validators, one instrumented se
 field): most of a hit's CPU. `DecodedValues` decodes (and so validates) each distinct
 content once per process, keeps that value as a template it never hands out, and gives each
 caller a fresh copy: immutable field values are shared, mutable ones (dicts, lists) are deep
-copies assigned through the class (its validators and, once mapped, SQLAlchemy's
-instrumentation see them). The key is the exact JSON text, so anything that differs in a
+copies (assigned through SQLAlchemy's instrumentation when the class is mapped, so its
+mutable-JSON tracking sees them). The key is the exact JSON text, so anything that differs in a
 single byte (another instance's write, a corrupted or hostile value) is decoded and
 validated in full before it is ever served. Decoding is a pure function of the text and
 the type: the converter's hooks are registered at start-up, and validators read nothing
@@ -43,16 +43,23 @@ def _immutable(value: Any) -> bool:
 class DecodedValues:
     """`from_json(data, type_)` for entity classes, decoded once per distinct JSON text.
 
-    Only attrs classes with a `__dict__` (entities: `slots=False`) are memoized; anything
-    else is decoded each time. At most `max_items` templates are kept (oldest dropped first).
+    Only attrs classes with a `__dict__` (entities: `slots=False`) and no
+    `__attrs_post_init__` (state it derives would be missing from a copy) are memoized;
+    anything else is decoded each time. Memory is bounded by the text kept, not the count:
+    a text longer than `max_text` is never kept (a small text can decode to many objects:
+    64 kB of `{}` is 4 MB of dicts), and the oldest templates go once the texts kept pass
+    `max_total` bytes or `max_items` entries.
     """
 
-    def __init__(self, max_items: int = 1024) -> None:
-        if max_items < 1:
-            raise ValueError("max_items must be at least 1")
-        self.max_items = max_items
+    def __init__(
+        self, max_items: int = 1024, *, max_text: int = 4096, max_total: int = 512 * 1024
+    ) -> None:
+        if max_items < 1 or max_text < 1 or max_total < max_text:
+            raise ValueError("max_items and max_text must be at least 1, max_total >= max_text")
+        self.max_items, self.max_text, self.max_total = max_items, max_text, max_total
         self._templates: dict[tuple[Any, bytes], Any] = {}
         self._fields: dict[type, tuple[str, ...] | None] = {}
+        self._total = 0
 
     def __len__(self) -> int:
         return len(self._templates)
@@ -69,9 +76,16 @@ class DecodedValues:
         template = self._templates.get(key)
         if template is None:
             template = from_json(data, type_)
-            if len(self._templates) >= self.max_items:
-                del self._templates[next(iter(self._templates))]
+            if len(key[1]) > self.max_text:
+                return template  # decoded for this reader alone, never kept
+            while self._templates and (
+                len(self._templates) >= self.max_items or self._total + len(key[1]) > self.max_total
+            ):
+                oldest = next(iter(self._templates))
+                del self._templates[oldest]
+                self._total -= len(oldest[1])
             self._templates[key] = template
+            self._total += len(key[1])
         return _copy(type_, names, template)
 
     def _field_names(self, type_: Any) -> tuple[str, ...] | None:
@@ -80,7 +94,12 @@ class DecodedValues:
         except (KeyError, TypeError):
             pass
         names: tuple[str, ...] | None = None
-        if isinstance(type_, type) and attrs.has(type_) and "__slots__" not in type_.__dict__:
+        if (
+            isinstance(type_, type)
+            and attrs.has(type_)
+            and "__slots__" not in type_.__dict__
+            and not hasattr(type_, "__attrs_post_init__")
+        ):
             names = tuple(a.name for a in attrs.fields(type_))
         try:
             self._fields[type_] = names
@@ -103,6 +122,8 @@ def _copy(cls: type, names: tuple[str, ...], template: Any) -> Any:
         value = source[name]
         if _immutable(value):
             target[name] = value
-        else:
+        elif manager is not None:  # through the instrumentation (mutable-JSON tracking)
             setattr(obj, name, copy.deepcopy(value))
+        else:  # a frozen class refuses setattr; the template's value is validated already
+            target[name] = copy.deepcopy(value)
     return obj

@@ -131,7 +131,7 @@ class FairQueuePool(AsyncAdaptedQueuePool):
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
             elif waiter.done() and not waiter.cancelled():
-                self._hand_on(waiter.result())  # handed to us as we gave up: pass it on
+                self._pass_on(waiter.result())  # handed to us as we gave up
             if isinstance(error, TimeoutError):
                 raise exc.TimeoutError(
                     f"QueuePool limit of size {self.size()} overflow {self.overflow()} reached,"
@@ -148,6 +148,14 @@ class FairQueuePool(AsyncAdaptedQueuePool):
                 waiter.set_result(record)
                 return True
         return False
+
+    def _pass_on(self, record: ConnectionPoolEntry | None) -> None:
+        """What a waiter got as it gave up: to the next waiter, or (a connection nobody
+        waits for) back among the idle ones; room for a new connection is free already."""
+        if record is None:
+            self._hand_on(None)
+        else:
+            self._do_return_conn(record)
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         if not self._hand_on(record):
