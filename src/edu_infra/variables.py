@@ -47,7 +47,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         name="EDU_DATABASE_REPLICA_MAX_LAG",
         default="5",
-        help="seconds a replica may lag (its own estimate) before reads skip it",
+        help="seconds a replica may stay behind a position of the primary (or without a WAL receiver) before reads skip it",
     ),
     Variable(
         name="EDU_DATABASE_REPLICA_WAIT_MS",

@@ -37,6 +37,18 @@ async def pg_owner(pg: PostgresDatabase) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def one_conn(pg: PostgresDatabase) -> AsyncIterator[Database]:
+    """A pool of exactly one connection, short timeout."""
+    database = Database(
+        DatabaseSettings(
+            url=pg.app_url, pool_size=1, max_overflow=0, pool_timeout=2, rls_key=RLS_KEY
+        )
+    )
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 async def sqlite_db() -> AsyncIterator[Database]:
     database = Database(DatabaseSettings(url=await fresh_sqlite_url()))
     yield database

@@ -6,7 +6,7 @@ Order is asserted, never timing: each test waits until the pool counts its waite
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 import pytest
@@ -15,34 +15,9 @@ from sqlalchemy import exc
 from edu_domain.errors import DomainError
 from edu_domain.model import User
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.pool import FairQueuePool, checkin, checkout
+from edu_infra.sqlalchemy.pool import checkin, checkout
+from tests.integration.pool_support import pool_of, until
 from tests.sql_harness import RLS_KEY, PostgresDatabase
-
-
-@pytest.fixture
-async def one_conn(pg: PostgresDatabase) -> AsyncIterator[Database]:
-    """A pool of exactly one connection, short timeout."""
-    database = Database(
-        DatabaseSettings(
-            url=pg.app_url, pool_size=1, max_overflow=0, pool_timeout=2, rls_key=RLS_KEY
-        )
-    )
-    yield database
-    await database.dispose()
-
-
-def pool_of(database: Database) -> FairQueuePool:
-    pool = database.engine.sync_engine.pool
-    assert isinstance(pool, FairQueuePool)
-    return pool
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(2_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
 
 
 async def test_units_of_work_get_the_connection_in_arrival_order(one_conn: Database) -> None:

@@ -10,11 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from edu_domain.model import User
 from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
 from edu_infra.sqlalchemy.migrate import upgrade_async
+from edu_infra.sqlalchemy.replicas import ReplicaSet
+from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster
 from tests.sql_harness import RLS_KEY, ensure_role
 
@@ -96,4 +100,33 @@ async def opened(
         await db.dispose()
 
 
-__all__ = ["APP", "migrate", "opened", "replayed", "settings", "superuser"]
+async def with_users(
+    factory: SqlUnitOfWorkFactory, count: int, **fields: Any
+) -> tuple[UUID, list[User]]:
+    """A new organization with `count` users (`fields` for each), committed on the primary."""
+    org = new_org()
+    async with factory.unscoped() as uow:
+        await uow.add(org)
+        await uow.commit()
+    users = [new_user(org, **fields) for _ in range(count)]
+    async with factory(tenant=org.id) as uow:
+        await uow.add_all(users)
+        await uow.commit()
+    return org.id, users
+
+
+def replica_set(factory: SqlUnitOfWorkFactory) -> ReplicaSet:
+    assert factory.database.replicas is not None
+    return factory.database.replicas
+
+
+__all__ = [
+    "APP",
+    "migrate",
+    "opened",
+    "replayed",
+    "replica_set",
+    "settings",
+    "superuser",
+    "with_users",
+]

@@ -14,32 +14,13 @@ import pytest
 from edu_domain.model import User
 from edu_infra.consistency import read_your_writes
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.replicas import ReplicaSet
-from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster
-from tests.replica.support import APP, opened, replayed, superuser
+from tests.replica.support import APP, opened, replayed, replica_set, superuser, with_users
 
 pytestmark = pytest.mark.postgres
 
 DATABASE = "edu_faults"
 CLIENTS = 8
-
-
-async def _users(factory: SqlUnitOfWorkFactory, count: int) -> tuple[UUID, list[User]]:
-    org = new_org()
-    async with factory.unscoped() as uow:
-        await uow.add(org)
-        await uow.commit()
-    users = [new_user(org) for _ in range(count)]
-    async with factory(tenant=org.id) as uow:
-        await uow.add_all(users)
-        await uow.commit()
-    return org.id, users
-
-
-def _replicas(factory: SqlUnitOfWorkFactory) -> ReplicaSet:
-    assert factory.database.replicas is not None
-    return factory.database.replicas
 
 
 async def _read(factory: SqlUnitOfWorkFactory, org: UUID) -> tuple[int, str | None, str | None]:
@@ -57,16 +38,16 @@ async def test_a_replica_that_is_down_is_skipped(cluster: Cluster) -> None:
         port = sock.getsockname()[1]
     down = cluster.url(port, DATABASE, APP)
     async with opened(cluster, DATABASE, replica_urls=(down,), connect_timeout=2.0) as factory:
-        org, _ = await _users(factory, 2)
+        org, _ = await with_users(factory, 2)
         assert await _read(factory, org) == (2, "primary", "down")
-        assert [s["health"] for s in _replicas(factory).status()] == ["down"]
+        assert [s["health"] for s in replica_set(factory).status()] == ["down"]
 
 
 async def test_a_replica_stopped_and_restarted_under_load_fails_no_request(
     cluster: Cluster,
 ) -> None:
     async with opened(cluster, DATABASE, replica_wait=0.05) as factory:
-        org, users = await _users(factory, CLIENTS)
+        org, users = await with_users(factory, CLIENTS)
         await replayed(cluster, DATABASE)
         phase = ["before"]
         served: Counter[tuple[str, str | None]] = Counter()
@@ -125,7 +106,7 @@ async def test_a_replica_stopped_and_restarted_under_load_fails_no_request(
         finally:
             if phase[0] in ("down", "restarting"):
                 cluster.start_standby()
-        reasons = Counter({reason: n for (_, reason), n in _replicas(factory).reads.items()})
+        reasons = Counter({reason: n for (_, reason), n in replica_set(factory).reads.items()})
         print(f"\nstop/restart under load: {requests[0]} requests, {len(failures)} failed,"
               f" served {dict(served)}, routes {dict(reasons)}")  # fmt: skip
         assert failures == []
@@ -137,7 +118,7 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(cluster: Cluster
     async with opened(
         cluster, DATABASE, replica_max_lag=0.3, replica_wait=0.05, replica_retry=0.05
     ) as factory:
-        org, users = await _users(factory, 2)
+        org, users = await with_users(factory, 2)
         await replayed(cluster, DATABASE)
         assert (await _read(factory, org))[1] == "replica-1"
         await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_pause()")
@@ -160,7 +141,7 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(cluster: Cluster
                 await asyncio.sleep(0.01)
                 outcomes.append(await _read(factory, org))
             assert outcomes[-1] == (2, "primary", "lagging"), outcomes[-3:]
-            assert [s["health"] for s in _replicas(factory).status()] == ["lagging"]
+            assert [s["health"] for s in replica_set(factory).status()] == ["lagging"]
         finally:
             await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_resume()")
         back = [await _read(factory, org)]
@@ -170,14 +151,14 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(cluster: Cluster
             await asyncio.sleep(0.01)
             back.append(await _read(factory, org))
         assert back[-1] == (2, "replica-1", "replica"), back[-3:]
-        assert [s["health"] for s in _replicas(factory).status()] == ["ok"]
+        assert [s["health"] for s in replica_set(factory).status()] == ["ok"]
 
 
 async def test_a_replica_lost_in_the_middle_of_a_unit_of_work_fails_it_over_to_the_primary(
     cluster: Cluster,
 ) -> None:
     async with opened(cluster, DATABASE) as factory:
-        org, _ = await _users(factory, 3)
+        org, _ = await with_users(factory, 3)
         async with factory(tenant=org, read_only=True) as uow:
             assert await uow.count(User) == 3
             route: Any = uow.rows.route  # type: ignore[attr-defined]
@@ -189,7 +170,7 @@ async def test_a_replica_lost_in_the_middle_of_a_unit_of_work_fails_it_over_to_t
             assert await uow.count(User) == 3  # the same read once more, on the primary
             assert (route.target, route.reason.value) == ("primary", "failover")
             assert await uow.count(User, include_deleted=True) == 3  # and the rest of the unit
-        assert _replicas(factory).reads[("primary", "failover")] == 1
+        assert replica_set(factory).reads[("primary", "failover")] == 1
 
 
 async def test_a_dead_pooled_replica_connection_is_replaced_and_a_lost_read_only_commit_is_no_error(
@@ -200,7 +181,7 @@ async def test_a_dead_pooled_replica_connection_is_replaced_and_a_lost_read_only
         await superuser(cluster, cluster.standby_port, f"SELECT pg_terminate_backend({backend})")
 
     async with opened(cluster, DATABASE, pool_size=1, max_overflow=0) as factory:
-        org, users = await _users(factory, 2)
+        org, users = await with_users(factory, 2)
         async with factory(tenant=org, read_only=True) as uow:
             assert await uow.count(User) == 2
             await kill(uow)  # its connection goes back to the pool, dead
@@ -215,4 +196,4 @@ async def test_a_dead_pooled_replica_connection_is_replaced_and_a_lost_read_only
                 await kill(uow)
                 await uow.commit()  # a read-only transaction lost at COMMIT: nothing lost
                 assert await uow.count(User) == 2  # and the unit of work reads on
-        assert _replicas(factory).reads[("primary", "failover")] == 0
+        assert replica_set(factory).reads[("primary", "failover")] == 0

@@ -22,12 +22,10 @@ from edu_domain.model import User
 from edu_domain.services import NewContent, NewUser, Scope
 from edu_infra.consistency import read_your_writes
 from edu_infra.container import build_container, shutdown
-from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.testing.harness import new_org, new_user
 from tests.e2e.api import running_api
 from tests.e2e.stack import container_core
 from tests.replica.cluster import Cluster
-from tests.replica.support import APP, migrate, opened, replayed, superuser
+from tests.replica.support import APP, migrate, opened, replayed, superuser, with_users
 from tests.sql_harness import RLS_KEY
 
 pytestmark = pytest.mark.postgres
@@ -41,24 +39,12 @@ async def _pause(cluster: Cluster, paused: bool) -> None:
     await superuser(cluster, cluster.standby_port, f"SELECT {call}")
 
 
-async def _users(factory: SqlUnitOfWorkFactory, count: int) -> tuple[UUID, list[User]]:
-    org = new_org()
-    async with factory.unscoped() as uow:
-        await uow.add(org)
-        await uow.commit()
-    users = [new_user(org) for _ in range(count)]
-    async with factory(tenant=org.id) as uow:
-        await uow.add_all(users)
-        await uow.commit()
-    return org.id, users
-
-
 async def test_no_read_is_older_than_its_token_under_concurrent_writes(cluster: Cluster) -> None:
     """Each writer owns one user row: its version after a commit is exactly what a read
     given that commit's token must see at least (and, in the writer's chain, exactly)."""
     rng = random.Random(17)
     async with opened(cluster, DATABASE, replica_wait=0.1) as factory:
-        org, users = await _users(factory, WRITERS)
+        org, users = await with_users(factory, WRITERS)
         handed: asyncio.Queue[tuple[str, int, int] | None] = asyncio.Queue()
         writes, checked = [0], [0]
         progress = asyncio.Condition()

@@ -15,11 +15,10 @@ from edu_domain.errors import ValidationError
 from edu_domain.model import User
 from edu_infra.consistency import ConsistencyToken, current_chain, primary_reads, read_your_writes
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.replicas import ReplicaSet
 from edu_infra.sqlalchemy.routed_rows import RoutedRows
 from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster
-from tests.replica.support import APP, opened, superuser
+from tests.replica.support import APP, opened, replica_set, superuser
 
 pytestmark = pytest.mark.postgres
 
@@ -36,11 +35,6 @@ async def _org_with_user(factory: SqlUnitOfWorkFactory) -> tuple[Any, User]:
         await uow.add(user)
         await uow.commit()
     return org, user
-
-
-def _replicas(factory: SqlUnitOfWorkFactory) -> ReplicaSet:
-    assert factory.database.replicas is not None
-    return factory.database.replicas
 
 
 def _target(uow: Any) -> str | None:
@@ -66,7 +60,7 @@ async def test_read_only_units_of_work_read_on_the_replica_and_the_rest_on_the_p
             assert _target(uow) == "replica-1"
             assert await _in_recovery(uow)
         assert got.email == user.email
-        reads = _replicas(factory).reads
+        reads = replica_set(factory).reads
         assert sum(n for (target, _), n in reads.items() if target == "replica-1") == 1
         assert not any(target == "primary" for target, _ in reads)
 
@@ -90,7 +84,7 @@ async def test_commits_that_write_give_growing_tokens_and_advance_the_chain(
         assert first is not None
         assert token is not None
         assert chain.token == ConsistencyToken.parse(token) > first
-        assert _replicas(factory).latest == chain.token
+        assert replica_set(factory).latest == chain.token
         assert current_chain() is not chain  # the scope is over
 
 
@@ -105,7 +99,7 @@ async def test_a_read_only_unit_of_work_on_the_primary_cannot_write_by_raw_sql(
                 assert _target(uow) == "primary"
                 with pytest.raises(sa_exc.DBAPIError, match="read-only transaction"):
                     await uow.session.execute(text("UPDATE users SET full_name = 'x'"))
-        assert _replicas(factory).reads == Counter({("primary", "primary_required"): 1})
+        assert replica_set(factory).reads == Counter({("primary", "primary_required"): 1})
         async with factory(tenant=org.id) as uow:
             assert (await uow.require(User, user.id)).full_name == user.full_name
 
@@ -116,7 +110,7 @@ async def test_round_robin_takes_the_replicas_in_turn(cluster: Cluster) -> None:
         for _ in range(6):
             async with factory(tenant=org.id, read_only=True) as uow:
                 assert await uow.get(User, user.id) is not None
-        targets = Counter(t for (t, _), n in _replicas(factory).reads.items() for _ in range(n))
+        targets = Counter(t for (t, _), n in replica_set(factory).reads.items() for _ in range(n))
         assert targets == Counter({"replica-1": 3, "replica-2": 3})
 
 
@@ -144,14 +138,14 @@ async def test_a_replica_that_is_not_in_recovery_is_skipped_as_promoted(
             async with factory(tenant=org.id, read_only=True) as uow:
                 assert await uow.get(User, user.id) is not None
                 assert _target(uow) == "replica-2"
-        status = {s["name"]: s["health"] for s in _replicas(factory).status()}
+        status = {s["name"]: s["health"] for s in replica_set(factory).status()}
         assert status == {"replica-1": "promoted", "replica-2": "ok"}
     async with opened(cluster, DATABASE, replica_urls=(promoted,)) as factory:
         org, user = await _org_with_user(factory)
         async with factory(tenant=org.id, read_only=True) as uow:
             assert await uow.get(User, user.id) is not None
             assert _target(uow) == "primary"
-        assert _replicas(factory).reads == Counter({("primary", "promoted"): 1})
+        assert replica_set(factory).reads == Counter({("primary", "promoted"): 1})
 
 
 async def test_a_malformed_token_is_a_validation_error(cluster: Cluster) -> None:

@@ -4,6 +4,6 @@ garbage per unit of work); fixtures of the contract and integration suites reuse
 from __future__ import annotations
 
 from tests.contract.conftest import harness
-from tests.integration.conftest import pg, pg_db, pg_harness
+from tests.integration.conftest import one_conn, pg, pg_db, pg_harness
 
-__all__ = ["harness", "pg", "pg_db", "pg_harness"]
+__all__ = ["harness", "one_conn", "pg", "pg_db", "pg_harness"]

@@ -7,40 +7,14 @@ waiters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from uuid import uuid4
 
 import pytest
 
 from edu_domain.model import User
-from edu_infra.sqlalchemy import Database, DatabaseSettings, SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.pool import FairQueuePool, checkin, checkout
-from tests.sql_harness import RLS_KEY, PostgresDatabase
-
-
-@pytest.fixture
-async def one_conn(pg: PostgresDatabase) -> AsyncIterator[Database]:
-    database = Database(
-        DatabaseSettings(
-            url=pg.app_url, pool_size=1, max_overflow=0, pool_timeout=5, rls_key=RLS_KEY
-        )
-    )
-    yield database
-    await database.dispose()
-
-
-def pool_of(database: Database) -> FairQueuePool:
-    pool = database.engine.sync_engine.pool
-    assert isinstance(pool, FairQueuePool)
-    return pool
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(2_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
+from edu_infra.sqlalchemy import Database, SqlUnitOfWorkFactory
+from edu_infra.sqlalchemy.pool import checkin, checkout
+from tests.integration.pool_support import pool_of, until
 
 
 async def test_the_last_waiter_cancelled_as_it_is_handed_the_connection_returns_it(

@@ -18,10 +18,8 @@ import pytest
 from edu_domain.model import User
 from edu_infra.consistency import read_your_writes
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.replicas import ReplicaSet
-from edu_infra.testing.harness import new_org, new_user
 from tests.replica.cluster import Cluster, primary_and_standby
-from tests.replica.support import opened, replayed, superuser
+from tests.replica.support import opened, replayed, replica_set, superuser, with_users
 
 pytestmark = pytest.mark.postgres
 
@@ -29,23 +27,6 @@ DATABASE = "edu_review17_faults"
 PROMOTED_DATABASE = "edu_review17_promoted"
 #: a token no server will reach: the highest WAL position there is
 FAR_AHEAD = "FFFFFFFF/FFFFFFFF"
-
-
-async def _users(factory: SqlUnitOfWorkFactory, count: int) -> tuple[UUID, list[User]]:
-    org = new_org()
-    async with factory.unscoped() as uow:
-        await uow.add(org)
-        await uow.commit()
-    users = [new_user(org, full_name="Before") for _ in range(count)]
-    async with factory(tenant=org.id) as uow:
-        await uow.add_all(users)
-        await uow.commit()
-    return org.id, users
-
-
-def _replicas(factory: SqlUnitOfWorkFactory) -> ReplicaSet:
-    assert factory.database.replicas is not None
-    return factory.database.replicas
 
 
 async def _read(factory: SqlUnitOfWorkFactory, org: UUID, user: UUID) -> tuple[str | None, Any]:
@@ -71,7 +52,7 @@ async def test_a_standby_cut_off_from_its_primary_is_not_served_beyond_the_lag_b
     async with opened(
         cluster, DATABASE, replica_max_lag=max_lag, replica_retry=retry, replica_wait=0.05
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         assert (await _read(factory, org, user.id))[1].target == "replica-1"
         port = cluster.standby_port
@@ -88,7 +69,7 @@ async def test_a_standby_cut_off_from_its_primary_is_not_served_beyond_the_lag_b
             await _rename(factory, org, user.id, "After")
             await asyncio.sleep(3 * (max_lag + retry))  # well past the stated staleness bound
             name, route = await _read(factory, org, user.id)
-            assert name == "After", (route.target, route.reason, _replicas(factory).status())
+            assert name == "After", (route.target, route.reason, replica_set(factory).status())
         finally:
             quoted = conninfo.replace("'", "''")
             await superuser(cluster, port, f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
@@ -108,7 +89,7 @@ async def test_a_forged_token_slows_only_its_own_read_and_never_marks_a_replica_
         replica_wait=2.0,
         replica_retry=30.0,
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         assert (await _read(factory, org, user.id))[1].target == "replica-1"
         waiting = asyncio.Event()
@@ -127,9 +108,9 @@ async def test_a_forged_token_slows_only_its_own_read_and_never_marks_a_replica_
 
         forged_route, honest_route = await asyncio.gather(forged(), honest())
         assert (forged_route.target, forged_route.reason.value) == ("primary", "behind_token")
-        assert [s["health"] for s in _replicas(factory).status()] == ["ok"]
+        assert [s["health"] for s in replica_set(factory).status()] == ["ok"]
         assert honest_route.reason.value != "down"
-        assert _replicas(factory).reads[("primary", "down")] == 0
+        assert replica_set(factory).reads[("primary", "down")] == 0
 
 
 async def test_a_really_promoted_standby_that_diverged_is_skipped(cluster: Cluster) -> None:
@@ -138,7 +119,7 @@ async def test_a_really_promoted_standby_that_diverged_is_skipped(cluster: Clust
     del cluster  # the binaries are there; this test needs a cluster of its own
     with primary_and_standby() as own:
         async with opened(own, PROMOTED_DATABASE, replica_retry=0.05) as factory:
-            org, (user,) = await _users(factory, 1)
+            org, (user,) = await with_users(factory, 1, full_name="Before")
             await replayed(own, PROMOTED_DATABASE)
             assert (await _read(factory, org, user.id))[1].target == "replica-1"
             await superuser(own, own.standby_port, "SELECT pg_promote(true, 60)")
@@ -154,6 +135,6 @@ async def test_a_really_promoted_standby_that_diverged_is_skipped(cluster: Clust
             await _rename(factory, org, user.id, "On the primary")
             name, route = await _read(factory, org, user.id)
             assert (name, route.target) == ("On the primary", "primary")
-            assert [s["health"] for s in _replicas(factory).status()] == ["promoted"]
-            served = sum(n for (t, _), n in _replicas(factory).reads.items() if t == "replica-1")
+            assert [s["health"] for s in replica_set(factory).status()] == ["promoted"]
+            served = sum(n for (t, _), n in replica_set(factory).reads.items() if t == "replica-1")
             assert served == 1  # the read before the promotion only

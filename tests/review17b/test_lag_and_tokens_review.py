@@ -28,10 +28,9 @@ from sqlalchemy import text
 from edu_domain.model import User
 from edu_infra.consistency import ConsistencyToken, read_your_writes
 from edu_infra.sqlalchemy import SqlUnitOfWorkFactory
-from edu_infra.sqlalchemy.replicas import Replica, ReplicaSet
-from edu_infra.testing.harness import new_org, new_user
+from edu_infra.sqlalchemy.replicas import Replica
 from tests.replica.cluster import Cluster
-from tests.replica.support import opened, replayed, superuser
+from tests.replica.support import opened, replayed, replica_set, superuser, with_users
 
 pytestmark = pytest.mark.postgres
 
@@ -40,25 +39,8 @@ PAGE = 8192
 SHORT_PAGE_HEADER = 24
 
 
-async def _users(factory: SqlUnitOfWorkFactory, count: int) -> tuple[UUID, list[User]]:
-    org = new_org()
-    async with factory.unscoped() as uow:
-        await uow.add(org)
-        await uow.commit()
-    users = [new_user(org, full_name="Before") for _ in range(count)]
-    async with factory(tenant=org.id) as uow:
-        await uow.add_all(users)
-        await uow.commit()
-    return org.id, users
-
-
-def _replicas(factory: SqlUnitOfWorkFactory) -> ReplicaSet:
-    assert factory.database.replicas is not None
-    return factory.database.replicas
-
-
 def _replica(factory: SqlUnitOfWorkFactory) -> Replica:
-    return _replicas(factory).replicas[0]
+    return replica_set(factory).replicas[0]
 
 
 async def _read(factory: SqlUnitOfWorkFactory, org: UUID, user: UUID) -> tuple[str, Any]:
@@ -102,7 +84,7 @@ async def test_a_token_at_a_wal_page_boundary_is_reached_by_a_caught_up_standby(
     async with opened(
         cluster, DATABASE, replica_wait=0.3, replica_max_lag=0.3, replica_retry=0.05
     ) as factory:
-        org, _ = await _users(factory, 1)
+        org, _ = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         token: str | None = None
         for _ in range(10):  # a commit of the library's own whose position is a page start
@@ -138,7 +120,7 @@ async def test_a_replica_just_behind_a_write_after_an_idle_period_is_not_lagging
     async with opened(
         cluster, DATABASE, replica_wait=0.05, replica_max_lag=1.0, replica_retry=0.05
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         await asyncio.sleep(2.5)  # the primary idle for more than max_lag
         await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_pause()")
@@ -149,7 +131,7 @@ async def test_a_replica_just_behind_a_write_after_an_idle_period_is_not_lagging
                     await uow.commit()
             await asyncio.sleep(0.1)  # past the retry interval: the next read probes
             _name, route = await _read(factory, org, user.id)
-            status = _replicas(factory).status()
+            status = replica_set(factory).status()
         finally:
             await superuser(cluster, cluster.standby_port, "SELECT pg_wal_replay_resume()")
         # it is one commit (made a fraction of max_lag ago) behind: within the bound
@@ -167,7 +149,7 @@ async def test_a_stalled_replication_link_is_lagging_for_another_instances_commi
         ) as factory,
         opened(cluster, DATABASE) as other_instance,
     ):
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         walsender = await superuser(
             cluster, cluster.primary_port, "SELECT pid FROM pg_stat_replication"
@@ -184,7 +166,7 @@ async def test_a_stalled_replication_link_is_lagging_for_another_instances_commi
         finally:
             os.kill(walsender, signal.SIGCONT)
         await replayed(cluster, DATABASE)
-        assert name == "Other instance", (route.target, _replicas(factory).status())
+        assert name == "Other instance", (route.target, replica_set(factory).status())
 
 
 async def _cancelled_waits(factory: SqlUnitOfWorkFactory, org: UUID, token: str, n: int) -> None:
@@ -222,7 +204,7 @@ async def test_reads_cancelled_while_waiting_for_a_token_free_their_waiter_slot(
     async with opened(
         cluster, DATABASE, pool_size=2, max_overflow=0, replica_wait=30.0, replica_retry=30.0
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         try:
             token = await _paused_write(cluster, factory, org, user.id)
@@ -248,7 +230,7 @@ async def test_a_read_cancelled_while_waiting_returns_its_connection(cluster: Cl
         replica_wait=30.0,
         replica_retry=30.0,
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         try:
             token = await _paused_write(cluster, factory, org, user.id)
@@ -269,13 +251,13 @@ async def test_a_busy_replica_sends_reads_to_the_primary_and_stays_in_use(
     async with opened(
         cluster, DATABASE, pool_size=1, max_overflow=0, pool_timeout=0.2, replica_retry=30.0
     ) as factory:
-        org, (user,) = await _users(factory, 1)
+        org, (user,) = await with_users(factory, 1, full_name="Before")
         await replayed(cluster, DATABASE)
         async with factory(tenant=org, read_only=True) as holder:  # holds its one connection
             assert await holder.count(User) == 1
             assert holder.rows.route.target == "replica-1"  # type: ignore[attr-defined]
             name, route = await _read(factory, org, user.id)
         assert (name, route.target, route.reason.value) == ("Before", "primary", "busy")
-        assert _replicas(factory).reads[("primary", "busy")] == 1
-        assert [s["health"] for s in _replicas(factory).status()] == ["ok"]
+        assert replica_set(factory).reads[("primary", "busy")] == 1
+        assert [s["health"] for s in replica_set(factory).status()] == ["ok"]
         assert (await _read(factory, org, user.id))[1].target == "replica-1"

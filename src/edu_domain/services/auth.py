@@ -22,14 +22,14 @@ from edu_domain.model.events import (
     PasswordResetRequested,
     UserLockedOut,
 )
-from edu_domain.model.organization import Organization, OrganizationStatus
+from edu_domain.model.organization import Organization
 from edu_domain.model.rules import check_clean, normalize_email, normalize_username
 from edu_domain.model.session import TokenPurpose
 from edu_domain.model.user import User, UserStatus
 from edu_domain.policy import check_self
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import Query
-from edu_domain.services.acting import acting
+from edu_domain.services.acting import acting, is_open
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.mail_tokens import consume_mail_token, issue_mail_token, void_mail_tokens
@@ -208,8 +208,7 @@ class AuthService(SessionService):
         except ValidationError:
             return
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            org = await uow.get(Organization, scope.organization_id)
-            if org is None or org.status is not OrganizationStatus.ACTIVE:
+            if not is_open(await uow.get(Organization, scope.organization_id)):
                 return  # a suspended organization's members do not act: no link
             user = await uow.first(User, Query.where(email=normalize_email(email)))
             if user is None or user.status is UserStatus.DEACTIVATED:

@@ -76,7 +76,7 @@ async def void_mail_tokens(
 ) -> None:
     """Mark the user's unused tokens of `purposes` (default: all) used: a new password ends
     the reset links, a new address every link mailed to the old one."""
-    for purpose in purposes or tuple(TokenPurpose):
-        unused = Query.where(user_id=user_id, purpose=purpose, used_at=None)
-        for token in (await uow.find(UserToken, unused)).items:
+    unused = Query.where(user_id=user_id, used_at=None)
+    for token in (await uow.find(UserToken, unused)).items:
+        if not purposes or token.purpose in purposes:
             token.use(now)

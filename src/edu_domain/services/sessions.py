@@ -12,14 +12,14 @@ from uuid import UUID
 
 from edu_domain.errors import InvalidToken, PermissionDenied, ValidationError
 from edu_domain.model.events import SessionsRevoked, UserLoggedIn
-from edu_domain.model.organization import Organization, OrganizationStatus
+from edu_domain.model.organization import Organization
 from edu_domain.model.rules import check_aware
 from edu_domain.model.session import JTI_PATTERN, LoginSession, check_jti
 from edu_domain.model.user import User
 from edu_domain.policy import check_manage_user, check_own_or_managed, check_self, check_statistics
 from edu_domain.ports import UnitOfWork
 from edu_domain.query import Query
-from edu_domain.services.acting import INACTIVE, acting, check_open
+from edu_domain.services.acting import INACTIVE, acting, check_open, is_open
 from edu_domain.services.context import Scope
 from edu_domain.services.deps import Deps
 from edu_domain.services.queries import active_sessions, active_sessions_query
@@ -151,8 +151,7 @@ class SessionService:
                 raise InvalidToken(_SESSION)
             if self._d.policy.require_verified_email and not user.email_verified:
                 raise InvalidToken(_SESSION)  # a changed address: sign-in needs it verified
-            org = await uow.get(Organization, organization_id)
-            if org is None or org.status is not OrganizationStatus.ACTIVE:
+            if not is_open(await uow.get(Organization, organization_id)):
                 raise InvalidToken(_SESSION)  # a suspended organization's sessions lapse
             return Principal(organization_id, user.id, session.id, user.role)
 

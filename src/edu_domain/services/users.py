@@ -80,8 +80,8 @@ class UserService(UserReads):
         await self._may_create(scope, [new])  # before the slow hash; checked again below
         hashed = await hash_for(new, self._d)
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await _require_active_org(uow, scope.organization_id)
-            check_create_user(await acting(uow, scope), new.role)
+            org = await _require_active_org(uow, scope.organization_id)
+            check_create_user(await acting(uow, scope, org), new.role)
             user, profile = build_account(self._d, scope.organization_id, new, hashed)
             await uow.add(user)
             await uow.add(profile)
@@ -113,8 +113,8 @@ class UserService(UserReads):
             for new, hashed in zip(users, hashes, strict=True)
         ]
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await _require_active_org(uow, scope.organization_id)
-            actor = await acting(uow, scope)
+            org = await _require_active_org(uow, scope.organization_id)
+            actor = await acting(uow, scope, org)
             for new in users:
                 check_create_user(actor, new.role)
             await uow.add_all([user for user, _ in built])
@@ -134,8 +134,8 @@ class UserService(UserReads):
         source = check_rows(rows)
         count = 0
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await _require_active_org(uow, scope.organization_id)
-            actor = await acting(uow, scope)
+            org = await _require_active_org(uow, scope.organization_id)
+            actor = await acting(uow, scope, org)
             for chunk in chunks(source):
                 users = [_import_row(self._d, actor, row) for row in chunk]
                 count += await uow.import_rows(User, users)
@@ -171,9 +171,8 @@ class UserService(UserReads):
         guarded = not _ADMIN_FIELDS.isdisjoint(changes)
         verified = self._d.policy.require_verified_email
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            if guarded:
-                await lock_organization(uow, scope.organization_id)
-            actor = await acting(uow, scope)
+            org = await lock_organization(uow, scope.organization_id) if guarded else None
+            actor = await acting(uow, scope, org)
             user = await uow.require(User, user_id)
             check_update_user(actor, user, changes)
             check_version(user, expected_version)
@@ -222,8 +221,8 @@ class UserService(UserReads):
         delete (already deleted or missing).
         """
         async with self._d.uow(tenant=scope.organization_id, actor=scope.actor_id) as uow:
-            await lock_organization(uow, scope.organization_id)
-            actor = await acting(uow, scope)
+            org = await lock_organization(uow, scope.organization_id)
+            actor = await acting(uow, scope, org)
             check_manages_users(actor, "delete")
             user = await uow.get(User, user_id, include_deleted=hard)
             if user is None:

@@ -71,7 +71,7 @@ class DatabaseSettings:
     )
     #: how a read picks among healthy replicas: `round_robin` or `least_busy`
     replica_policy: str = "round_robin"
-    #: seconds a replica may lag (its estimate) before reads skip it
+    #: seconds a replica may stay behind a position of the primary before reads skip it
     replica_max_lag: float = 5.0
     #: seconds a read given a consistency token waits for a replica to replay it (else: primary)
     replica_wait: float = 0.05

@@ -133,10 +133,8 @@ class ReplicaSet:
         self.clock = clock
         #: routing decisions: (target, reason) -> count; target is a replica name or "primary"
         self.reads: Counter[tuple[str, str]] = Counter()
-        #: the newest position of the primary this process has seen (commits, looks)
-        self.latest: ConsistencyToken | None = None
         #: positions of the primary, each with the monotonic time it was first seen, oldest
-        #: first; a position seen within `_GRAIN` of the last one replaces it (keeping the
+        #: first; a position seen within `_grain` of the last one replaces it (keeping the
         #: older time: a replica's staleness is over-, never under-estimated)
         self._seen: collections.deque[tuple[ConsistencyToken, float]] = collections.deque(
             maxlen=_SEEN
@@ -182,6 +180,11 @@ class ReplicaSet:
         return None
 
     # ------------------------------------------------------------------ what was seen
+
+    @property
+    def latest(self) -> ConsistencyToken | None:
+        """The newest position of the primary this process has seen (commits, looks)."""
+        return self._seen[-1][0] if self._seen else None
 
     def primary_due(self) -> bool:
         """Whether a read should look at the primary's position (at most every `retry`)."""
@@ -254,7 +257,6 @@ class ReplicaSet:
     def _saw(self, position: ConsistencyToken, at: float) -> None:
         if self.latest is not None and position <= self.latest:
             return
-        self.latest = position
         if self._seen and at - self._seen[-1][1] < self._grain:
             self._seen[-1] = (position, self._seen[-1][1])
         else:

@@ -65,6 +65,14 @@ async def _release(conn: Connection) -> None:
     await greenlet_spawn(conn.close)
 
 
+async def _dropped(conn: Connection, error: BaseException) -> None:
+    """A connection whose probe failed or was cancelled is discarded (never left checked
+    out); anything but a driver error, a cancellation included, goes on up."""
+    await _discard(conn)
+    if not (isinstance(error, Exception) and is_driver_error(error)):
+        raise error
+
+
 async def _discard(conn: Connection) -> None:
     try:
         await greenlet_spawn(conn.invalidate)
@@ -212,10 +220,8 @@ class ReadRoute:
         for attempt in (1, 2):
             try:
                 row = await self._ask(conn)
-            except BaseException as error:  # cancelled too: the connection is not left out
-                await _discard(conn)
-                if not (isinstance(error, Exception) and is_driver_error(error)):
-                    raise
+            except BaseException as error:
+                await _dropped(conn, error)
                 await self._replicas.failed(replica, down=attempt == 2)
                 if attempt == 2:
                     return None
@@ -246,9 +252,7 @@ class ReadRoute:
         try:
             row = await self._ask(conn, PRIMARY_POSITION)
         except BaseException as error:
-            await _discard(conn)
-            if not (isinstance(error, Exception) and is_driver_error(error)):
-                raise
+            await _dropped(conn, error)
             return
         await _release(conn)
         position = token_of(row[0])
@@ -275,10 +279,8 @@ class ReadRoute:
                 self._replicas.replayed(replica, token_of(row[1]))
                 if replica.replayed is not None and replica.replayed >= self.token:
                     return True
-        except BaseException as error:  # cancelled too: the connection is not left out
-            await _discard(conn)
-            if not (isinstance(error, Exception) and is_driver_error(error)):
-                raise
+        except BaseException as error:
+            await _dropped(conn, error)
             await self._replicas.failed(replica, down=False)
             return False
         finally:
